@@ -1,0 +1,48 @@
+# footfall: `make run` (set up and run the pipeline on a real log), `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+
+export FOOTFALL_REPO := $(CURDIR)
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
+export PATH := $(BIN):$(PATH)
+# Airflow's own startup chatter is not what `make run` is for.
+export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
+
+.PHONY: venv airflow-init run test bench lint standalone clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# Local Airflow home inside the repo: SQLite metadata DB, the one-slot warehouse pool.
+airflow-init: venv
+	airflow db migrate > $(AIRFLOW_HOME)-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)-migrate.log; exit 1)
+	airflow pools set footfall_warehouse 1 "tasks that open the DuckDB warehouse (one writer at a time)" > /dev/null
+
+run: airflow-init
+	bin/run-pipeline
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python bench/ingest_bench.py $(BENCH_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+
+# The Airflow UI on http://localhost:8080 with the scheduler running the DAGs on schedule.
+standalone: airflow-init
+	airflow standalone
+
+clean:
+	rm -rf $(AIRFLOW_HOME) $(AIRFLOW_HOME)-migrate.log data

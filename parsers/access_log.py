@@ -1,0 +1,263 @@
+"""Parse access-log lines into typed columns, column-wise (polars, no Python loop per line).
+
+The parser is pure: a polars DataFrame of lines in, a :class:`ParsedChunk` out. It reads
+no files and keeps no state, so chunks of one file can be parsed in any order or in
+parallel.
+
+Escaping (nginx ngx_http_log_module, ``escape=default``): ``"``, ``\\`` and bytes outside
+32..126 are written as ``\\xXX``. Apache httpd's mod_log_config writes ``\\"`` and ``\\\\``
+instead; both are undone here, and bytes that are not valid UTF-8 after unescaping are kept
+as ``\\xXX`` text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from parsers.log_format import LogFormat
+
+MAX_LINE_BYTES = 64 * 1024
+
+# The columns parse_lines returns, with their types. ``remote_addr`` is the raw client
+# address: it only lives in memory and is replaced by keyed hashes before anything is written.
+PARSED_SCHEMA: dict[str, pl.DataType] = {
+    "line_number": pl.Int64(),
+    "remote_addr": pl.String(),
+    "ts": pl.Datetime("us", "UTC"),
+    "utc_offset_minutes": pl.Int16(),
+    "method": pl.String(),
+    "path": pl.String(),
+    "query": pl.String(),
+    "protocol": pl.String(),
+    "status": pl.Int16(),
+    "bytes_sent": pl.Int64(),
+    "referrer": pl.String(),
+    "user_agent": pl.String(),
+    "remote_user": pl.String(),
+    "host": pl.String(),
+    "request_time": pl.Float64(),
+    "x_forwarded_for": pl.String(),
+}
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "line_number": pl.Int64(),
+    "reason": pl.String(),
+    "line": pl.String(),
+}
+
+# Quarantine reasons, in the order they are checked; docs/schema.md explains each.
+REASON_EMPTY = "empty_line"
+REASON_TOO_LONG = "line_too_long"
+REASON_NO_MATCH = "format_mismatch"
+REASON_BAD_JSON = "invalid_json"
+REASON_MISSING_TIME = "missing_time"
+REASON_BAD_TIME = "invalid_time"
+REASON_BAD_STATUS = "invalid_status"
+
+_REQUEST_RE = r"^([A-Za-z][A-Za-z_-]*) (\S.*?)(?: (HTTP/\d(?:\.\d)?))?$"
+_ESCAPE_RE = re.compile(rb'\\x([0-9A-Fa-f]{2})|\\(["\\])')
+
+
+@dataclass(frozen=True)
+class ParsedChunk:
+    """The result of parsing one chunk of lines.
+
+    Attributes:
+        events: one row per parsed line, columns and types of :data:`PARSED_SCHEMA`.
+        quarantine: one row per rejected line, columns of :data:`QUARANTINE_SCHEMA`; the
+            ``line`` column holds the raw line as read (callers redact it before storing).
+    """
+
+    events: pl.DataFrame
+    quarantine: pl.DataFrame
+
+
+def unescape_value(value: str) -> str:
+    """Undo nginx ``\\xXX`` and Apache ``\\"`` / ``\\\\`` escapes in one logged value.
+
+    Bytes that do not form valid UTF-8 after unescaping are written back as ``\\xXX``.
+    """
+    raw = _ESCAPE_RE.sub(
+        lambda m: bytes([int(m.group(1), 16)]) if m.group(1) else m.group(2),
+        value.encode("utf-8", "surrogateescape"),
+    )
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _unescape_column(expr_name: str, frame: pl.DataFrame) -> pl.Series:
+    """Unescape a string column, calling Python once per distinct escaped value only."""
+    col = frame.get_column(expr_name)
+    has_escape = col.str.contains("\\", literal=True).fill_null(False)
+    if not has_escape.any():
+        return col
+    distinct = col.filter(has_escape).unique().to_list()
+    return col.replace({v: unescape_value(v) for v in distinct})
+
+
+def _dash_to_null(name: str) -> pl.Expr:
+    return pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name)).alias(name)
+
+
+def _extract_text(lines: pl.DataFrame, fmt: LogFormat) -> tuple[pl.DataFrame, pl.Series]:
+    """Match the format regex; returns one string column per variable and a match mask."""
+    assert fmt.regex is not None
+    fields = lines.select(pl.col("line").str.extract_groups(fmt.regex).alias("m")).unnest("m")
+    fields.columns = list(fmt.variables)
+    matched = fields.get_column(fmt.variables[0]).is_not_null()
+    return fields, matched
+
+
+def _extract_json(lines: pl.DataFrame, fmt: LogFormat) -> tuple[pl.DataFrame, pl.Series]:
+    """Read each JSON key of the template; non-JSON lines have no match."""
+    line = pl.col("line")
+    exprs = [line.str.json_path_match(f"$.{key}").alias(var) for key, var in fmt.json_fields]
+    valid = line.str.strip_chars().str.starts_with("{") & line.str.json_path_match("$").is_not_null()
+    fields = lines.select(*exprs, valid.fill_null(False).alias("_valid"))
+    return fields.drop("_valid"), fields.get_column("_valid")
+
+
+def _timestamp(fields: pl.DataFrame) -> tuple[pl.Expr, pl.Expr, str]:
+    """Expressions for the UTC timestamp and the logged offset, from the best time variable."""
+    names = set(fields.columns)
+    if "time_local" in names:
+        raw = pl.col("time_local")
+        ts = raw.str.strptime(pl.Datetime("us", "UTC"), "%d/%b/%Y:%H:%M:%S %z", strict=False)
+        off = raw.str.slice(-5)
+        return ts, _offset_minutes(off.str.slice(0, 1), off.str.slice(1, 2), off.str.slice(3, 2)), "time_local"
+    if "time_iso8601" in names:
+        raw = pl.col("time_iso8601").str.replace(r"Z$", "+00:00")
+        ts = raw.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%:z", strict=False)
+        off = raw.str.slice(-6)
+        return ts, _offset_minutes(off.str.slice(0, 1), off.str.slice(1, 2), off.str.slice(4, 2)), "time_iso8601"
+    raw = pl.col("msec").cast(pl.Float64, strict=False)
+    ts = (raw * 1_000_000).round().cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return ts, pl.lit(None, pl.Int16), "msec"
+
+
+def _offset_minutes(sign: pl.Expr, hours: pl.Expr, minutes: pl.Expr) -> pl.Expr:
+    magnitude = hours.cast(pl.Int16, strict=False) * 60 + minutes.cast(pl.Int16, strict=False)
+    return pl.when(sign == "-").then(-magnitude).otherwise(magnitude).cast(pl.Int16)
+
+
+def _first_present(fields: pl.DataFrame, *names: str, dtype: pl.DataType = pl.String()) -> pl.Expr:
+    for name in names:
+        if name in fields.columns:
+            return pl.col(name)
+    return pl.lit(None, dtype)
+
+
+def parse_lines(lines: pl.DataFrame, fmt: LogFormat) -> ParsedChunk:
+    """Parse a chunk of access-log lines.
+
+    Args:
+        lines: columns ``line_number`` (Int64, 1-based position in the source file) and
+            ``line`` (String, without the trailing newline).
+        fmt: the compiled ``log_format``.
+
+    Returns:
+        A :class:`ParsedChunk`. Every input line is in exactly one of ``events`` or
+        ``quarantine``. Request lines that are not HTTP (``-``, binary junk) are kept as
+        events with ``method``, ``path``, ``query`` and ``protocol`` null.
+    """
+    lines = lines.select(pl.col("line_number").cast(pl.Int64), pl.col("line").cast(pl.String))
+    length = lines.get_column("line").str.len_bytes()
+    empty = lines.get_column("line").str.strip_chars().str.len_bytes() == 0
+    too_long = length > MAX_LINE_BYTES
+    # Lines too long for any sane format are not handed to the regex engine at all.
+    candidate = lines.filter(~empty & ~too_long)
+    if fmt.is_json:
+        fields, matched = _extract_json(candidate, fmt)
+        no_match_reason = REASON_BAD_JSON
+    else:
+        fields, matched = _extract_text(candidate, fmt)
+        no_match_reason = REASON_NO_MATCH
+
+    ts, offset, time_var = _timestamp(fields)
+    status = _first_present(fields, "status").cast(pl.Int16, strict=False)
+    typed = fields.with_columns(
+        ts.alias("_ts"),
+        offset.alias("_offset"),
+        status.alias("_status"),
+        pl.col(time_var).is_null().alias("_time_missing"),
+        matched.alias("_matched"),
+    )
+    reason = (
+        pl.when(~pl.col("_matched"))
+        .then(pl.lit(no_match_reason))
+        .when(pl.col("_time_missing"))
+        .then(pl.lit(REASON_MISSING_TIME))
+        .when(pl.col("_ts").is_null())
+        .then(pl.lit(REASON_BAD_TIME))
+        .when(pl.col("_status").is_null() & pl.lit("status" in fields.columns))
+        .then(pl.lit(REASON_BAD_STATUS))
+        .otherwise(None)
+    )
+    typed = pl.concat([candidate, typed.with_columns(reason.alias("_reason"))], how="horizontal")
+
+    good = typed.filter(pl.col("_reason").is_null())
+    events = _to_events(good)
+    quarantine = (
+        pl.concat(
+            [
+                lines.filter(empty).with_columns(pl.lit(REASON_EMPTY).alias("reason")),
+                lines.filter(too_long & ~empty).with_columns(pl.lit(REASON_TOO_LONG).alias("reason")),
+                typed.filter(pl.col("_reason").is_not_null()).select(
+                    "line_number", "line", pl.col("_reason").alias("reason")
+                ),
+            ]
+        )
+        .select(list(QUARANTINE_SCHEMA))
+        .cast(QUARANTINE_SCHEMA)
+    )
+    return ParsedChunk(events=events, quarantine=quarantine)
+
+
+def _to_events(good: pl.DataFrame) -> pl.DataFrame:
+    cols = set(good.columns)
+    for name in ("request", "http_referer", "http_user_agent", "remote_user", "request_uri", "uri", "args"):
+        if name in cols:
+            good = good.with_columns(_unescape_column(name, good))
+
+    if "request" in cols:
+        request = pl.col("request")
+    elif "request_method" in cols and ("request_uri" in cols or "uri" in cols):
+        target = pl.col("request_uri") if "request_uri" in cols else pl.col("uri")
+        if "request_uri" not in cols and "args" in cols:
+            target = (
+                pl.when(pl.col("args").is_in(["", "-"]))
+                .then(target)
+                .otherwise(pl.concat_str(target, pl.lit("?"), pl.col("args")))
+            )
+        protocol = pl.col("server_protocol") if "server_protocol" in cols else pl.lit("")
+        request = pl.concat_str(pl.col("request_method"), pl.lit(" "), target, pl.lit(" "), protocol).str.strip_chars()
+    else:
+        request = pl.lit(None, pl.String)
+    parts = request.str.extract_groups(_REQUEST_RE).struct
+    target = parts.field("2").str.splitn("?", 2).struct
+    query = target.field("field_1")
+
+    out = good.select(
+        pl.col("line_number"),
+        _first_present(good, "remote_addr", "realip_remote_addr").alias("remote_addr"),
+        pl.col("_ts").alias("ts"),
+        pl.col("_offset").alias("utc_offset_minutes"),
+        parts.field("1").alias("method"),
+        target.field("field_0").alias("path"),
+        pl.when(query == "").then(None).otherwise(query).alias("query"),
+        parts.field("3").alias("protocol"),
+        pl.col("_status").alias("status"),
+        _first_present(good, "body_bytes_sent", "bytes_sent").cast(pl.Int64, strict=False).alias("bytes_sent"),
+        _first_present(good, "http_referer").alias("referrer"),
+        _first_present(good, "http_user_agent").alias("user_agent"),
+        _first_present(good, "remote_user").alias("remote_user"),
+        _first_present(good, "host", "http_host", "server_name").alias("host"),
+        _first_present(good, "request_time").cast(pl.Float64, strict=False).alias("request_time"),
+        _first_present(good, "http_x_forwarded_for").alias("x_forwarded_for"),
+    )
+    out = out.with_columns(
+        _dash_to_null(c) for c in ("remote_addr", "referrer", "user_agent", "remote_user", "host", "x_forwarded_for")
+    )
+    return out.select(list(PARSED_SCHEMA)).cast(PARSED_SCHEMA)

@@ -1,0 +1,160 @@
+"""Turn an nginx ``log_format`` string into a parser specification.
+
+Follows the nginx documentation of ngx_http_log_module, directive ``log_format``
+(https://nginx.org/en/docs/http/ngx_http_log_module.html#log_format):
+
+* the format is text with ``$variable`` or ``${variable}`` references;
+* the predefined ``combined`` format is
+  ``'$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
+  "$http_referer" "$http_user_agent"'``;
+* with the default ``escape=default``, ``"``, ``\\`` and bytes outside 32..126 are written
+  as ``\\xXX``; with ``escape=json`` the line is a JSON text.
+
+The operator may paste the format as bare text, as the quoted segments written in
+nginx.conf, or as the whole directive (``log_format main escape=json '...' '...';``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from parsers.variables import KIND_PATTERNS, QUOTED_VALUE, LogFormatError, variable_kind
+
+COMBINED = (
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
+)
+PREDEFINED = {"combined": COMBINED}
+
+_VAR_RE = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+_SEGMENT_RE = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+_DIRECTIVE_RE = re.compile(r"^\s*log_format\s+\S+\s*(?:escape=(\w+)\s*)?(.*?);?\s*$", re.S)
+_JSON_FIELD_RE = re.compile(r'"([^"]+)"\s*:\s*("?)\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))("?)')
+
+# A time variable is required: without it no event can be placed on a day.
+TIME_VARIABLES = ("time_local", "time_iso8601", "msec")
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    """A parsed ``log_format``.
+
+    Attributes:
+        text: the format text after unquoting (variables still as ``$name``).
+        variables: the variable names in order of appearance (duplicates removed).
+        regex: for text formats, an anchored regular expression (Rust ``regex`` syntax, as
+            used by polars) with one capture group per entry of ``variables``; ``None`` for
+            JSON formats.
+        json_fields: for ``escape=json`` formats, pairs of (JSON key, variable name).
+    """
+
+    text: str
+    variables: tuple[str, ...]
+    regex: str | None
+    json_fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_json(self) -> bool:
+        return self.regex is None
+
+
+def _unquote_config(raw: str) -> tuple[str, str | None]:
+    """Strip the nginx.conf wrapping: directive name, ``escape=``, quotes, ``;``."""
+    escape = None
+    text = raw.strip()
+    directive = _DIRECTIVE_RE.match(text)
+    if directive:
+        escape, text = directive.group(1), directive.group(2).strip()
+    segments = _SEGMENT_RE.findall(text)
+    # Quoted segments, as in nginx.conf: concatenate their contents (nginx does the same).
+    if segments and _SEGMENT_RE.sub("", text).strip() == "":
+        text = "".join(a or b for a, b in segments)
+    return text, escape
+
+
+def compile_log_format(raw: str) -> LogFormat:
+    """Build a :class:`LogFormat` from an nginx ``log_format`` string.
+
+    Args:
+        raw: the format as written in nginx.conf, or the name of a predefined format
+            (``combined``). A text starting with ``{`` (or a directive with
+            ``escape=json``) is treated as a JSON template.
+
+    Returns:
+        The compiled format.
+
+    Raises:
+        LogFormatError: empty format, unknown or binary variable, no time variable
+            (``$time_local``, ``$time_iso8601`` or ``$msec``), a variable used twice, or
+            two variables with no literal text between them (the boundary is ambiguous).
+    """
+    if raw is None or not raw.strip():
+        raise LogFormatError("FOOTFALL_LOG_FORMAT is empty; give the nginx log_format string")
+    text, escape = _unquote_config(PREDEFINED.get(raw.strip(), raw))
+    if escape == "json" or text.lstrip().startswith("{"):
+        return _compile_json(text)
+    return _compile_text(text)
+
+
+def _check_variables(names: list[str]) -> tuple[str, ...]:
+    for name in names:
+        variable_kind(name)
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise LogFormatError(f"${name} appears twice in the log_format; keep one")
+        seen.add(name)
+    if not any(t in seen for t in TIME_VARIABLES):
+        raise LogFormatError("the log_format has no time variable; add $time_local, $time_iso8601 or $msec")
+    return tuple(names)
+
+
+def _compile_text(text: str) -> LogFormat:
+    parts = _VAR_RE.split(text)
+    # split() yields literal, brace-name, bare-name, literal, ...
+    literals = parts[0::3]
+    names = [a or b for a, b in zip(parts[1::3], parts[2::3], strict=True)]
+    variables = _check_variables(names)
+    pattern = ["^"]
+    for i, name in enumerate(names):
+        before, after = literals[i], literals[i + 1]
+        if i > 0 and before == "":
+            raise LogFormatError(
+                f"${names[i - 1]} and ${name} follow each other with nothing between them; "
+                "footfall cannot tell where one ends"
+            )
+        pattern.append(re.escape(before))
+        quoted = before.endswith('"') and after.startswith('"')
+        if quoted:
+            value = QUOTED_VALUE
+        else:
+            kind = variable_kind(name)
+            if kind in KIND_PATTERNS:
+                value = KIND_PATTERNS[kind]
+            elif after:
+                value = f"[^{re.escape(after[0])}]*"
+            else:
+                value = ".*"
+        pattern.append(f"({value})")
+    tail = literals[-1]
+    if tail.endswith('"') and names:
+        # A last quoted value cut off by the writer (Apache truncates long user agents and
+        # drops the closing quote) is still a complete hit: accept a missing final quote.
+        pattern.append(re.escape(tail[:-1]) + '(?:"|$)')
+    else:
+        pattern.append(re.escape(tail))
+    pattern.append(r"\r?$")
+    return LogFormat(text=text, variables=variables, regex="".join(pattern))
+
+
+def _compile_json(text: str) -> LogFormat:
+    fields = []
+    for key, _q1, brace, bare, _q2 in _JSON_FIELD_RE.findall(text):
+        fields.append((key, brace or bare))
+    if not fields:
+        raise LogFormatError(
+            'the JSON log_format has no "key": "$variable" pairs; give the template as in '
+            'nginx.conf, for example {"time": "$time_local", "remote_ip": "$remote_addr"}'
+        )
+    variables = _check_variables([v for _, v in fields])
+    return LogFormat(text=text, variables=variables, regex=None, json_fields=tuple(fields))

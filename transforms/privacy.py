@@ -1,0 +1,142 @@
+"""Keyed hashing of visitor data: the privacy model's mechanics (docs/privacy.md).
+
+* ``client_ip_hash``: BLAKE2b keyed with the deployment's hash key, over the client address.
+  Stable across days, for abuse analysis; useless without the key.
+* ``visitor_id``: BLAKE2b keyed with a random salt of the event's UTC day, over
+  site + client address + user agent (Plausible's model). A new salt each day means a
+  visitor cannot be linked across days; once a salt is deleted, no id of that day can be
+  recomputed, even by brute force over the IPv4 space.
+* ``user_agent_id`` and ``user_hash``: the full user agent and ``$remote_user``, keyed with
+  the hash key, so distinct values can be counted without storing them.
+
+All hashes are the first 8 bytes of the digest as a signed 64-bit integer. Hashing runs in
+Python once per *distinct* value of a chunk and is joined back column-wise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+import polars as pl
+
+_DIGEST = 8
+
+
+def _to_int64(digest: bytes) -> int:
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def keyed_hash(key: bytes, *parts: str | None) -> int:
+    """BLAKE2b-64 of ``parts`` joined by NUL bytes, keyed with ``key`` (1..64 bytes)."""
+    data = b"\0".join((p or "").encode("utf-8", "surrogateescape") for p in parts)
+    return _to_int64(hashlib.blake2b(data, key=key, digest_size=_DIGEST).digest())
+
+
+def _create_secret_file(path: Path, nbytes: int) -> bytes:
+    """Create ``path`` with random bytes unless it exists (race-safe), return its content."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        tmp.write_bytes(secrets.token_bytes(nbytes))
+        tmp.chmod(0o600)
+        try:
+            # link() fails if another process created the file first: both then use its salt.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_bytes()
+
+
+class KeyStore:
+    """Where the hash key and the daily salts come from.
+
+    Args:
+        secrets_dir: directory for the generated development key and the daily salts;
+            outside the data dir, never committed.
+        hash_key: the configured secret (``FOOTFALL_HASH_KEY`` or Airflow Variable); when
+            ``None`` a random key is generated once in ``secrets_dir/hash.key``.
+    """
+
+    def __init__(self, secrets_dir: Path, hash_key: str | None = None) -> None:
+        self.secrets_dir = Path(secrets_dir)
+        self._configured = hash_key
+
+    def hash_key(self) -> bytes:
+        """The 32-byte key for ``client_ip_hash``, ``user_agent_id`` and ``user_hash``."""
+        if self._configured:
+            return hashlib.sha256(self._configured.encode("utf-8")).digest()
+        return _create_secret_file(self.secrets_dir / "hash.key", 32)
+
+    def daily_salt(self, day: dt.date) -> bytes:
+        """The random 32-byte salt for visitor ids of UTC ``day`` (created on first use)."""
+        return _create_secret_file(self.secrets_dir / "salts" / f"{day.isoformat()}.salt", 32)
+
+
+def _hash_distinct(frame: pl.DataFrame, columns: list[str], fn, name: str) -> pl.DataFrame:
+    """Add column ``name`` = fn(*row) computed once per distinct combination of ``columns``."""
+    distinct = frame.select(columns).unique()
+    values = [fn(*row) for row in distinct.iter_rows()]
+    distinct = distinct.with_columns(pl.Series(name, values, dtype=pl.Int64))
+    return frame.join(distinct, on=columns, how="left", nulls_equal=True)
+
+
+def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str) -> pl.DataFrame:
+    """Replace the raw client address and user name with keyed hashes.
+
+    Args:
+        events: parsed events with at least ``ts``, ``remote_addr``, ``user_agent`` and
+            ``remote_user`` (see ``parsers.access_log.PARSED_SCHEMA``).
+        keys: where the key and the daily salts come from.
+        site: site name mixed into the visitor id.
+
+    Returns:
+        ``events`` without ``remote_addr``, ``remote_user`` and ``x_forwarded_for``, with
+        Int64 columns ``client_ip_hash``, ``visitor_id``, ``user_agent_id``, ``user_hash``
+        (null where the input value is null) and ``user_agent`` cut to 100 characters.
+    """
+    key = keys.hash_key()
+    frame = events.with_columns(pl.col("ts").dt.date().alias("_day"))
+    salts = {day: keys.daily_salt(day) for day in frame.get_column("_day").unique().to_list()}
+    frame = _hash_distinct(
+        frame, ["remote_addr"], lambda ip: keyed_hash(key, "ip", ip) if ip else None, "client_ip_hash"
+    )
+    frame = _hash_distinct(
+        frame, ["user_agent"], lambda ua: keyed_hash(key, "ua", ua) if ua is not None else None, "user_agent_id"
+    )
+    frame = _hash_distinct(
+        frame, ["remote_user"], lambda u: keyed_hash(key, "user", u) if u is not None else None, "user_hash"
+    )
+    frame = _hash_distinct(
+        frame,
+        ["_day", "remote_addr", "user_agent"],
+        lambda day, ip, ua: keyed_hash(salts[day], site, ip, ua),
+        "visitor_id",
+    )
+    return frame.drop("_day", "remote_addr", "remote_user", "x_forwarded_for").with_columns(
+        pl.col("user_agent").str.slice(0, 100)
+    )
+
+
+# IPv4, and IPv6 in full or "::"-compressed form (optionally with an embedded IPv4 tail).
+_IPV4 = r"(?:\d{1,3}\.){3}\d{1,3}"
+_H = r"[0-9A-Fa-f]{1,4}"
+_IPV6 = (
+    rf"(?:{_H}:){{7}}{_H}"
+    rf"|(?:{_H}:){{1,6}}:?(?:{_H}:){{0,5}}{_IPV4}"
+    rf"|::(?:{_H}:){{0,5}}{_IPV4}"
+    rf"|(?:{_H}:){{1,7}}:(?:{_H}(?::{_H}){{0,6}})?"
+    rf"|::(?:{_H}(?::{_H}){{0,6}})?"
+)
+ADDRESS_PATTERN = rf"{_IPV6}|{_IPV4}"
+REDACTED = "<address>"
+
+
+def redact_addresses(text: pl.Expr) -> pl.Expr:
+    """Replace every IPv4/IPv6-looking substring with ``<address>`` (for quarantined lines)."""
+    return text.str.replace_all(ADDRESS_PATTERN, REDACTED)

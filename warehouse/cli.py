@@ -1,0 +1,100 @@
+"""Command line for people and the Makefile: ``python -m warehouse.cli <command>``.
+
+Commands:
+    summary             print what the warehouse holds (the end of ``make run``)
+    last-interval-end   print the end of the report interval holding the newest event,
+                        ISO-8601, for ``airflow dags test footfall_report <date>``
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+from warehouse import storage
+from warehouse.settings import Settings
+
+
+def last_interval_end(settings: Settings) -> dt.datetime | None:
+    """End of the ``VISIT_TRACKING_INTERVAL``-aligned interval containing the newest event."""
+    con = storage.connect(settings.data_dir)
+    try:
+        (newest,) = con.execute("select max(ts) from events").fetchone()
+    finally:
+        con.close()
+    if newest is None:
+        return None
+    step = settings.visit_tracking_interval
+    epoch = int(newest.timestamp()) // step * step + step
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def summary(settings: Settings, out=sys.stdout) -> None:
+    """Print files and lines read, quarantine reasons, traffic per day, top pages, outputs."""
+    con = storage.connect(settings.data_dir)
+    try:
+        q = lambda sql, *p: con.execute(sql, list(p)).fetchall()  # noqa: E731
+        ((sources, read, parsed, quarantined),) = q(
+            "select count(distinct source_id), coalesce(sum(lines_read), 0), coalesce(sum(lines_parsed), 0), "
+            "coalesce(sum(lines_quarantined), 0) from data_quality"
+        )
+        reasons = q("select reason, count(*) n from quarantine group by all order by n desc, reason limit 5")
+        days = q("select day, hits, page_views, visitors, bytes from daily_traffic order by day")
+        top = q(
+            "select path, sum(page_views) pv, sum(visitors) v from page_daily group by all order by pv desc, path limit 10"
+        )
+        statuses = q("select status // 100 || 'xx', sum(hits) from status_daily group by all order by 1")
+    finally:
+        con.close()
+    w = out.write
+    w("footfall summary\n================\n")
+    w(f"log files read:      {sources}\n")
+    w(f"lines read:          {read:,}\n")
+    w(f"lines parsed:        {parsed:,}\n")
+    w(f"lines quarantined:   {quarantined:,}\n")
+    for reason, n in reasons:
+        w(f"    {reason:<24}{n:,}\n")
+    w(f"hits:                {sum(d[1] for d in days):,}\n")
+    w(f"hits by status:      {', '.join(f'{s} {n:,}' for s, n in statuses)}\n")
+    w(f"page views:          {sum(d[2] for d in days):,}\n")
+    w(
+        f"unique visitors:     {sum(d[3] for d in days):,} (sum of daily unique visitors; ids are not linkable across days)\n"
+    )
+    w("\nper day (UTC)          hits   page views   visitors            bytes\n")
+    for day, hits, pv, vis, nbytes in days:
+        w(f"  {day}  {hits:>10,}  {pv:>11,}  {vis:>9,}  {nbytes:>15,}\n")
+    w("\ntop pages                                            page views   visitors*\n")
+    for path, pv, vis in top:
+        w(f"  {path[:50]:<50}  {pv:>10,}  {vis:>9,}\n")
+    w("  * summed over days\n")
+    w("\noutputs\n")
+    w(f"  warehouse:   {settings.warehouse_path}\n")
+    w(f"  events:      {settings.events_dir}/event_date=*/\n")
+    w(f"  quarantine:  {settings.quarantine_dir}/\n")
+    reports = sorted(settings.outbox_dir.glob("*.json")) if settings.outbox_dir.exists() else []
+    w(
+        f"  outbox:      {settings.outbox_dir}/ ({len(reports)} report(s)"
+        + (f", newest {reports[-1].name})\n" if reports else ")\n")
+    )
+    w(f"\nquery it:  duckdb {settings.warehouse_path} -c 'select * from daily_traffic'\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m warehouse.cli", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["summary", "last-interval-end"])
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "summary":
+        summary(settings)
+    else:
+        end = last_interval_end(settings)
+        if end is None:
+            print("no events in the warehouse", file=sys.stderr)
+            return 1
+        print(end.isoformat())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+-- Ingestion state: which bytes of which source have been committed, and the files that
+-- hold them. Analysts read the `events` and `quarantine` views built from ingest_files.
+
+create table if not exists ingest_sources (
+    source_id        varchar primary key,   -- sha256 (hex, 16 chars) of the first bytes of the decompressed content
+    path             varchar not null,      -- last path the source was read from
+    fingerprint_len  integer not null,      -- how many leading bytes source_id covers (up to 1024)
+    compressed       boolean not null,
+    committed_offset bigint not null,       -- bytes of decompressed content committed
+    committed_lines  bigint not null,       -- lines committed (parsed + quarantined)
+    first_ingested_at timestamptz not null,
+    last_ingested_at  timestamptz not null
+);
+
+create table if not exists ingest_files (
+    path        varchar primary key,        -- Parquet file, relative to the data dir
+    kind        varchar not null,           -- 'events' or 'quarantine'
+    source_id   varchar not null,
+    event_date  date,                       -- UTC partition (events only)
+    row_count   bigint not null,
+    run_id      varchar not null,
+    committed_at timestamptz not null
+);
+
+-- One row per source and ingest run: what was read and what happened to it.
+create table if not exists data_quality (
+    run_id            varchar not null,
+    source_id         varchar not null,
+    source_path       varchar not null,
+    start_offset      bigint not null,
+    end_offset        bigint not null,
+    lines_read        bigint not null,
+    lines_parsed      bigint not null,
+    lines_quarantined bigint not null,
+    quarantine_reasons map(varchar, bigint) not null,
+    committed_at      timestamptz not null,
+    primary key (run_id, source_id)
+);

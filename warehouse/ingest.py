@@ -1,0 +1,454 @@
+"""Ingestion: find new log bytes, parse them into Parquet, commit them exactly once.
+
+Three steps, each an Airflow task (dags/footfall_ingest.py):
+
+1. :func:`discover` reads the manifest (``ingest_sources``) and plans, per source file, the
+   byte offset to start from. A source is identified by a hash of its first bytes
+   (decompressed), not by its name, so a renamed or gzipped copy of a file already read
+   is not read again.
+2. :func:`parse_source` streams one source in chunks of ``chunk_bytes``, parses and
+   pseudonymises each chunk column-wise, and writes Parquet into the staging dir. It never
+   opens the warehouse, so many can run at once.
+3. :func:`commit` moves staged files into place and, in one DuckDB transaction, registers
+   them, advances the manifest and records data quality. A plan whose start offset no
+   longer matches the manifest (another run got there first) is discarded.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import glob
+import gzip
+import hashlib
+import io
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from parsers.access_log import parse_lines
+from parsers.log_format import LogFormat
+from transforms.privacy import KeyStore, pseudonymise, redact_addresses
+from warehouse import storage
+from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA
+from warehouse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_BYTES = 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """What to read from one source file (JSON-serialisable for XCom via :meth:`to_dict`)."""
+
+    path: str
+    source_id: str
+    fingerprint_len: int
+    compressed: bool
+    start_offset: int
+    start_line: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
+def _open_text_bytes(path: Path, compressed: bool):
+    return gzip.open(path, "rb") if compressed else open(path, "rb")
+
+
+def source_identity(path: Path) -> tuple[str, int, bool]:
+    """Identify a log file by its content: (source_id, fingerprint length, compressed).
+
+    ``source_id`` is the first 16 hex digits of SHA-256 over the first 1024 bytes of the
+    decompressed content (fewer while the file is shorter).
+
+    Raises:
+        OSError, EOFError, gzip.BadGzipFile: the file cannot be read.
+    """
+    compressed = _is_gzip(path)
+    with _open_text_bytes(path, compressed) as f:
+        head = f.read(FINGERPRINT_BYTES)
+    return hashlib.sha256(head).hexdigest()[:16], len(head), compressed
+
+
+def expand_globs(globs: tuple[str, ...]) -> list[Path]:
+    """Regular, non-empty files matching any glob, sorted, without duplicates."""
+    found: set[Path] = set()
+    for pattern in globs:
+        for name in glob.glob(os.path.expanduser(pattern)):
+            p = Path(name).resolve()
+            if p.is_file() and p.stat().st_size > 0:
+                found.add(p)
+    return sorted(found)
+
+
+def discover(settings: Settings) -> list[SourcePlan]:
+    """Plan what to read: one :class:`SourcePlan` per source with possibly new content.
+
+    A plain file whose size equals the committed offset is skipped. A file whose first
+    bytes match a known source continues from that source's committed offset. A file that
+    is shorter than its committed offset was truncated and is read again from 0.
+    """
+    paths = expand_globs(settings.log_globs)
+    con = storage.connect(settings.data_dir)
+    try:
+        manifest = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "select source_id, path, fingerprint_len, committed_offset, committed_lines from ingest_sources"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    by_path = {v[0]: (k, *v[1:]) for k, v in manifest.items()}
+
+    plans: dict[str, SourcePlan] = {}
+    # Plain files first: when a file and its gzipped copy are both present, read the plain one.
+    for path in sorted(paths, key=lambda p: (_is_gzip(p), str(p))):
+        try:
+            source_id, flen, compressed = source_identity(path)
+        except (OSError, EOFError) as exc:
+            log.error("cannot read %s (%s); skipped this run", path, exc)
+            continue
+        offset, lines = 0, 0
+        known = manifest.get(source_id)
+        if known is None and str(path) in by_path:
+            # A file shorter than 1 KiB when first read has grown: same source if the bytes
+            # the old fingerprint covered are unchanged.
+            old_id, old_len, old_offset, old_lines = by_path[str(path)]
+            with _open_text_bytes(path, compressed) as f:
+                if hashlib.sha256(f.read(old_len)).hexdigest()[:16] == old_id and old_len < flen:
+                    source_id, known = old_id, (str(path), old_len, old_offset, old_lines)
+                    flen = old_len
+        if known is not None:
+            _, flen, offset, lines = known
+            if not compressed:
+                size = path.stat().st_size
+                if size == offset:
+                    continue
+                if size < offset:
+                    log.warning("%s is shorter than its committed offset: truncated, reading from 0", path)
+                    offset, lines = 0, 0
+        if source_id not in plans:
+            plans[source_id] = SourcePlan(str(path), source_id, flen, compressed, offset, lines)
+    return list(plans.values())
+
+
+@dataclass
+class _Chunk:
+    data: bytes
+    first_line: int
+
+
+def _read_chunks(plan: SourcePlan, chunk_bytes: int) -> Iterator[tuple[_Chunk, int]]:
+    """Yield (chunk of whole lines, offset after it), starting at the plan's offset.
+
+    A last line without a newline is yielded too: nginx writes each line with one write(),
+    so an unterminated last line is a cut-off record, not one still being written.
+    """
+    path = Path(plan.path)
+    offset, line = plan.start_offset, plan.start_line + 1
+    with _open_text_bytes(path, plan.compressed) as f:
+        if plan.compressed:
+            remaining = plan.start_offset
+            while remaining:
+                skipped = len(f.read(min(remaining, chunk_bytes)))
+                if not skipped:
+                    return
+                remaining -= skipped
+        else:
+            f.seek(plan.start_offset)
+        carry = b""
+        while True:
+            block = f.read(chunk_bytes)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            offset += cut
+            yield _Chunk(data[:cut], line), offset
+            line += data.count(b"\n", 0, cut)
+        if carry:
+            offset += len(carry)
+            yield _Chunk(carry, line), offset
+
+
+def _lines_frame(chunk: _Chunk) -> pl.DataFrame:
+    try:
+        frame = pl.read_lines(io.BytesIO(chunk.data), row_index_name="line_number", row_index_offset=chunk.first_line)
+    except pl.exceptions.ComputeError:
+        # Not valid UTF-8: keep undecodable bytes as \xXX text, nginx's own escaping.
+        text = chunk.data.decode("utf-8", "backslashreplace").encode("utf-8")
+        frame = pl.read_lines(io.BytesIO(text), row_index_name="line_number", row_index_offset=chunk.first_line)
+    return frame.with_columns(pl.col("line_number").cast(pl.Int64))
+
+
+@dataclass
+class _ChunkResult:
+    events_by_day: dict[dt.date, pa.Table]
+    quarantine: pa.Table
+    lines: int
+    reasons: collections.Counter
+
+
+def _process_chunk(chunk: _Chunk, fmt: LogFormat, keys: KeyStore, settings: Settings, plan: SourcePlan) -> _ChunkResult:
+    lines = _lines_frame(chunk)
+    parsed = parse_lines(lines, fmt)
+    events = pseudonymise(parsed.events, keys, settings.site).with_columns(
+        pl.lit(settings.site).alias("site"), pl.lit(plan.source_id).alias("source_id")
+    )
+    by_day: dict[dt.date, pa.Table] = {}
+    if events.height:
+        events = events.with_columns(pl.col("ts").dt.date().alias("_day"))
+        for (day,), part in events.partition_by("_day", as_dict=True).items():
+            by_day[day] = part.drop("_day").select(EVENTS_SCHEMA.names).to_arrow().cast(EVENTS_SCHEMA)
+    quarantine = parsed.quarantine.select(
+        pl.lit(plan.source_id).alias("source_id"),
+        pl.lit(plan.path).alias("source_path"),
+        "line_number",
+        "reason",
+        redact_addresses(pl.col("line")).alias("line"),
+    )
+    reasons = collections.Counter(dict(parsed.quarantine.get_column("reason").value_counts().iter_rows()))
+    return _ChunkResult(by_day, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), lines.height, reasons)
+
+
+def _final_name(plan: SourcePlan) -> str:
+    return f"{plan.source_id}-{plan.start_offset:015d}.parquet"
+
+
+def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date: dt.date) -> dict:
+    """Parse one source from its planned offset into staged Parquet files.
+
+    Args:
+        settings: deployment settings (format, chunk size, threads, keys).
+        plan: what to read, from :func:`discover`.
+        run_id: the Airflow run id (names the staging folder).
+        ingest_date: the run's date, the partition of quarantined lines.
+
+    Returns:
+        A JSON-serialisable dict: ``plan`` (the plan as a dict), ``end_offset``,
+        ``lines_read``, ``lines_parsed``, ``lines_quarantined``, ``reasons`` (reason -> lines)
+        and ``files``: list of {kind, staged, final, event_date, rows} with paths relative
+        to the data dir.
+    """
+    keys = KeyStore(settings.secrets_dir, settings.hash_key)
+    stage = settings.staging_dir / _safe(run_id) / plan.source_id
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    writers: dict[object, tuple[pq.ParquetWriter, Path, list[int]]] = {}
+
+    def write(key, table: pa.Table, schema: pa.Schema, name: str) -> None:
+        if key not in writers:
+            staged = stage / name
+            writers[key] = (pq.ParquetWriter(staged, schema, compression="zstd"), staged, [0])
+        writer, _, rows = writers[key]
+        writer.write_table(table)
+        rows[0] += table.num_rows
+
+    totals = collections.Counter()
+    reasons: collections.Counter = collections.Counter()
+    end_offset = plan.start_offset
+    with ThreadPoolExecutor(max_workers=settings.parse_threads) as pool:
+        pending: collections.deque = collections.deque()
+
+        def drain_one() -> None:
+            nonlocal end_offset
+            future, after = pending.popleft()
+            result: _ChunkResult = future.result()
+            for day, table in result.events_by_day.items():
+                write(("events", day), table, EVENTS_SCHEMA, f"events-{day.isoformat()}.parquet")
+                totals["parsed"] += table.num_rows
+            if result.quarantine.num_rows:
+                write(("quarantine",), result.quarantine, QUARANTINE_SCHEMA, "quarantine.parquet")
+            totals["read"] += result.lines
+            totals["quarantined"] += result.quarantine.num_rows
+            reasons.update(result.reasons)
+            end_offset = after
+
+        # At most parse_threads + 1 chunks in memory at once, whatever the file size.
+        for chunk, after in _read_chunks(plan, settings.chunk_bytes):
+            pending.append((pool.submit(_process_chunk, chunk, settings.log_format, keys, settings, plan), after))
+            if len(pending) > settings.parse_threads:
+                drain_one()
+        while pending:
+            drain_one()
+
+    files = []
+    for key, (writer, staged, rows) in writers.items():
+        writer.close()
+        if key[0] == "events":
+            day = key[1]
+            final = Path("events") / f"event_date={day.isoformat()}" / _final_name(plan)
+            files.append(
+                {
+                    "kind": "events",
+                    "event_date": day.isoformat(),
+                    "rows": rows[0],
+                    "staged": str(staged.relative_to(settings.data_dir)),
+                    "final": str(final),
+                }
+            )
+        else:
+            final = Path("quarantine") / f"ingest_date={ingest_date.isoformat()}" / _final_name(plan)
+            files.append(
+                {
+                    "kind": "quarantine",
+                    "event_date": None,
+                    "rows": rows[0],
+                    "staged": str(staged.relative_to(settings.data_dir)),
+                    "final": str(final),
+                }
+            )
+    log.info(
+        "parsed source %s (%s): %d lines read, %d parsed, %d quarantined",
+        plan.source_id,
+        plan.path,
+        totals["read"],
+        totals["parsed"],
+        totals["quarantined"],
+    )
+    return {
+        "plan": plan.to_dict(),
+        "end_offset": end_offset,
+        "lines_read": totals["read"],
+        "lines_parsed": totals["parsed"],
+        "lines_quarantined": totals["quarantined"],
+        "reasons": dict(reasons),
+        "files": files,
+    }
+
+
+def _safe(run_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+def commit(settings: Settings, results: list[dict], run_id: str) -> dict:
+    """Move staged files into place and register them, exactly once per byte range.
+
+    For each result whose plan still matches the manifest (same committed offset), in one
+    transaction: register its files in ``ingest_files``, advance ``ingest_sources`` and
+    insert a ``data_quality`` row; then refresh the views. Files are renamed into place
+    before the transaction: their names are deterministic (source id + start offset), so a
+    crash in between leaves unregistered files that the views ignore and the retry overwrites.
+
+    Returns:
+        ``{"days": [ISO dates with new events], "sources": n committed, "skipped": n stale,
+        "lines_read", "lines_parsed", "lines_quarantined"}``.
+    """
+    con = storage.connect(settings.data_dir)
+    now = dt.datetime.now(dt.UTC)
+    days: set[str] = set()
+    summary = collections.Counter()
+    try:
+        con.execute("begin transaction")
+        for result in results:
+            plan = SourcePlan(**result["plan"])
+            row = con.execute(
+                "select committed_offset from ingest_sources where source_id = ?", [plan.source_id]
+            ).fetchone()
+            current = row[0] if row else 0
+            if current != plan.start_offset and not (plan.start_offset == 0 and plan.start_line == 0):
+                log.warning(
+                    "source %s moved on to offset %d since it was planned at %d; discarding this parse",
+                    plan.source_id,
+                    current,
+                    plan.start_offset,
+                )
+                summary["skipped"] += 1
+                continue
+            if plan.start_offset == 0:
+                # Read from the start (new or truncated source): replace what it had.
+                old_days = con.execute(
+                    "select distinct event_date from ingest_files where source_id = ? and kind = 'events'",
+                    [plan.source_id],
+                ).fetchall()
+                days.update(d.isoformat() for (d,) in old_days)
+                con.execute("delete from ingest_files where source_id = ?", [plan.source_id])
+            for f in result["files"]:
+                final = settings.data_dir / f["final"]
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(settings.data_dir / f["staged"], final)
+                con.execute(
+                    "insert or replace into ingest_files values (?, ?, ?, ?, ?, ?, ?)",
+                    [f["final"], f["kind"], plan.source_id, f["event_date"], f["rows"], run_id, now],
+                )
+                if f["event_date"]:
+                    days.add(f["event_date"])
+            con.execute(
+                """
+                insert into ingest_sources values (?, ?, ?, ?, ?, ?, ?, ?)
+                on conflict (source_id) do update set
+                    path = excluded.path, committed_offset = excluded.committed_offset,
+                    committed_lines = excluded.committed_lines, last_ingested_at = excluded.last_ingested_at
+                """,
+                [
+                    plan.source_id,
+                    plan.path,
+                    plan.fingerprint_len,
+                    plan.compressed,
+                    result["end_offset"],
+                    plan.start_line + result["lines_read"],
+                    now,
+                    now,
+                ],
+            )
+            con.execute(
+                "insert or replace into data_quality values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    plan.source_id,
+                    plan.path,
+                    plan.start_offset,
+                    result["end_offset"],
+                    result["lines_read"],
+                    result["lines_parsed"],
+                    result["lines_quarantined"],
+                    result["reasons"],
+                    now,
+                ],
+            )
+            summary["sources"] += 1
+            for k in ("lines_read", "lines_parsed", "lines_quarantined"):
+                summary[k] += result[k]
+        storage.refresh_views(con, settings.data_dir)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.close()
+    shutil.rmtree(settings.staging_dir / _safe(run_id), ignore_errors=True)
+    return {
+        "days": sorted(days),
+        **{k: summary[k] for k in ("sources", "skipped", "lines_read", "lines_parsed", "lines_quarantined")},
+    }
+
+
+def aggregate(settings: Settings, days: list[str]) -> int:
+    """Rebuild every aggregate table for the given ISO days; returns how many."""
+    con = storage.connect(settings.data_dir)
+    try:
+        return storage.rebuild_aggregates(con, [dt.date.fromisoformat(d) for d in days])
+    finally:
+        con.close()

@@ -1,0 +1,190 @@
+"""footfall's one settings object, built from the environment.
+
+Every component receives a :class:`Settings`; nothing deeper reads ``os.environ``.
+Secrets (the hash key) may also come from an Airflow Variable: the DAG task resolves it and
+passes it in (see ``dags/``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from parsers.log_format import COMBINED, LogFormat, compile_log_format
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_LOG = REPO_ROOT / "tests" / "fixtures" / "apache_combined_sample.log"
+
+
+class ConfigError(ValueError):
+    """A setting has a value footfall cannot run with; the message says what to fix."""
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one footfall deployment.
+
+    Attributes:
+        log_globs: glob patterns of access logs (plain or ``.gz``), from
+            ``FOOTFALL_LOG_GLOB`` (several separated by ``:`` or newlines).
+        log_format: the compiled ``FOOTFALL_LOG_FORMAT`` (default nginx ``combined``).
+        data_dir: ``FOOTFALL_DATA_DIR``; holds ``warehouse.duckdb``, ``events/``,
+            ``quarantine/``, ``reports/`` and ``outbox/``.
+        secrets_dir: ``FOOTFALL_SECRETS_DIR``; daily visitor salts and the generated
+            development hash key. Must not be inside ``data_dir``.
+        hash_key: ``FOOTFALL_HASH_KEY`` (or the Airflow Variable ``footfall_hash_key``),
+            the secret for ``client_ip_hash``; ``None`` means "use the generated local key".
+        site: ``FOOTFALL_SITE``, the site name mixed into visitor ids.
+        chunk_bytes: ``FOOTFALL_CHUNK_BYTES``, bytes of log text parsed at once (bounds memory).
+        parse_threads: ``FOOTFALL_PARSE_THREADS``, chunks parsed concurrently per file.
+        visit_tracking_enabled / visit_tracking_api / visit_tracking_interval /
+        visit_tracking_api_token: the reporting API, compatible with existing deployments
+            (``VISIT_TRACKING_*``). Interval in seconds.
+        report_timeout_s: connect and read timeout of one POST, seconds.
+        report_attempts: POST attempts before the delivery task fails.
+    """
+
+    log_globs: tuple[str, ...]
+    log_format: LogFormat
+    data_dir: Path
+    secrets_dir: Path
+    hash_key: str | None = field(default=None, repr=False)
+    site: str = "default"
+    chunk_bytes: int = 32 * 1024 * 1024
+    parse_threads: int = 2
+    visit_tracking_enabled: bool = False
+    visit_tracking_api: str | None = None
+    visit_tracking_interval: int = 1800
+    visit_tracking_api_token: str | None = field(default=None, repr=False)
+    report_timeout_s: float = 10.0
+    report_attempts: int = 5
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Build settings from environment variables (``os.environ`` when ``env`` is None).
+
+        Keyword overrides win over the environment (used for secrets from Airflow).
+
+        Raises:
+            ConfigError: a value is malformed: bad number or boolean, reporting enabled
+                without a valid http(s) URL, secrets dir inside the data dir.
+            parsers.variables.LogFormatError: the log format cannot be compiled.
+        """
+        env = os.environ if env is None else env
+        globs_raw = env.get("FOOTFALL_LOG_GLOB") or str(SAMPLE_LOG)
+        globs = tuple(g.strip() for g in globs_raw.replace("\n", ":").split(":") if g.strip())
+        data_dir = Path(env.get("FOOTFALL_DATA_DIR") or REPO_ROOT / "data").expanduser().resolve()
+        secrets_dir = Path(env.get("FOOTFALL_SECRETS_DIR") or REPO_ROOT / ".secrets").expanduser().resolve()
+        if secrets_dir == data_dir or data_dir in secrets_dir.parents:
+            raise ConfigError(
+                f"FOOTFALL_SECRETS_DIR ({secrets_dir}) is inside FOOTFALL_DATA_DIR ({data_dir}); "
+                "keep salts and keys out of the data dir"
+            )
+        values = dict(
+            log_globs=globs,
+            log_format=compile_log_format(env.get("FOOTFALL_LOG_FORMAT") or COMBINED),
+            data_dir=data_dir,
+            secrets_dir=secrets_dir,
+            hash_key=env.get("FOOTFALL_HASH_KEY") or None,
+            site=env.get("FOOTFALL_SITE") or "default",
+            chunk_bytes=_positive_int(env, "FOOTFALL_CHUNK_BYTES", 32 * 1024 * 1024),
+            parse_threads=_positive_int(env, "FOOTFALL_PARSE_THREADS", 2),
+            visit_tracking_enabled=_bool(env, "VISIT_TRACKING_ENABLED", False),
+            visit_tracking_api=env.get("VISIT_TRACKING_API") or None,
+            visit_tracking_interval=_positive_int(env, "VISIT_TRACKING_INTERVAL", 1800),
+            visit_tracking_api_token=env.get("VISIT_TRACKING_API_TOKEN") or None,
+            report_timeout_s=_positive_float(env, "FOOTFALL_REPORT_TIMEOUT_S", 10.0),
+            report_attempts=_positive_int(env, "FOOTFALL_REPORT_ATTEMPTS", 5),
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Fail fast on settings that cannot work together.
+
+        Raises:
+            ConfigError: reporting is enabled without an absolute http(s) URL.
+        """
+        if self.visit_tracking_enabled:
+            url = urlparse(self.visit_tracking_api or "")
+            if url.scheme not in {"http", "https"} or not url.netloc:
+                raise ConfigError(
+                    f"VISIT_TRACKING_ENABLED is true but VISIT_TRACKING_API={self.visit_tracking_api!r} "
+                    "is not an http(s) URL; set it to the reporting endpoint, "
+                    "for example https://reports.example.org/api/visits"
+                )
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def events_dir(self) -> Path:
+        return self.data_dir / "events"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.data_dir / "staging"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+
+def task_settings() -> Settings:
+    """Settings inside an Airflow task: the environment, with the hash key taken from the
+    Airflow Variable ``footfall_hash_key`` when it is set."""
+    from airflow.sdk import Variable
+
+    return Settings.from_env(os.environ, hash_key=Variable.get("footfall_hash_key", default=None))
