@@ -8,7 +8,8 @@ received data.
 
 * `plan_sources`: which files have new bytes, from the manifest (exactly-once by content).
 * `parse_source`: one mapped task per file; writes staged Parquet, never the warehouse.
-* `commit_sources`: registers the files and advances the manifest in one transaction.
+* `commit_sources`: registers the files, advances the manifest and records the run in one
+  transaction (also when nothing was new).
 * `rebuild_aggregates`: `daily_traffic`, `status_daily`, `page_daily`, `hourly_traffic`.
 
 Tasks that open the warehouse share the one-slot pool `footfall_warehouse`.
@@ -17,18 +18,18 @@ Tasks that open the warehouse share the one-slot pool `footfall_warehouse`.
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
 
+from warehouse.settings import report_interval_seconds
+
 WAREHOUSE_POOL = "footfall_warehouse"
 AGGREGATES = Asset("footfall_aggregates")
-INTERVAL = dt.timedelta(seconds=int(os.environ.get("VISIT_TRACKING_INTERVAL") or 1800))
 
 
 @dag(
     dag_id="footfall_ingest",
-    schedule=DeltaDataIntervalTimetable(INTERVAL),
+    schedule=DeltaDataIntervalTimetable(dt.timedelta(seconds=report_interval_seconds())),
     start_date=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),  # earliest interval a backfill may cover
     catchup=False,
     max_active_runs=1,
@@ -51,12 +52,14 @@ def footfall_ingest():
 
         return parse_source(task_settings(), SourcePlan(**plan), run_id, data_interval_end.date())
 
-    @task(pool=WAREHOUSE_POOL)
-    def commit_sources(results: list[dict], run_id=None) -> dict:
+    # Runs when no file had new bytes too (parse_source is then skipped), to record that
+    # this interval was ingested: footfall_report waits for that.
+    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed")
+    def commit_sources(results: list[dict], run_id=None, data_interval_end=None) -> dict:
         from warehouse.ingest import commit
         from warehouse.settings import task_settings
 
-        return commit(task_settings(), list(results), run_id)
+        return commit(task_settings(), list(results or []), run_id, data_interval_end)
 
     @task(pool=WAREHOUSE_POOL, outlets=[AGGREGATES])
     def rebuild_aggregates(committed: dict) -> int:

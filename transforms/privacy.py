@@ -1,11 +1,12 @@
-"""Keyed hashing of visitor data: the privacy model's mechanics (docs/privacy.md).
+"""Keyed hashing of visitor data: the mechanics of footfall's privacy model.
 
 * ``client_ip_hash``: BLAKE2b keyed with the deployment's hash key, over the client address.
   Stable across days, for abuse analysis; useless without the key.
 * ``visitor_id``: BLAKE2b keyed with a random salt of the event's UTC day, over
   site + client address + user agent (Plausible's model). A new salt each day means a
-  visitor cannot be linked across days; once a salt is deleted, no id of that day can be
-  recomputed, even by brute force over the IPv4 space.
+  visitor cannot be linked across days. Salts live in the secrets dir, outside the data dir;
+  once a day's salt is deleted, no id of that day can be recomputed, even by brute force over
+  the IPv4 space.
 * ``user_agent_id`` and ``user_hash``: the full user agent and ``$remote_user``, keyed with
   the hash key, so distinct values can be counted without storing them.
 

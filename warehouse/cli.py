@@ -18,7 +18,7 @@ from warehouse.settings import Settings
 
 def last_interval_end(settings: Settings) -> dt.datetime | None:
     """End of the ``VISIT_TRACKING_INTERVAL``-aligned interval containing the newest event."""
-    con = storage.connect(settings.data_dir)
+    con = storage.connect(settings.data_dir, read_only=True)
     try:
         (newest,) = con.execute("select max(ts) from events").fetchone()
     finally:
@@ -32,7 +32,7 @@ def last_interval_end(settings: Settings) -> dt.datetime | None:
 
 def summary(settings: Settings, out=sys.stdout) -> None:
     """Print files and lines read, quarantine reasons, traffic per day, top pages, outputs."""
-    con = storage.connect(settings.data_dir)
+    con = storage.connect(settings.data_dir, read_only=True)
     try:
         q = lambda sql, *p: con.execute(sql, list(p)).fetchall()  # noqa: E731
         ((sources, read, parsed, quarantined),) = q(
@@ -42,7 +42,8 @@ def summary(settings: Settings, out=sys.stdout) -> None:
         reasons = q("select reason, count(*) n from quarantine group by all order by n desc, reason limit 5")
         days = q("select day, hits, page_views, visitors, bytes from daily_traffic order by day")
         top = q(
-            "select path, sum(page_views) pv, sum(visitors) v from page_daily group by all order by pv desc, path limit 10"
+            "select path, sum(page_views) pv, sum(visitors) v from page_daily"
+            " group by all order by pv desc, path limit 10"
         )
         statuses = q("select status // 100 || 'xx', sum(hits) from status_daily group by all order by 1")
     finally:
@@ -58,9 +59,7 @@ def summary(settings: Settings, out=sys.stdout) -> None:
     w(f"hits:                {sum(d[1] for d in days):,}\n")
     w(f"hits by status:      {', '.join(f'{s} {n:,}' for s, n in statuses)}\n")
     w(f"page views:          {sum(d[2] for d in days):,}\n")
-    w(
-        f"unique visitors:     {sum(d[3] for d in days):,} (sum of daily unique visitors; ids are not linkable across days)\n"
-    )
+    w(f"unique visitors:     {sum(d[3] for d in days):,} (sum of daily unique visitors)\n")
     w("\nper day (UTC)          hits   page views   visitors            bytes\n")
     for day, hits, pv, vis, nbytes in days:
         w(f"  {day}  {hits:>10,}  {pv:>11,}  {vis:>9,}  {nbytes:>15,}\n")

@@ -55,6 +55,7 @@ class SourcePlan:
     source_id: str
     fingerprint_len: int
     compressed: bool
+    file_size: int
     start_offset: int
     start_line: int
 
@@ -100,22 +101,21 @@ def expand_globs(globs: tuple[str, ...]) -> list[Path]:
 def discover(settings: Settings) -> list[SourcePlan]:
     """Plan what to read: one :class:`SourcePlan` per source with possibly new content.
 
-    A plain file whose size equals the committed offset is skipped. A file whose first
-    bytes match a known source continues from that source's committed offset. A file that
-    is shorter than its committed offset was truncated and is read again from 0.
+    A plain file whose size equals the committed offset is skipped, and so is a ``.gz``
+    whose size equals the size it had when read. A file whose first bytes match a known
+    source continues from that source's committed offset. A plain file shorter than its
+    committed offset was truncated and is read again from 0.
     """
     paths = expand_globs(settings.log_globs)
     con = storage.connect(settings.data_dir)
     try:
-        manifest = {
-            row[0]: row[1:]
-            for row in con.execute(
-                "select source_id, path, fingerprint_len, committed_offset, committed_lines from ingest_sources"
-            ).fetchall()
-        }
+        rows = con.execute(
+            "select source_id, path, fingerprint_len, committed_offset, committed_lines, file_size from ingest_sources"
+        ).fetchall()
     finally:
         con.close()
-    by_path = {v[0]: (k, *v[1:]) for k, v in manifest.items()}
+    manifest = {row[0]: row[1:] for row in rows}
+    by_path = {row[1]: row for row in rows}
 
     plans: dict[str, SourcePlan] = {}
     # Plain files first: when a file and its gzipped copy are both present, read the plain one.
@@ -125,27 +125,27 @@ def discover(settings: Settings) -> list[SourcePlan]:
         except (OSError, EOFError) as exc:
             log.error("cannot read %s (%s); skipped this run", path, exc)
             continue
-        offset, lines = 0, 0
         known = manifest.get(source_id)
         if known is None and str(path) in by_path:
             # A file shorter than 1 KiB when first read has grown: same source if the bytes
             # the old fingerprint covered are unchanged.
-            old_id, old_len, old_offset, old_lines = by_path[str(path)]
+            old_id, _, old_len, *_ = by_path[str(path)]
             with _open_text_bytes(path, compressed) as f:
-                if hashlib.sha256(f.read(old_len)).hexdigest()[:16] == old_id and old_len < flen:
-                    source_id, known = old_id, (str(path), old_len, old_offset, old_lines)
-                    flen = old_len
+                if old_len < flen and hashlib.sha256(f.read(old_len)).hexdigest()[:16] == old_id:
+                    source_id, known = old_id, manifest[old_id]
+        size = path.stat().st_size
+        offset, lines = 0, 0
         if known is not None:
-            _, flen, offset, lines = known
-            if not compressed:
-                size = path.stat().st_size
-                if size == offset:
-                    continue
-                if size < offset:
-                    log.warning("%s is shorter than its committed offset: truncated, reading from 0", path)
-                    offset, lines = 0, 0
+            _, flen, offset, lines, known_size = known
+            if compressed and size == known_size:
+                continue  # a .gz is written once, at rotation: nothing new to decompress
+            if not compressed and size == offset:
+                continue
+            if not compressed and size < offset:
+                log.warning("%s is shorter than its committed offset: truncated, reading from 0", path)
+                offset, lines = 0, 0
         if source_id not in plans:
-            plans[source_id] = SourcePlan(str(path), source_id, flen, compressed, offset, lines)
+            plans[source_id] = SourcePlan(str(path), source_id, flen, compressed, size, offset, lines)
     return list(plans.values())
 
 
@@ -343,22 +343,25 @@ def _safe(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
 
 
-def commit(settings: Settings, results: list[dict], run_id: str) -> dict:
+def commit(settings: Settings, results: list[dict], run_id: str, data_interval_end: dt.datetime | None = None) -> dict:
     """Move staged files into place and register them, exactly once per byte range.
 
     For each result whose plan still matches the manifest (same committed offset), in one
     transaction: register its files in ``ingest_files``, advance ``ingest_sources`` and
-    insert a ``data_quality`` row; then refresh the views. Files are renamed into place
-    before the transaction: their names are deterministic (source id + start offset), so a
-    crash in between leaves unregistered files that the views ignore and the retry overwrites.
+    insert a ``data_quality`` row; then record the run in ``ingest_runs`` (also when
+    ``results`` is empty) and refresh the views. Files are renamed into place before the
+    transaction: their names are deterministic (source id + start offset), so a crash in
+    between leaves unregistered files that the views ignore and the retry overwrites. A
+    source read again from offset 0 replaces its earlier files, which are deleted after.
 
     Returns:
-        ``{"days": [ISO dates with new events], "sources": n committed, "skipped": n stale,
+        ``{"days": [ISO dates to rebuild], "sources": n committed, "skipped": n stale,
         "lines_read", "lines_parsed", "lines_quarantined"}``.
     """
     con = storage.connect(settings.data_dir)
     now = dt.datetime.now(dt.UTC)
     days: set[str] = set()
+    replaced: set[str] = set()
     summary = collections.Counter()
     try:
         con.execute("begin transaction")
@@ -368,27 +371,27 @@ def commit(settings: Settings, results: list[dict], run_id: str) -> dict:
                 "select committed_offset from ingest_sources where source_id = ?", [plan.source_id]
             ).fetchone()
             current = row[0] if row else 0
-            if current != plan.start_offset and not (plan.start_offset == 0 and plan.start_line == 0):
+            if current != plan.start_offset and plan.start_offset != 0:
                 log.warning(
                     "source %s moved on to offset %d since it was planned at %d; discarding this parse",
-                    plan.source_id,
-                    current,
-                    plan.start_offset,
-                )
+                    plan.source_id, current, plan.start_offset,
+                )  # fmt: skip
                 summary["skipped"] += 1
                 continue
             if plan.start_offset == 0:
-                # Read from the start (new or truncated source): replace what it had.
-                old_days = con.execute(
-                    "select distinct event_date from ingest_files where source_id = ? and kind = 'events'",
-                    [plan.source_id],
-                ).fetchall()
-                days.update(d.isoformat() for (d,) in old_days)
+                # Read from the start (new or truncated source): its earlier files go.
+                for path, event_date in con.execute(
+                    "select path, event_date from ingest_files where source_id = ?", [plan.source_id]
+                ).fetchall():
+                    replaced.add(path)
+                    if event_date is not None:
+                        days.add(event_date.isoformat())
                 con.execute("delete from ingest_files where source_id = ?", [plan.source_id])
             for f in result["files"]:
                 final = settings.data_dir / f["final"]
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(settings.data_dir / f["staged"], final)
+                replaced.discard(f["final"])
                 con.execute(
                     "insert or replace into ingest_files values (?, ?, ?, ?, ?, ?, ?)",
                     [f["final"], f["kind"], plan.source_id, f["event_date"], f["rows"], run_id, now],
@@ -397,40 +400,33 @@ def commit(settings: Settings, results: list[dict], run_id: str) -> dict:
                     days.add(f["event_date"])
             con.execute(
                 """
-                insert into ingest_sources values (?, ?, ?, ?, ?, ?, ?, ?)
+                insert into ingest_sources values (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 on conflict (source_id) do update set
-                    path = excluded.path, committed_offset = excluded.committed_offset,
-                    committed_lines = excluded.committed_lines, last_ingested_at = excluded.last_ingested_at
+                    path = excluded.path, compressed = excluded.compressed, file_size = excluded.file_size,
+                    committed_offset = excluded.committed_offset, committed_lines = excluded.committed_lines,
+                    last_ingested_at = excluded.last_ingested_at
                 """,
                 [
-                    plan.source_id,
-                    plan.path,
-                    plan.fingerprint_len,
-                    plan.compressed,
-                    result["end_offset"],
-                    plan.start_line + result["lines_read"],
-                    now,
-                    now,
+                    plan.source_id, plan.path, plan.fingerprint_len, plan.compressed, plan.file_size,
+                    result["end_offset"], plan.start_line + result["lines_read"], now, now,
                 ],
-            )
-            con.execute(
-                "insert or replace into data_quality values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    run_id,
-                    plan.source_id,
-                    plan.path,
-                    plan.start_offset,
-                    result["end_offset"],
-                    result["lines_read"],
-                    result["lines_parsed"],
-                    result["lines_quarantined"],
-                    result["reasons"],
-                    now,
-                ],
-            )
+            )  # fmt: skip
+            if result["lines_read"]:
+                con.execute(
+                    "insert or replace into data_quality values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        run_id, plan.source_id, plan.path, plan.start_offset, result["end_offset"],
+                        result["lines_read"], result["lines_parsed"], result["lines_quarantined"],
+                        result["reasons"], now,
+                    ],
+                )  # fmt: skip
             summary["sources"] += 1
             for k in ("lines_read", "lines_parsed", "lines_quarantined"):
                 summary[k] += result[k]
+        con.execute(
+            "insert or replace into ingest_runs values (?, ?, ?, ?, ?)",
+            [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
+        )
         storage.refresh_views(con, settings.data_dir)
         con.execute("commit")
     except BaseException:
@@ -438,11 +434,20 @@ def commit(settings: Settings, results: list[dict], run_id: str) -> dict:
         raise
     finally:
         con.close()
+    for path in replaced:
+        (settings.data_dir / path).unlink(missing_ok=True)
     shutil.rmtree(settings.staging_dir / _safe(run_id), ignore_errors=True)
-    return {
-        "days": sorted(days),
-        **{k: summary[k] for k in ("sources", "skipped", "lines_read", "lines_parsed", "lines_quarantined")},
-    }
+    keys = ("sources", "skipped", "lines_read", "lines_parsed", "lines_quarantined")
+    return {"days": sorted(days), **{k: summary[k] for k in keys}}
+
+
+def ingested_through(settings: Settings) -> dt.datetime | None:
+    """The latest data-interval end of a committed ingest run, or None before the first."""
+    con = storage.connect(settings.data_dir)
+    try:
+        return con.execute("select max(data_interval_end) from ingest_runs").fetchone()[0]
+    finally:
+        con.close()
 
 
 def aggregate(settings: Settings, days: list[str]) -> int:

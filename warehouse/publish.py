@@ -1,13 +1,17 @@
 """Deliver a built report: POST it to the reporting API, or drop it in the outbox folder.
 
 With ``VISIT_TRACKING_ENABLED=true`` and ``VISIT_TRACKING_API`` set, the payload is POSTed
-as JSON with httpx; connection errors, timeouts, 5xx and 429 are retried with exponential
-backoff (tenacity), honouring ``Retry-After``. Any other 4xx is final. Otherwise the payload
-is written to ``$FOOTFALL_DATA_DIR/outbox/``.
+as JSON with httpx. Connection errors, timeouts, 408, 429 and every 5xx are retried with
+exponential backoff and jitter (tenacity), honouring ``Retry-After`` (seconds or HTTP date,
+capped at :data:`MAX_WAIT_S`). Any other status outside 2xx, redirects included, is final
+and raises :class:`DeliveryRejected`. Without reporting configured, the payload is written to
+``$FOOTFALL_DATA_DIR/outbox/``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import logging
 from pathlib import Path
 
@@ -19,11 +23,16 @@ from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+MAX_WAIT_S = 300.0
 
 
 class DeliveryError(RuntimeError):
-    """The reporting API refused a report (non-retryable status) or stayed unavailable."""
+    """The reporting API stayed unavailable for every attempt (worth retrying later)."""
+
+
+class DeliveryRejected(DeliveryError):
+    """The reporting API answered with a final status (a 4xx other than 408/429, or a 3xx):
+    sending the same report again cannot succeed. The message holds the response body."""
 
 
 class _Retryable(Exception):
@@ -32,25 +41,40 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    return float(value) if value.strip().isdigit() else None
+def _is_retryable(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Parse a ``Retry-After`` header (RFC 9110 section 10.2.3): delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
 
 
 def _wait(retry_state: tenacity.RetryCallState) -> float:
-    backoff = tenacity.wait_exponential_jitter(initial=0.5, max=30)(retry_state)
+    backoff = tenacity.wait_exponential_jitter(multiplier=0.5, max=30)(retry_state)
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     if isinstance(exc, _Retryable) and exc.retry_after is not None:
-        return max(exc.retry_after, backoff)
+        return min(MAX_WAIT_S, max(exc.retry_after, backoff))
     return backoff
 
 
 def post_report(settings: Settings, body: bytes, idempotency_key: str) -> int:
-    """POST ``body`` (JSON) to ``VISIT_TRACKING_API``; returns the final HTTP status.
+    """POST ``body`` (JSON) to ``VISIT_TRACKING_API``; returns the 2xx status received.
+
+    Every attempt carries the same ``Idempotency-Key``, so a receiver can drop repeats.
 
     Raises:
-        DeliveryError: a non-retryable 4xx (the response body is in the message), or the
-            last of ``report_attempts`` attempts failed.
+        DeliveryRejected: a final status (response body in the message).
+        DeliveryError: all ``report_attempts`` attempts hit retryable failures.
     """
     headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
     if settings.visit_tracking_api_token:
@@ -65,19 +89,20 @@ def post_report(settings: Settings, body: bytes, idempotency_key: str) -> int:
     )
     def attempt() -> int:
         try:
-            with httpx.Client(timeout=timeout) as client:
+            with httpx.Client(timeout=timeout, follow_redirects=False) as client:
                 response = client.post(settings.visit_tracking_api, content=body, headers=headers)
         except httpx.TransportError as exc:
-            log.warning("report POST failed: %s; retrying", type(exc).__name__)
+            log.warning("report %s: POST failed (%s); retrying", idempotency_key, type(exc).__name__)
             raise _Retryable(type(exc).__name__) from exc
-        if response.status_code in RETRYABLE_STATUS:
-            log.warning("reporting API answered %d; retrying", response.status_code)
-            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
-        if response.status_code >= 400:
-            raise DeliveryError(
-                f"reporting API refused the report: HTTP {response.status_code}: {response.text[:2000]}"
+        status = response.status_code
+        if _is_retryable(status):
+            log.warning("report %s: reporting API answered %d; retrying", idempotency_key, status)
+            raise _Retryable(f"HTTP {status}", retry_after_seconds(response.headers.get("Retry-After")))
+        if not 200 <= status < 300:
+            raise DeliveryRejected(
+                f"reporting API refused report {idempotency_key}: HTTP {status}: {response.text[:2000]}"
             )
-        return response.status_code
+        return status
 
     try:
         return attempt()
@@ -89,11 +114,16 @@ def deliver(settings: Settings, report_path: Path) -> str:
     """Send the report at ``report_path`` (a file under ``reports/``).
 
     Returns:
-        ``"posted"`` or the outbox path the report was written to.
+        ``"posted"``, or the outbox path the report was written to when reporting is off.
+
+    Raises:
+        ConfigError: reporting is enabled without a usable URL.
+        DeliveryRejected, DeliveryError: see :func:`post_report`.
     """
     report_path = Path(report_path)
     body = report_path.read_bytes()
-    if settings.visit_tracking_enabled and settings.visit_tracking_api:
+    if settings.visit_tracking_enabled:
+        settings.check_reporting()
         status = post_report(settings, body, idempotency_key=report_path.stem)
         log.info("report %s delivered (HTTP %d)", report_path.name, status)
         return "posted"

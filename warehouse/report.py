@@ -23,10 +23,10 @@ import duckdb
 from warehouse import storage
 
 
-def build_hourly_report(
-    con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime, interval_seconds: int
-) -> dict:
+def build_hourly_report(con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime) -> dict:
     """Build the report payload for events with ``start <= ts < end`` (aware datetimes).
+
+    ``reporting_interval_seconds`` is the length of ``[start, end)``.
 
     Deterministic: the same interval and warehouse give the same payload, byte for byte
     once serialised with :func:`dump_payload`.
@@ -48,7 +48,7 @@ def build_hourly_report(
         }
     return {
         "timestamp": end.isoformat().replace("+00:00", "Z"),
-        "reporting_interval_seconds": interval_seconds,
+        "reporting_interval_seconds": int((end - start).total_seconds()),
         "data": data,
     }
 
@@ -64,8 +64,8 @@ def dump_payload(payload: dict) -> bytes:
 
 
 def report_name(start: dt.datetime, end: dt.datetime) -> str:
-    """File name of the report of one interval, e.g. ``visits-20150520T1000Z-20150520T1030Z.json``."""
-    fmt = "%Y%m%dT%H%MZ"
+    """File name of the report of one interval, e.g. ``visits-20150520T100000Z-20150520T103000Z.json``."""
+    fmt = "%Y%m%dT%H%M%SZ"
     return f"visits-{start.astimezone(dt.UTC):{fmt}}-{end.astimezone(dt.UTC):{fmt}}.json"
 
 
@@ -85,7 +85,7 @@ def build_report_file(settings, start: dt.datetime, end: dt.datetime) -> Path:
     """
     con = storage.connect(settings.data_dir)
     try:
-        payload = build_hourly_report(con, start, end, settings.visit_tracking_interval)
+        payload = build_hourly_report(con, start, end)
     finally:
         con.close()
     return write_atomic(settings.reports_dir / report_name(start, end), dump_payload(payload))

@@ -61,6 +61,16 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
+    """``VISIT_TRACKING_INTERVAL`` in seconds (default 1800): the schedule of the ingest and
+    report DAGs and the length of a report's data interval.
+
+    Raises:
+        ConfigError: not a whole number greater than 0.
+    """
+    return _positive_int(os.environ if env is None else env, "VISIT_TRACKING_INTERVAL", 1800)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of one footfall deployment.
@@ -70,7 +80,7 @@ class Settings:
             ``FOOTFALL_LOG_GLOB`` (several separated by ``:`` or newlines).
         log_format: the compiled ``FOOTFALL_LOG_FORMAT`` (default nginx ``combined``).
         data_dir: ``FOOTFALL_DATA_DIR``; holds ``warehouse.duckdb``, ``events/``,
-            ``quarantine/``, ``reports/`` and ``outbox/``.
+            ``quarantine/``, ``staging/``, ``reports/`` and ``outbox/``.
         secrets_dir: ``FOOTFALL_SECRETS_DIR``; daily visitor salts and the generated
             development hash key. Must not be inside ``data_dir``.
         hash_key: ``FOOTFALL_HASH_KEY`` (or the Airflow Variable ``footfall_hash_key``),
@@ -81,7 +91,7 @@ class Settings:
         visit_tracking_enabled / visit_tracking_api / visit_tracking_interval /
         visit_tracking_api_token: the reporting API, compatible with existing deployments
             (``VISIT_TRACKING_*``). Interval in seconds.
-        report_timeout_s: connect and read timeout of one POST, seconds.
+        report_timeout_s: connect, read, write and pool timeout of one POST, seconds.
         report_attempts: POST attempts before the delivery task fails.
     """
 
@@ -107,8 +117,8 @@ class Settings:
         Keyword overrides win over the environment (used for secrets from Airflow).
 
         Raises:
-            ConfigError: a value is malformed: bad number or boolean, reporting enabled
-                without a valid http(s) URL, secrets dir inside the data dir.
+            ConfigError: a value is malformed (bad number or boolean), or the secrets dir
+                is inside the data dir.
             parsers.variables.LogFormatError: the log format cannot be compiled.
         """
         env = os.environ if env is None else env
@@ -132,18 +142,19 @@ class Settings:
             parse_threads=_positive_int(env, "FOOTFALL_PARSE_THREADS", 2),
             visit_tracking_enabled=_bool(env, "VISIT_TRACKING_ENABLED", False),
             visit_tracking_api=env.get("VISIT_TRACKING_API") or None,
-            visit_tracking_interval=_positive_int(env, "VISIT_TRACKING_INTERVAL", 1800),
+            visit_tracking_interval=report_interval_seconds(env),
             visit_tracking_api_token=env.get("VISIT_TRACKING_API_TOKEN") or None,
             report_timeout_s=_positive_float(env, "FOOTFALL_REPORT_TIMEOUT_S", 10.0),
             report_attempts=_positive_int(env, "FOOTFALL_REPORT_ATTEMPTS", 5),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        settings.validate()
-        return settings
+        return cls(**values)
 
-    def validate(self) -> None:
-        """Fail fast on settings that cannot work together.
+    def check_reporting(self) -> None:
+        """Fail fast when reporting is enabled without a usable endpoint.
+
+        Checked by the delivery step, not at start-up, so a reporting misconfiguration
+        stops reports, not ingestion.
 
         Raises:
             ConfigError: reporting is enabled without an absolute http(s) URL.

@@ -32,12 +32,20 @@ def connect(data_dir: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
 
     Sessions use UTC, so ``date_trunc`` and casts of ``timestamptz`` give UTC hours and days.
 
+    Args:
+        data_dir: the data dir; the file is created when missing (not with ``read_only``).
+        read_only: open without taking the write lock. DuckDB still refuses a read-only
+            open while another process has the file open for writing, and vice versa.
+
     Raises:
-        duckdb.IOException: the file is locked by another writing process (tasks that
-            write share the ``footfall_warehouse`` pool to prevent this).
+        FileNotFoundError: ``read_only`` and there is no warehouse yet.
+        duckdb.IOException: the file is locked by another process (tasks that open it
+            share the ``footfall_warehouse`` pool to prevent this).
     """
     data_dir = Path(data_dir)
     if read_only:
+        if not (data_dir / "warehouse.duckdb").exists():
+            raise FileNotFoundError(f"no warehouse at {data_dir / 'warehouse.duckdb'}: run the ingest DAG first")
         con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
         con.execute("set TimeZone = 'UTC'")
         return con
@@ -46,14 +54,9 @@ def connect(data_dir: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
     con.execute("set TimeZone = 'UTC'")
     for ddl in sorted(DDL_DIR.glob("*.sql")):
         con.execute(ddl.read_text())
-    if not _view_exists(con, "events"):
-        refresh_views(con, data_dir)
+    # Views name files by absolute path: rebuilding them here keeps a moved data dir working.
+    refresh_views(con, data_dir)
     return con
-
-
-def _view_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute("select count(*) from duckdb_views() where view_name = ?", [name]).fetchone()
-    return bool(row and row[0])
 
 
 def _quote(text: str) -> str:

@@ -6,6 +6,7 @@ create table if not exists ingest_sources (
     path             varchar not null,      -- last path the source was read from
     fingerprint_len  integer not null,      -- how many leading bytes source_id covers (up to 1024)
     compressed       boolean not null,
+    file_size        bigint not null,       -- on-disk size when last read (a .gz of this size is not read again)
     committed_offset bigint not null,       -- bytes of decompressed content committed
     committed_lines  bigint not null,       -- lines committed (parsed + quarantined)
     first_ingested_at timestamptz not null,
@@ -35,4 +36,14 @@ create table if not exists data_quality (
     quarantine_reasons map(varchar, bigint) not null,
     committed_at      timestamptz not null,
     primary key (run_id, source_id)
+);
+
+-- One row per ingest run that committed (with or without new lines): how far ingestion has
+-- got. The report DAG waits until a run whose data interval ends at or after its own is here.
+create table if not exists ingest_runs (
+    run_id            varchar primary key,
+    data_interval_end timestamptz,
+    sources           integer not null,
+    lines_read        bigint not null,
+    committed_at      timestamptz not null
 );

@@ -1,0 +1,77 @@
+"""The DAG files import cleanly and wire the expected tasks, pools, schedules and docs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+EXPECTED = {
+    "footfall_ingest": {
+        "plan_sources": set(),
+        "parse_source": {"plan_sources"},
+        "commit_sources": {"parse_source"},
+        "rebuild_aggregates": {"commit_sources"},
+    },
+    "footfall_report": {
+        "wait_for_ingest": set(),
+        "build_report": {"wait_for_ingest"},
+        "deliver_report": {"build_report"},
+    },
+}
+WAREHOUSE_TASKS = {"plan_sources", "commit_sources", "rebuild_aggregates", "wait_for_ingest", "build_report"}
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_task_graph(dagbag, dag_id):
+    dag = dagbag.get_dag(dag_id)
+    graph = {t.task_id: set(t.upstream_task_ids) for t in dag.tasks}
+    assert graph == EXPECTED[dag_id]
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_dag_conventions(dagbag, dag_id):
+    dag = dagbag.get_dag(dag_id)
+    assert dag.doc_md and dag_id in dag.doc_md
+    assert "footfall" in dag.tags
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.timetable.delta == dt.timedelta(seconds=1800)
+    for task in dag.tasks:
+        assert task.retries >= 2, task.task_id
+        # Every task that opens the DuckDB file takes the one-slot pool; parsing never does.
+        assert (task.pool == "footfall_warehouse") == (task.task_id in WAREHOUSE_TASKS), task.task_id
+
+
+def test_dag_files_do_no_work_at_import():
+    """Parsing a DAG file must not import the data stack (the scheduler re-parses constantly)."""
+    code = (
+        "import sys, runpy\n"
+        f"for f in ('footfall_ingest.py', 'footfall_report.py'): runpy.run_path('{REPO}/dags/' + f)\n"
+        "heavy = [m for m in ('polars', 'duckdb', 'pyarrow', 'pandas') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_report_interval_follows_visit_tracking_interval():
+    code = (
+        "import runpy\n"
+        f"ns = runpy.run_path('{REPO}/dags/footfall_report.py')\n"
+        "dag = ns['footfall_report']()\n"
+        "print(int(dag.timetable.delta.total_seconds()))\n"
+    )
+    env = {**__import__("os").environ, "VISIT_TRACKING_INTERVAL": "600"}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "600"
+    bad = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "VISIT_TRACKING_INTERVAL": "0"}
+    )
+    assert bad.returncode != 0 and "VISIT_TRACKING_INTERVAL='0' must be greater than 0" in bad.stderr
