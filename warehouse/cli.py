@@ -2,6 +2,7 @@
 
 Commands:
     summary             print what the warehouse holds (the end of ``make run``)
+    query SQL           run one SQL statement on the warehouse, read-only, and print the result
     last-interval-end   print the end of the report interval holding the newest event,
                         ISO-8601, for ``airflow dags test footfall_report <date>``
 """
@@ -76,16 +77,25 @@ def summary(settings: Settings, out=sys.stdout) -> None:
         f"  outbox:      {settings.outbox_dir}/ ({len(reports)} report(s)"
         + (f", newest {reports[-1].name})\n" if reports else ")\n")
     )
-    w(f"\nquery it:  duckdb {settings.warehouse_path} -c 'select * from daily_traffic'\n")
+    w('\nquery it:  .venv/bin/python -m warehouse.cli query "select * from daily_traffic"\n')
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m warehouse.cli", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["summary", "last-interval-end"])
+    parser.add_argument("command", choices=["summary", "last-interval-end", "query"])
+    parser.add_argument("sql", nargs="?", help="the statement, for query")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "summary":
         summary(settings)
+    elif args.command == "query":
+        if not args.sql:
+            parser.error("query needs a SQL statement")
+        con = storage.connect(settings.data_dir, read_only=True)
+        try:
+            con.sql(args.sql).show(max_width=200, max_rows=200)
+        finally:
+            con.close()
     else:
         end = last_interval_end(settings)
         if end is None:

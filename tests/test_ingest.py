@@ -1,0 +1,154 @@
+"""Ingestion state on real files: appended lines, rotated and gzipped copies, truncation, bad bytes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+
+import duckdb
+import pytest
+from conftest import shared_log
+
+from parsers.variables import LogFormatError
+from warehouse import ingest
+from warehouse.settings import ConfigError, Settings
+
+
+def ingest_once(run_id: str) -> dict:
+    """One ingest pass (discover, parse, commit, aggregate) as the DAG runs it."""
+    settings = Settings.from_env()
+    plans = ingest.discover(settings)
+    results = [ingest.parse_source(settings, p, run_id, dt.date(2026, 11, 21)) for p in plans]
+    committed = ingest.commit(settings, results, run_id, dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    ingest.aggregate(settings, committed["days"])
+    return committed
+
+
+def totals(data_dir) -> tuple[int, int, int]:
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        (hits,) = con.execute("select coalesce(sum(hits), 0) from daily_traffic").fetchone()
+        (events,) = con.execute("select count(*) from events").fetchone()
+        (distinct_lines,) = con.execute("select count(distinct (source_id, line_number)) from events").fetchone()
+    finally:
+        con.close()
+    return hits, events, distinct_lines
+
+
+@pytest.fixture
+def nginx_lines() -> list[bytes]:
+    return shared_log("nginx_logs").read_bytes().splitlines(keepends=True)[:3000]
+
+
+def test_appended_lines_are_read_once(footfall_env, tmp_path, nginx_lines):
+    log = tmp_path / "access.log"
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
+    log.write_bytes(b"".join(nginx_lines[:1000]))
+    first = ingest_once("run-1")
+    assert (first["lines_read"], first["lines_parsed"]) == (1000, 1000)
+
+    with open(log, "ab") as f:
+        f.write(b"".join(nginx_lines[1000:]))
+    second = ingest_once("run-2")
+    assert second["lines_read"] == 2000
+
+    third = ingest_once("run-3")
+    assert (third["sources"], third["lines_read"], third["days"]) == (0, 0, [])
+    assert totals(data_dir) == (3000, 3000, 3000)
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    offsets = con.execute("select start_offset, end_offset from data_quality order by start_offset").fetchall()
+    size = log.stat().st_size
+    assert offsets == [(0, len(b"".join(nginx_lines[:1000]))), (len(b"".join(nginx_lines[:1000])), size)]
+    assert con.execute("select count(*) from ingest_runs").fetchone() == (3,)
+
+
+def test_rotated_and_gzipped_copies_are_not_read_again(footfall_env, tmp_path, nginx_lines):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "access.log*"))
+    (logs / "access.log").write_bytes(b"".join(nginx_lines[:2000]))
+    ingest_once("run-1")
+
+    # logrotate: access.log -> access.log.1 (then compressed), a new access.log begins.
+    (logs / "access.log").rename(logs / "access.log.1")
+    (logs / "access.log.1.gz").write_bytes(gzip.compress((logs / "access.log.1").read_bytes()))
+    (logs / "access.log.1").unlink()
+    (logs / "access.log").write_bytes(b"".join(nginx_lines[2000:]))
+    second = ingest_once("run-2")
+
+    assert second["lines_read"] == 1000
+    assert totals(data_dir) == (3000, 3000, 3000)
+    assert ingest_once("run-3")["lines_read"] == 0
+
+
+def test_truncated_file_is_read_again_from_the_start(footfall_env, tmp_path, nginx_lines):
+    log = tmp_path / "access.log"
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
+    log.write_bytes(b"".join(nginx_lines[:2000]))
+    ingest_once("run-1")
+    # copytruncate-style: same first lines, now shorter than what was committed.
+    log.write_bytes(b"".join(nginx_lines[:500]))
+    ingest_once("run-2")
+    assert totals(data_dir) == (500, 500, 500)
+    parquet = sorted(p.name for p in (data_dir / "events").rglob("*.parquet"))
+    assert parquet and all(name.endswith("-000000000000000.parquet") for name in parquet)
+
+
+def test_bad_bytes_and_broken_lines_are_kept_not_lost(footfall_env, tmp_path, nginx_lines):
+    log = tmp_path / "access.log"
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
+    invalid_utf8 = nginx_lines[0].replace(b"Debian APT", b"Debian \xff\xfe APT")
+    log.write_bytes(
+        nginx_lines[0]
+        + invalid_utf8
+        + b"\n"
+        + b"\x00\x01binary junk\n"
+        + nginx_lines[1].rstrip(b"\n")  # no final newline
+    )
+    committed = ingest_once("run-1")
+    assert (committed["lines_read"], committed["lines_parsed"], committed["lines_quarantined"]) == (5, 3, 2)
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    assert con.execute("select user_agent from events where line_number = 2").fetchone() == (
+        "Debian \\xff\\xfe APT-HTTP/1.3 (0.8.16~exp12ubuntu10.21)",
+    )
+    assert sorted(con.execute("select line_number, reason from quarantine").fetchall()) == [
+        (3, "empty_line"),
+        (4, "format_mismatch"),
+    ]
+    assert con.execute("select quarantine_reasons from data_quality").fetchone() == (
+        {"empty_line": 1, "format_mismatch": 1},
+    )
+
+
+def test_empty_and_missing_files_are_not_an_error(footfall_env, tmp_path):
+    (tmp_path / "empty.log").write_bytes(b"")
+    footfall_env(FOOTFALL_LOG_GLOB=f"{tmp_path}/empty.log:{tmp_path}/missing-*.log")
+    assert ingest_once("run-1")["sources"] == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "error", "message"),
+    [
+        ({"FOOTFALL_LOG_FORMAT": "$remote_adr [$time_local] $status"}, LogFormatError, "Did you mean $remote_addr"),
+        ({"FOOTFALL_CHUNK_BYTES": "lots"}, ConfigError, "FOOTFALL_CHUNK_BYTES='lots' is not a whole number"),
+        ({"VISIT_TRACKING_INTERVAL": "-5"}, ConfigError, "VISIT_TRACKING_INTERVAL='-5' must be greater than 0"),
+        ({"VISIT_TRACKING_ENABLED": "maybe"}, ConfigError, "VISIT_TRACKING_ENABLED='maybe' is not a boolean"),
+    ],
+)
+def test_misconfiguration_fails_fast_with_what_to_fix(env, error, message):
+    with pytest.raises(error, match=message.replace("$", r"\$").replace("(", r"\(")):
+        Settings.from_env(env)
+
+
+def test_secrets_inside_the_data_dir_are_refused(tmp_path):
+    env = {"FOOTFALL_DATA_DIR": str(tmp_path), "FOOTFALL_SECRETS_DIR": str(tmp_path / "secrets")}
+    with pytest.raises(ConfigError, match="keep salts and keys out of the data dir"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("url", [None, "reports.example.org/api", "ftp://reports.example.org/api"])
+def test_reporting_enabled_without_an_http_url_is_refused(url):
+    env = {"VISIT_TRACKING_ENABLED": "true", **({"VISIT_TRACKING_API": url} if url else {})}
+    settings = Settings.from_env(env)  # ingestion does not depend on reporting settings
+    with pytest.raises(ConfigError, match="is not an http\\(s\\) URL; set it to the reporting endpoint"):
+        settings.check_reporting()
