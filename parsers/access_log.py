@@ -113,7 +113,8 @@ def _extract_text(lines: pl.DataFrame, fmt: LogFormat) -> tuple[pl.DataFrame, pl
 def _extract_json(lines: pl.DataFrame, fmt: LogFormat) -> tuple[pl.DataFrame, pl.Series]:
     """Read each JSON key of the template; non-JSON lines have no match."""
     line = pl.col("line")
-    exprs = [line.str.json_path_match(f"$.{key}").alias(var) for key, var in fmt.json_fields]
+    # Bracket notation: keys such as "@timestamp" or "http.host" are not valid in "$.key".
+    exprs = [line.str.json_path_match(f'$["{key}"]').alias(var) for key, var in fmt.json_fields]
     valid = line.str.strip_chars().str.starts_with("{") & line.str.json_path_match("$").is_not_null()
     fields = lines.select(*exprs, valid.fill_null(False).alias("_valid"))
     return fields.drop("_valid"), fields.get_column("_valid")
@@ -142,7 +143,7 @@ def _offset_minutes(sign: pl.Expr, hours: pl.Expr, minutes: pl.Expr) -> pl.Expr:
     return pl.when(sign == "-").then(-magnitude).otherwise(magnitude).cast(pl.Int16)
 
 
-def _first_present(fields: pl.DataFrame, *names: str, dtype: pl.DataType = pl.String()) -> pl.Expr:
+def _first_present(fields: pl.DataFrame, *names: str, dtype: pl.DataType = pl.String) -> pl.Expr:
     for name in names:
         if name in fields.columns:
             return pl.col(name)
@@ -198,7 +199,9 @@ def parse_lines(lines: pl.DataFrame, fmt: LogFormat) -> ParsedChunk:
     typed = pl.concat([candidate, typed.with_columns(reason.alias("_reason"))], how="horizontal")
 
     good = typed.filter(pl.col("_reason").is_null())
-    events = _to_events(good)
+    # JSON string values are already unescaped by the JSON reader; unescaping them again would
+    # turn two backslashes in a value (logged as "a\\\\b") into one, or a value "\\x41" into "A".
+    events = _to_events(good, unescape=not fmt.is_json)
     quarantine = (
         pl.concat(
             [
@@ -215,10 +218,10 @@ def parse_lines(lines: pl.DataFrame, fmt: LogFormat) -> ParsedChunk:
     return ParsedChunk(events=events, quarantine=quarantine)
 
 
-def _to_events(good: pl.DataFrame) -> pl.DataFrame:
+def _to_events(good: pl.DataFrame, *, unescape: bool = True) -> pl.DataFrame:
     cols = set(good.columns)
     for name in ("request", "http_referer", "http_user_agent", "remote_user", "request_uri", "uri", "args"):
-        if name in cols:
+        if unescape and name in cols:
             good = good.with_columns(_unescape_column(name, good))
 
     if "request" in cols:

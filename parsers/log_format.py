@@ -29,10 +29,15 @@ PREDEFINED = {"combined": COMBINED}
 _VAR_RE = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 _SEGMENT_RE = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
 _DIRECTIVE_RE = re.compile(r"^\s*log_format\s+\S+\s*(?:escape=(\w+)\s*)?(.*?);?\s*$", re.S)
+# Escapes nginx undoes in a quoted config string (ngx_conf_read_token): \" \' \\ \t \r \n.
+_CONF_ESCAPE_RE = re.compile(r"\\([\"'\\tnr])")
+_CONF_ESCAPES = {"t": "\t", "n": "\n", "r": "\r"}
 _JSON_FIELD_RE = re.compile(r'"([^"]+)"\s*:\s*("?)\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))("?)')
 
-# A time variable is required: without it no event can be placed on a day.
+# Required: a time variable (to place an event on a day), $status (to tell page views from
+# errors) and a client address (to count visitors).
 TIME_VARIABLES = ("time_local", "time_iso8601", "msec")
+ADDRESS_VARIABLES = ("remote_addr", "realip_remote_addr")
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,11 @@ def _unquote_config(raw: str) -> tuple[str, str | None]:
     if directive:
         escape, text = directive.group(1), directive.group(2).strip()
     segments = _SEGMENT_RE.findall(text)
-    # Quoted segments, as in nginx.conf: concatenate their contents (nginx does the same).
+    # Quoted segments, as in nginx.conf: unescape and concatenate their contents (nginx does the same).
     if segments and _SEGMENT_RE.sub("", text).strip() == "":
-        text = "".join(a or b for a, b in segments)
+        text = "".join(
+            _CONF_ESCAPE_RE.sub(lambda m: _CONF_ESCAPES.get(m.group(1), m.group(1)), a or b) for a, b in segments
+        )
     return text, escape
 
 
@@ -85,7 +92,8 @@ def compile_log_format(raw: str) -> LogFormat:
 
     Raises:
         LogFormatError: empty format, unknown or binary variable, no time variable
-            (``$time_local``, ``$time_iso8601`` or ``$msec``), a variable used twice, or
+            (``$time_local``, ``$time_iso8601`` or ``$msec``), no ``$status``, no client
+            address (``$remote_addr`` or ``$realip_remote_addr``), a variable used twice, or
             two variables with no literal text between them (the boundary is ambiguous).
     """
     if raw is None or not raw.strip():
@@ -106,6 +114,13 @@ def _check_variables(names: list[str]) -> tuple[str, ...]:
         seen.add(name)
     if not any(t in seen for t in TIME_VARIABLES):
         raise LogFormatError("the log_format has no time variable; add $time_local, $time_iso8601 or $msec")
+    if "status" not in seen:
+        raise LogFormatError("the log_format has no $status; footfall needs it to tell page views from errors")
+    if not seen & set(ADDRESS_VARIABLES):
+        raise LogFormatError(
+            "the log_format has no client address; add $remote_addr (or $realip_remote_addr) "
+            "so that visitors can be counted"
+        )
     return tuple(names)
 
 
