@@ -238,19 +238,37 @@ def _to_events(good: pl.DataFrame, *, unescape: bool = True) -> pl.DataFrame:
         request = pl.concat_str(pl.col("request_method"), pl.lit(" "), target, pl.lit(" "), protocol).str.strip_chars()
     else:
         request = pl.lit(None, pl.String)
-    parts = request.str.extract_groups(_REQUEST_RE).struct
-    target = parts.field("2").str.splitn("?", 2).struct
-    query = target.field("field_1")
+    # Evaluate the request regex and the ? split once each (eager select does not
+    # eliminate the repeated struct-field expressions).
+    # Same result as extract_groups(_REQUEST_RE), without a capturing regex over the whole
+    # request: the method and the protocol are short anchored matches, the target is the rest.
+    good = good.with_columns(request.alias("_request"))
+    req = pl.col("_request")
+    method = req.str.extract(r"^([A-Za-z][A-Za-z_-]*) \S", 1)
+    proto = req.str.extract(r" (HTTP/\d(?:\.\d)?)$", 1)
+    start = method.str.len_chars().cast(pl.Int64) + 1
+    rest = req.str.len_chars().cast(pl.Int64) - start
+    proto_len = proto.str.len_chars().cast(pl.Int64) + 1
+    # The target needs at least one character: "GET HTTP/1.1" has target "HTTP/1.1", no protocol.
+    has_proto = proto.is_not_null() & (rest - proto_len >= 1)
+    target_len = pl.when(has_proto).then(rest - proto_len).otherwise(rest)
+    good = good.with_columns(
+        method.alias("1"),
+        pl.when(method.is_not_null()).then(req.str.slice(start, target_len)).alias("2"),
+        pl.when(method.is_not_null() & has_proto).then(proto).alias("3"),
+    )
+    good = good.with_columns(pl.col("2").str.splitn("?", 2).alias("_target")).unnest("_target")
+    query = pl.col("field_1")
 
     out = good.select(
         pl.col("line_number"),
         _first_present(good, "remote_addr", "realip_remote_addr").alias("remote_addr"),
         pl.col("_ts").alias("ts"),
         pl.col("_offset").alias("utc_offset_minutes"),
-        parts.field("1").alias("method"),
-        target.field("field_0").alias("path"),
+        pl.col("1").alias("method"),
+        pl.col("field_0").alias("path"),
         pl.when(query == "").then(None).otherwise(query).alias("query"),
-        parts.field("3").alias("protocol"),
+        pl.col("3").alias("protocol"),
         pl.col("_status").alias("status"),
         _first_present(good, "body_bytes_sent", "bytes_sent").cast(pl.Int64, strict=False).alias("bytes_sent"),
         _first_present(good, "http_referer").alias("referrer"),

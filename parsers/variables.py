@@ -18,18 +18,18 @@ import difflib
 # Inside quotes every variable uses QUOTED_VALUE instead.
 # Values nginx logs as "-" (empty) must match too.
 KIND_PATTERNS: dict[str, str] = {
-    "time_local": r"\d{2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}",
-    "time_iso8601": r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z)",
-    "msec": r"\d+(?:\.\d+)?",
-    "status": r"\d{3}",
-    "int": r"\d+|-",
-    "float": r"\d+(?:\.\d+)?|-",
+    "time_local": r"[0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}",
+    "time_iso8601": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[+-][0-9]{2}:[0-9]{2}|Z)",
+    "msec": r"[0-9]+(?:\.[0-9]+)?",
+    "status": r"[0-9]{3}",
+    "int": r"[0-9]+|-",
+    "float": r"[0-9]+(?:\.[0-9]+)?|-",
     # $upstream_* lists: "0.004, 0.012 : 0.001" (comma between servers, colon between groups)
     "upstream_list": r"[^\s,]+(?:(?:, | : )[^\s,]+)*",
 }
 
 # Inside "...": nginx writes '"' and '\' as \x22 and \x5C; Apache writes \" and \\.
-QUOTED_VALUE = r'(?:[^"\\]|\\.)*'
+QUOTED_VALUE = r'[^"\\]*(?:\\.[^"\\]*)*'
 
 _FIXED: dict[str, str] = {
     # ngx_http_log_module

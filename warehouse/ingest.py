@@ -261,7 +261,8 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
     def write(key, table: pa.Table, schema: pa.Schema, name: str) -> None:
         if key not in writers:
             staged = stage / name
-            writers[key] = (pq.ParquetWriter(staged, schema, compression="zstd"), staged, [0])
+            stats = ["ts", "status", "line_number"] if schema is EVENTS_SCHEMA else True
+            writers[key] = (pq.ParquetWriter(staged, schema, compression="zstd", write_statistics=stats), staged, [0])
         writer, _, rows = writers[key]
         writer.write_table(table)
         rows[0] += table.num_rows

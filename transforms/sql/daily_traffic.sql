@@ -1,15 +1,18 @@
 -- Grain: one row per UTC day. Parameters: $days (date[]), $start, $end (timestamptz).
 with events as (
-    select * from events
+    -- event_date is the UTC day of ts (the partition key): no timestamptz->date cast per row,
+    -- and the page-view rule is evaluated once per row.
+    select event_date, visitor_id, bytes_sent, is_page_view(method, status, path) as pv
+    from events
     where event_date = any($days) and ts >= $start and ts < $end
 ),
 
 final as (
     select
-        cast(ts as date) as day,
+        event_date as day,
         count(*) as hits,
-        count(*) filter (where is_page_view(method, status, path)) as page_views,
-        count(distinct visitor_id) filter (where is_page_view(method, status, path)) as visitors,
+        count(*) filter (where pv) as page_views,
+        count(distinct visitor_id) filter (where pv) as visitors,
         coalesce(sum(bytes_sent), 0) as bytes
     from events
     group by all

@@ -9,7 +9,7 @@ with page_views as (
 
 final as (
     select
-        date_trunc('hour', ts) as hour,
+        to_timestamp((epoch_us(ts) // 3600000000) * 3600) as hour,
         count(*) as page_views,
         histogram(path) as paths,
         histogram(coalesce(left(user_agent, 100), '-')) as user_agents,

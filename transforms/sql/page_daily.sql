@@ -8,7 +8,7 @@ with page_views as (
 
 final as (
     select
-        cast(ts as date) as day,
+        event_date as day,
         path,
         count(*) as page_views,
         count(distinct visitor_id) as visitors

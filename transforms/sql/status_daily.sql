@@ -6,7 +6,7 @@ with events as (
 
 final as (
     select
-        cast(ts as date) as day,
+        event_date as day,
         status,
         count(*) as hits
     from events
