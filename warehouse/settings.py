@@ -1,8 +1,9 @@
 """footfall's one settings object, built from the environment.
 
 Every component receives a :class:`Settings`; nothing deeper reads ``os.environ``.
-Secrets (the hash key) may also come from an Airflow Variable: the DAG task resolves it and
-passes it in (see ``dags/``).
+Secrets may also come from Airflow: the hash key from the Variable ``footfall_hash_key``
+(:func:`task_settings`), the reporting token and signing secret from the Connection
+``reporting_api`` (:func:`reporting_task_settings`). Secret fields are left out of ``repr``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,29 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name) or None
+
+
+def _check_header_secret(value: str | None, what: str) -> None:
+    """A secret that goes into an HTTP header must be visible ASCII: anything else would make
+    the HTTP library fail with an error that quotes the header, secret included."""
+    if value is not None and not all("!" <= c <= "~" for c in value):
+        raise ConfigError(
+            f"{what} contains spaces, control or non-ASCII characters; "
+            "use a token of visible ASCII characters (the value is not shown)"
+        )
+
+
+def _check_url(value: str | None, name: str) -> None:
+    url = urlparse(value or "")
+    if url.scheme not in {"http", "https"} or not url.netloc:
+        raise ConfigError(
+            f"{name}={value!r} is not an http(s) URL; set it to the reporting endpoint, "
+            "for example https://reports.example.org/api/visits"
+        )
+
+
 def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
     """``VISIT_TRACKING_INTERVAL`` in seconds (default 1800): the schedule of the ingest and
     report DAGs and the length of a report's data interval.
@@ -90,9 +114,23 @@ class Settings:
         parse_threads: ``FOOTFALL_PARSE_THREADS``, chunks parsed concurrently per file.
         visit_tracking_enabled / visit_tracking_api / visit_tracking_interval /
         visit_tracking_api_token: the reporting API, compatible with existing deployments
-            (``VISIT_TRACKING_*``). Interval in seconds.
-        report_timeout_s: connect, read, write and pool timeout of one POST, seconds.
-        report_attempts: POST attempts before the delivery task fails.
+            (``VISIT_TRACKING_*``). Interval in seconds. The token may also come from the
+            Airflow Connection ``reporting_api`` (its password), which wins.
+        visit_tracking_signing_secret: ``VISIT_TRACKING_SIGNING_SECRET`` (or the extra field
+            ``signing_secret`` of the Connection ``reporting_api``): when set, every request is
+            signed with HMAC-SHA256 (docs/reporting.md).
+        daily_summary_api: ``FOOTFALL_DAILY_SUMMARY_API``, where daily summaries are POSTed;
+            ``None`` means ``visit_tracking_api``.
+        report_timeout_s: ``FOOTFALL_REPORT_TIMEOUT_S``, read, write and pool timeout of one
+            POST, seconds.
+        report_connect_timeout_s: ``FOOTFALL_REPORT_CONNECT_TIMEOUT_S``, connect timeout, seconds.
+        report_attempts: ``FOOTFALL_REPORT_ATTEMPTS``, POST attempts per report in one
+            delivery run (short waits in between); after that the report waits in the outbox.
+        report_max_backoff_s: ``FOOTFALL_REPORT_MAX_BACKOFF_S``, the longest wait the
+            exponential backoff schedules between two attempts (``Retry-After`` may ask more).
+        report_batch: ``FOOTFALL_REPORT_BATCH``, reports claimed by one delivery run at most.
+        report_top_n: ``FOOTFALL_REPORT_TOP_N``, entries listed per map of an hour bucket (and
+            pages of a daily summary); the rest is summed under ``"(other)"``.
     """
 
     log_globs: tuple[str, ...]
@@ -107,8 +145,22 @@ class Settings:
     visit_tracking_api: str | None = None
     visit_tracking_interval: int = 1800
     visit_tracking_api_token: str | None = field(default=None, repr=False)
+    visit_tracking_signing_secret: str | None = field(default=None, repr=False)
+    daily_summary_api: str | None = None
     report_timeout_s: float = 10.0
+    report_connect_timeout_s: float = 5.0
     report_attempts: int = 5
+    report_max_backoff_s: float = 900.0
+    report_batch: int = 100
+    report_top_n: int = 50
+
+    def __post_init__(self) -> None:
+        # Checked here, not only in from_env, because the secrets may come from Airflow.
+        _check_header_secret(
+            self.visit_tracking_api_token, "VISIT_TRACKING_API_TOKEN (or the password of Connection reporting_api)"
+        )
+        if self.visit_tracking_signing_secret is not None and not self.visit_tracking_signing_secret.strip():
+            raise ConfigError("VISIT_TRACKING_SIGNING_SECRET is blank; set a long random secret or unset it")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -117,8 +169,8 @@ class Settings:
         Keyword overrides win over the environment (used for secrets from Airflow).
 
         Raises:
-            ConfigError: a value is malformed (bad number or boolean), or the secrets dir
-                is inside the data dir.
+            ConfigError: a value is malformed (bad number or boolean, a token that cannot go
+                in an HTTP header), or the secrets dir is inside the data dir.
             parsers.variables.LogFormatError: the log format cannot be compiled.
         """
         env = os.environ if env is None else env
@@ -143,9 +195,15 @@ class Settings:
             visit_tracking_enabled=_bool(env, "VISIT_TRACKING_ENABLED", False),
             visit_tracking_api=env.get("VISIT_TRACKING_API") or None,
             visit_tracking_interval=report_interval_seconds(env),
-            visit_tracking_api_token=env.get("VISIT_TRACKING_API_TOKEN") or None,
+            visit_tracking_api_token=_secret(env, "VISIT_TRACKING_API_TOKEN"),
+            visit_tracking_signing_secret=_secret(env, "VISIT_TRACKING_SIGNING_SECRET"),
+            daily_summary_api=env.get("FOOTFALL_DAILY_SUMMARY_API") or None,
             report_timeout_s=_positive_float(env, "FOOTFALL_REPORT_TIMEOUT_S", 10.0),
+            report_connect_timeout_s=_positive_float(env, "FOOTFALL_REPORT_CONNECT_TIMEOUT_S", 5.0),
             report_attempts=_positive_int(env, "FOOTFALL_REPORT_ATTEMPTS", 5),
+            report_max_backoff_s=_positive_float(env, "FOOTFALL_REPORT_MAX_BACKOFF_S", 900.0),
+            report_batch=_positive_int(env, "FOOTFALL_REPORT_BATCH", 100),
+            report_top_n=_positive_int(env, "FOOTFALL_REPORT_TOP_N", 50),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -157,16 +215,22 @@ class Settings:
         stops reports, not ingestion.
 
         Raises:
-            ConfigError: reporting is enabled without an absolute http(s) URL.
+            ConfigError: reporting is enabled without an absolute http(s) URL, or
+                ``FOOTFALL_DAILY_SUMMARY_API`` is set to something else than one.
         """
         if self.visit_tracking_enabled:
-            url = urlparse(self.visit_tracking_api or "")
-            if url.scheme not in {"http", "https"} or not url.netloc:
-                raise ConfigError(
-                    f"VISIT_TRACKING_ENABLED is true but VISIT_TRACKING_API={self.visit_tracking_api!r} "
-                    "is not an http(s) URL; set it to the reporting endpoint, "
-                    "for example https://reports.example.org/api/visits"
-                )
+            try:
+                _check_url(self.visit_tracking_api, "VISIT_TRACKING_API")
+            except ConfigError as exc:
+                raise ConfigError(f"VISIT_TRACKING_ENABLED is true but {exc}") from None
+            if self.daily_summary_api is not None:
+                _check_url(self.daily_summary_api, "FOOTFALL_DAILY_SUMMARY_API")
+
+    def report_endpoint(self, kind: str) -> str | None:
+        """The URL reports of ``kind`` (``visits`` or ``daily_summary``) are POSTed to."""
+        if kind == "daily_summary" and self.daily_summary_api:
+            return self.daily_summary_api
+        return self.visit_tracking_api
 
     @property
     def warehouse_path(self) -> Path:
@@ -199,3 +263,37 @@ def task_settings() -> Settings:
     from airflow.sdk import Variable
 
     return Settings.from_env(os.environ, hash_key=Variable.get("footfall_hash_key", default=None))
+
+
+REPORTING_CONNECTION = "reporting_api"
+
+
+def reporting_task_settings() -> Settings:
+    """Settings inside an Airflow task that talks to the reporting API.
+
+    The Airflow Connection ``reporting_api``, when defined, wins over the environment: its
+    password is the bearer token and its extra field ``signing_secret`` the signing secret.
+    Both are registered with Airflow's secrets masker, so a task log never shows them.
+    """
+    import dataclasses
+
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+    from airflow.sdk.log import mask_secret
+
+    settings = Settings.from_env(os.environ)
+    try:
+        conn = BaseHook.get_connection(REPORTING_CONNECTION)
+    except AirflowNotFoundException:
+        conn = None
+    if conn is not None:
+        extra = conn.extra_dejson
+        settings = dataclasses.replace(
+            settings,
+            visit_tracking_api_token=conn.password or settings.visit_tracking_api_token,
+            visit_tracking_signing_secret=extra.get("signing_secret") or settings.visit_tracking_signing_secret,
+        )
+    for secret in (settings.visit_tracking_api_token, settings.visit_tracking_signing_secret):
+        if secret:
+            mask_secret(secret)
+    return settings
