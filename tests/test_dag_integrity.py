@@ -19,10 +19,34 @@ EXPECTED = {
     "footfall_report": {
         "wait_for_ingest": set(),
         "build_report": {"wait_for_ingest"},
-        "deliver_report": {"build_report"},
+    },
+    "footfall_daily_summary": {
+        "wait_for_ingest": set(),
+        "build_daily_summary": {"wait_for_ingest"},
+    },
+    "footfall_delivery": {
+        "claim_reports": set(),
+        "post_reports": {"claim_reports"},
+        "record_deliveries": {"claim_reports", "post_reports"},
     },
 }
-WAREHOUSE_TASKS = {"plan_sources", "commit_sources", "rebuild_aggregates", "wait_for_ingest", "build_report"}
+WAREHOUSE_TASKS = {
+    "plan_sources",
+    "commit_sources",
+    "rebuild_aggregates",
+    "wait_for_ingest",
+    "build_report",
+    "build_daily_summary",
+    "claim_reports",
+    "record_deliveries",
+}
+# The time part of each DAG's schedule (footfall_delivery also runs when a report is queued).
+SCHEDULES = {
+    "footfall_ingest": dt.timedelta(seconds=1800),
+    "footfall_report": dt.timedelta(seconds=1800),
+    "footfall_daily_summary": dt.timedelta(days=1),
+    "footfall_delivery": dt.timedelta(seconds=1800),
+}
 
 
 def test_no_import_errors(dagbag):
@@ -43,7 +67,7 @@ def test_dag_conventions(dagbag, dag_id):
     assert dag.doc_md and dag_id in dag.doc_md
     assert "footfall" in dag.tags
     assert dag.catchup is False and dag.max_active_runs == 1
-    assert dag.timetable.delta == dt.timedelta(seconds=1800)
+    assert getattr(dag.timetable, "timetable", dag.timetable).delta == SCHEDULES[dag_id]
     for task in dag.tasks:
         assert task.retries >= 2, task.task_id
         # Every task that opens the DuckDB file takes the one-slot pool; parsing never does.

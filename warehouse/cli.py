@@ -5,12 +5,15 @@ Commands:
     query SQL           run one SQL statement on the warehouse, read-only, and print the result
     last-interval-end   print the end of the report interval holding the newest event,
                         ISO-8601, for ``airflow dags test footfall_report <date>``
+    outbox list|show|retry|discard|deliver
+                        the report outbox (``python -m warehouse.cli outbox --help``)
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import sys
 
 from warehouse import storage
@@ -80,9 +83,98 @@ def summary(settings: Settings, out=sys.stdout) -> None:
     w('\nquery it:  .venv/bin/python -m warehouse.cli query "select * from daily_traffic"\n')
 
 
+OUTBOX_HELP = """The report outbox (table report_outbox; docs/reporting.md).
+
+  list [--status S] [--kind K] [--limit N]   the newest reports, oldest first, and counts per state
+  show ID                                    one report: state, attempts, last error, payload
+  retry ID                                   a failed (or discarded) report goes back to pending, due now
+  discard ID                                 give up a failed or pending report: never sent
+  deliver                                    one delivery run now, in this process (what footfall_delivery does)
+
+retry, discard and deliver open the warehouse for writing: they fail while an Airflow task
+holds it (try again in a moment).
+"""
+
+
+def outbox_command(argv: list[str], settings: Settings | None = None, out=sys.stdout, clock=None) -> int:
+    """``python -m warehouse.cli outbox ...``: inspect the outbox and unblock it.
+
+    ``clock`` (a callable returning an aware datetime) replaces the real time, for tests.
+    Returns the exit status: 1 when a report is refused or a command does not apply.
+    """
+    import json
+
+    from warehouse import outbox, publish
+
+    parser = argparse.ArgumentParser(
+        prog="python -m warehouse.cli outbox",
+        description=OUTBOX_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", choices=["list", "show", "retry", "discard", "deliver"])
+    parser.add_argument("report_id", nargs="?")
+    parser.add_argument("--status", choices=outbox.STATUSES)
+    parser.add_argument("--kind", choices=outbox.KINDS)
+    parser.add_argument("--limit", type=int, default=50)
+    args = parser.parse_args(argv)
+    if args.action in ("show", "retry", "discard") and not args.report_id:
+        parser.error(f"{args.action} needs a report id (see `outbox list`)")
+    settings = settings or Settings.from_env()
+    clock = clock or (lambda: dt.datetime.now(dt.UTC))
+    now = clock()
+    if args.action == "deliver":
+        if not settings.visit_tracking_enabled:
+            print("reporting is disabled (VISIT_TRACKING_ENABLED): nothing is sent", file=sys.stderr)
+            return 1
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+        try:
+            summary = publish.deliver_due(settings, clock=clock)
+        except outbox.DeliveryRejected as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        out.write(f"{json.dumps(summary)}\n")
+        return 0
+    read_only = args.action in ("list", "show")
+    con = storage.connect(settings.data_dir, read_only=read_only)
+    try:
+        if args.action == "list":
+            rows = outbox.list_reports(con, status=args.status, kind=args.kind, limit=args.limit)
+            for r in rows:
+                when = r["delivered_at"] if r["status"] == "delivered" else r["next_attempt_at"]
+                out.write(
+                    f"{r['report_id']:<52} {r['status']:<9} attempts={r['attempts']:<3} "
+                    f"{when.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} {r['payload_bytes']:>7} B"
+                    + (f"  last: {r['last_error'][:80]}" if r["last_error"] and r["status"] != "delivered" else "")
+                    + "\n"
+                )
+            counts = outbox.counts_by_status(con)
+            out.write("  ".join(f"{k}/{s}: {n}" for (k, s), n in sorted(counts.items())) + "\n")
+        elif args.action == "show":
+            row = outbox.get_report(con, args.report_id)
+            for key, value in row.items():
+                if key != "payload":
+                    out.write(f"{key}: {value}\n")
+            out.write(f"payload: {row['payload']}\n")
+        elif args.action == "retry":
+            before = outbox.retry(con, args.report_id, now=now)
+            out.write(f"{args.report_id}: {before} -> pending; the next delivery run sends it\n")
+        else:
+            before = outbox.discard(con, args.report_id, now=now)
+            out.write(f"{args.report_id}: {before} -> discarded; it will not be sent\n")
+    except outbox.OutboxError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["outbox"]:
+        return outbox_command(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m warehouse.cli", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["summary", "last-interval-end", "query"])
+    parser.add_argument("command", choices=["summary", "last-interval-end", "query", "outbox"])
     parser.add_argument("sql", nargs="?", help="the statement, for query")
     args = parser.parse_args(argv)
     settings = Settings.from_env()

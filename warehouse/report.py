@@ -1,6 +1,9 @@
-"""The visit-tracking report: page views per hour bucket of one data interval.
+"""The reports footfall sends, built from the warehouse into the outbox (``warehouse/outbox.py``).
 
-Payload shape (what existing receivers parse; docs/reporting.md)::
+Two kinds, each with a JSON Schema in ``schemas/`` that every payload is checked against
+before it is queued (docs/reporting.md):
+
+``visits`` (every data interval; the shape existing receivers parse)::
 
     {"timestamp": "<data interval end, ISO-8601 UTC>",
      "reporting_interval_seconds": 1800,
@@ -8,65 +11,175 @@ Payload shape (what existing receivers parse; docs/reporting.md)::
                                "countries": {...}}}}
 
 Hour buckets are UTC. ``count`` is page views (docs/metrics.md); ``paths``,
-``user_agents`` (first 100 characters) and ``countries`` count the same page views.
+``user_agents`` (first 100 characters) and ``countries`` count the same page views. Each map
+lists its ``top_n`` most frequent keys; the rest is summed under ``"(other)"``.
+
+``daily_summary`` (one UTC day): traffic totals, status classes and top pages from the
+``daily_traffic``, ``status_daily`` and ``page_daily`` aggregates.
+
+A report is identified by ``<kind>-<start>-<end>``, which is also its ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import logging
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import duckdb
 
-from warehouse import storage
+from warehouse import ingest, outbox, storage
+from warehouse.settings import REPO_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+SCHEMAS_DIR = REPO_ROOT / "schemas"
+OTHER = "(other)"
+# Paths longer than this are counted under "(other)", never listed: with top_n keys per map,
+# this bounds a payload whatever the traffic (a request line can be 8 KB long).
+MAX_PATH_CHARS = 256
+SUMMARY_VERSION = 1
 
 
-def build_hourly_report(con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime) -> dict:
-    """Build the report payload for events with ``start <= ts < end`` (aware datetimes).
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
-    ``reporting_interval_seconds`` is the length of ``[start, end)``.
+
+def top_counts(counts: Mapping[str, int], n: int, *, max_key_chars: int | None = None) -> dict[str, int]:
+    """The ``n`` largest entries of ``counts`` (count descending, then key), the rest summed.
+
+    Keys longer than ``max_key_chars``, and a key that is literally ``"(other)"``, are never
+    listed on their own. Whatever is not listed is summed under ``"(other)"``, the last key, so
+    the values still add up to ``sum(counts.values())``. Without anything left over the result
+    is all of ``counts``, sorted, with no ``"(other)"`` key.
+    """
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    listed = [
+        (key, value) for key, value in ordered if key != OTHER and (max_key_chars is None or len(key) <= max_key_chars)
+    ][:n]
+    if len(listed) == len(ordered):
+        return dict(listed)
+    return {**dict(listed), OTHER: sum(counts.values()) - sum(v for _, v in listed)}
+
+
+def _iso_z(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    first, last = start.date(), (end - dt.timedelta(microseconds=1)).date()
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def build_hourly_report(
+    con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime, *, top_n: int = 50
+) -> dict:
+    """Build the ``visits`` payload for events with ``start <= ts < end`` (aware datetimes).
+
+    ``reporting_interval_seconds`` is the length of ``[start, end)``. ``paths``,
+    ``user_agents`` and ``countries`` keep their ``top_n`` largest entries (paths of at most
+    :data:`MAX_PATH_CHARS` characters) and sum the rest under ``"(other)"``.
 
     Deterministic: the same interval and warehouse give the same payload, byte for byte
     once serialised with :func:`dump_payload`.
     """
     start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-    first, last = start.date(), (end - dt.timedelta(microseconds=1)).date()
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
     rows = con.execute(
         f"select * from ({storage.model_sql('hourly_traffic')}) order by hour",
-        {"days": days, "start": start, "end": end},
+        {"days": _days(start, end), "start": start, "end": end},
     ).fetchall()
     data = {}
     for hour, page_views, paths, user_agents, countries in rows:
         data[hour.astimezone(dt.UTC).strftime("%Y-%m-%d %H")] = {
             "count": page_views,
-            "paths": _sorted_counts(paths),
-            "user_agents": _sorted_counts(user_agents),
-            "countries": _sorted_counts(countries),
+            "paths": top_counts(paths, top_n, max_key_chars=MAX_PATH_CHARS),
+            "user_agents": top_counts(user_agents, top_n),
+            "countries": top_counts(countries, top_n),
         }
     return {
-        "timestamp": end.isoformat().replace("+00:00", "Z"),
+        "timestamp": _iso_z(end),
         "reporting_interval_seconds": int((end - start).total_seconds()),
         "data": data,
     }
 
 
-def _sorted_counts(counts: dict) -> dict:
-    """Most frequent first, ties by key, so payloads are stable."""
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+def build_daily_summary(con: duckdb.DuckDBPyConnection, day: dt.date, *, top_n: int = 50) -> dict:
+    """Build the ``daily_summary`` payload of one UTC day from the aggregate tables.
+
+    ``traffic`` comes from ``daily_traffic`` (zeros when the day has no row), ``status_classes``
+    from ``status_daily`` (only classes with hits), ``top_pages`` are the ``top_n`` paths of
+    ``page_daily`` by page views (paths of at most :data:`MAX_PATH_CHARS` characters), and
+    ``other_pages`` counts the paths and page views not listed. The optional sections
+    ``communities`` and ``cross_division_flows`` are not produced yet.
+    """
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    end = start + dt.timedelta(days=1)
+    row = con.execute(
+        "select hits, page_views, visitors, bytes from daily_traffic where day = ?", [day]
+    ).fetchone() or (0, 0, 0, 0)
+    classes = con.execute(
+        "select status // 100, sum(hits)::bigint from status_daily where day = ? group by 1 order by 1", [day]
+    ).fetchall()
+    pages = con.execute(
+        "select path, page_views, visitors from page_daily where day = ? and path <> ? and length(path) <= ? "
+        "order by page_views desc, path limit ?",
+        [day, OTHER, MAX_PATH_CHARS, top_n],
+    ).fetchall()
+    paths, page_views = con.execute(
+        "select count(*), coalesce(sum(page_views), 0)::bigint from page_daily where day = ?", [day]
+    ).fetchone()
+    return {
+        "kind": "daily_summary",
+        "version": SUMMARY_VERSION,
+        "day": day.isoformat(),
+        "timestamp": _iso_z(end),
+        "reporting_interval_seconds": 86400,
+        "traffic": dict(zip(("hits", "page_views", "visitors", "bytes"), row, strict=True)),
+        "status_classes": {f"{cls}xx": hits for cls, hits in classes},
+        "top_pages": [{"path": p, "page_views": pv, "visitors": v} for p, pv, v in pages],
+        "other_pages": {"paths": paths - len(pages), "page_views": page_views - sum(p[1] for p in pages)},
+    }
+
+
+def ingested_through_end(settings: Settings, end: dt.datetime) -> bool:
+    """True once an ingest run whose data interval ends at or after ``end`` has committed:
+    then a report of an interval ending at ``end`` sees the lines logged inside it."""
+    through = ingest.ingested_through(settings)
+    return through is not None and through >= end
 
 
 def dump_payload(payload: dict) -> bytes:
-    """Serialise a payload the same way every time (UTF-8 JSON, no NaN)."""
+    """Serialise a payload the same way every time (compact UTF-8 JSON, no NaN)."""
     return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
-def report_name(start: dt.datetime, end: dt.datetime) -> str:
-    """File name of the report of one interval, e.g. ``visits-20150520T100000Z-20150520T103000Z.json``."""
+@functools.cache
+def _validator(kind: str):
+    import jsonschema
+
+    schema = json.loads((SCHEMAS_DIR / f"{kind}.schema.json").read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def validate_payload(kind: str, payload: dict) -> None:
+    """Check ``payload`` against ``schemas/<kind>.schema.json``.
+
+    Raises:
+        jsonschema.ValidationError: the payload does not match (a bug: nothing is queued).
+    """
+    _validator(kind).validate(payload)
+
+
+def report_id(kind: str, start: dt.datetime, end: dt.datetime) -> str:
+    """The id and ``Idempotency-Key`` of a report, e.g. ``visits-20150520T100000Z-20150520T103000Z``."""
     fmt = "%Y%m%dT%H%M%SZ"
-    return f"visits-{start.astimezone(dt.UTC):{fmt}}-{end.astimezone(dt.UTC):{fmt}}.json"
+    return f"{kind}-{start.astimezone(dt.UTC):{fmt}}-{end.astimezone(dt.UTC):{fmt}}"
 
 
 def write_atomic(path: Path, data: bytes) -> Path:
@@ -78,14 +191,79 @@ def write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
-def build_report_file(settings, start: dt.datetime, end: dt.datetime) -> Path:
-    """Build the report of ``[start, end)`` into ``reports/`` and return its path.
-
-    Idempotent: building the same interval again rewrites the same file with the same bytes.
-    """
+def _queue(
+    settings: Settings,
+    kind: str,
+    intervals: list[tuple[dt.datetime, dt.datetime]],
+    build: Callable[[duckdb.DuckDBPyConnection, dt.datetime, dt.datetime], dict],
+    now: dt.datetime,
+) -> list[str]:
+    """Build one report per interval, validate it and queue it in the outbox (one connection)."""
+    ids, files = [], []
     con = storage.connect(settings.data_dir)
     try:
-        payload = build_hourly_report(con, start, end)
+        for start, end in intervals:
+            payload = build(con, start, end)
+            validate_payload(kind, payload)
+            rid = report_id(kind, start, end)
+            outcome = outbox.enqueue(con, rid, kind, start, end, dump_payload(payload), now=now)
+            log.info("report %s: %s (%s)", rid, outcome, kind)
+            ids.append(rid)
+            if not settings.visit_tracking_enabled:
+                files.append((rid, outbox.payload_of(con, rid)))
     finally:
         con.close()
-    return write_atomic(settings.reports_dir / report_name(start, end), dump_payload(payload))
+    # Reporting off: the report also goes to the outbox folder, as it always has.
+    for rid, body in files:
+        target = write_atomic(settings.outbox_dir / f"{rid}.json", body)
+        log.info("reporting disabled; report %s also written to %s", rid, target)
+    return ids
+
+
+def build_visits_report(
+    settings: Settings, start: dt.datetime, end: dt.datetime, *, clock: Callable[[], dt.datetime] = _utcnow
+) -> str:
+    """Build the ``visits`` report of ``[start, end)`` into the outbox; returns its id.
+
+    Idempotent per interval: building it again replaces the payload of a report that is not
+    delivered yet (same bytes unless new events were ingested) and leaves a delivered one
+    alone. With reporting disabled the payload is also written to ``outbox/<id>.json``.
+    """
+    return _queue(
+        settings, "visits", [(start, end)],
+        lambda con, s, e: build_hourly_report(con, s, e, top_n=settings.report_top_n), clock(),
+    )[0]  # fmt: skip
+
+
+def summary_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    """The UTC days whose end (the following midnight) lies in ``(start, end]``.
+
+    A daily run's data interval ``[D 00:00, D+1 00:00)`` gives ``[D]``; consecutive intervals
+    of any length summarise every day exactly once.
+    """
+    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    midnight = dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    days = []
+    while midnight <= end:
+        days.append(midnight.date() - dt.timedelta(days=1))
+        midnight += dt.timedelta(days=1)
+    return days
+
+
+def build_daily_summaries(
+    settings: Settings, start: dt.datetime, end: dt.datetime, *, clock: Callable[[], dt.datetime] = _utcnow
+) -> list[str]:
+    """Build the ``daily_summary`` of every day :func:`summary_days` gives into the outbox.
+
+    Returns the report ids. Idempotent per day, like :func:`build_visits_report`.
+    """
+    intervals = [
+        (dt.datetime.combine(day, dt.time(), dt.UTC), dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(1))
+        for day in summary_days(start, end)
+    ]
+    if not intervals:
+        return []
+    return _queue(
+        settings, "daily_summary", intervals,
+        lambda con, s, e: build_daily_summary(con, s.date(), top_n=settings.report_top_n), clock(),
+    )  # fmt: skip

@@ -1,0 +1,56 @@
+"""
+### footfall_daily_summary
+
+Once a day, after UTC midnight, builds the daily summary of the UTC day that has just ended
+(traffic totals, status classes, top pages) into the report outbox, the table
+`report_outbox` of the warehouse. The DAG `footfall_delivery` sends it, through the same
+path as the visit-tracking reports; with reporting disabled it is also written to
+`$FOOTFALL_DATA_DIR/outbox/`.
+
+* `wait_for_ingest`: waits (rescheduling, up to 6 hours) until an ingest run whose data
+  interval ends at or after midnight has committed, so the summary sees the whole day.
+* `build_daily_summary`: builds, validates and queues report `daily_summary-<day>-<next day>`;
+  keyed on the data interval. Updates the asset `footfall_outbox`, which starts a delivery run.
+
+Payload format and delivery: docs/reporting.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
+
+WAREHOUSE_POOL = "footfall_warehouse"
+OUTBOX = Asset("footfall_outbox")
+
+
+@dag(
+    dag_id="footfall_daily_summary",
+    schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)),  # UTC days
+    start_date=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),  # earliest day a backfill may cover
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 3, "retry_delay": dt.timedelta(minutes=5)},
+    tags=["footfall", "report"],
+    doc_md=__doc__,
+)
+def footfall_daily_summary():
+    @task.sensor(pool=WAREHOUSE_POOL, poke_interval=300, timeout=6 * 3600, mode="reschedule")
+    def wait_for_ingest(data_interval_end=None) -> bool:
+        from warehouse.report import ingested_through_end
+        from warehouse.settings import task_settings
+
+        return ingested_through_end(task_settings(), data_interval_end)
+
+    @task(pool=WAREHOUSE_POOL, outlets=[OUTBOX])
+    def build_daily_summary(data_interval_start=None, data_interval_end=None) -> list[str]:
+        from warehouse.report import build_daily_summaries
+        from warehouse.settings import task_settings
+
+        return build_daily_summaries(task_settings(), data_interval_start, data_interval_end)
+
+    wait_for_ingest() >> build_daily_summary()
+
+
+footfall_daily_summary()
