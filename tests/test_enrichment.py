@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gzip
 import io
+import ipaddress
 import random
 import re
 
+import geoip2.database
 import polars as pl
 import pytest
 import ua_parser
@@ -22,6 +24,7 @@ from ua_parser.matchers import DeviceMatcher, OSMatcher, UserAgentMatcher
 
 from parsers.access_log import parse_lines
 from parsers.log_format import COMBINED, compile_log_format
+from transforms.geoip import GEO_SCHEMA, GeoIP, GeoIPConfigError, default_database_path
 from transforms.user_agents import (
     DEVICE_TYPES,
     NON_BROWSER_RULES,
@@ -281,3 +284,79 @@ def test_non_browser_rules_compile_and_have_unique_names():
     names = [name for name, _ in NON_BROWSER_RULES]
     assert len(names) == len(set(names))
     UserAgentClassifier(tuple(p for _, p in NON_BROWSER_RULES))
+
+
+# -- GeoIP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def geoip() -> GeoIP:
+    return GeoIP()
+
+
+def test_real_public_addresses_match_geoip2(geoip, events):
+    addresses = pl.concat([e.get_column("remote_addr") for e in events.values()]).unique().sort().to_list()
+    public = [a for a in addresses if ipaddress.ip_address(a).is_global]
+    v6 = [a for a in public if ":" in a]
+    assert len(v6) >= 20  # nginx_logs: real public IPv6 clients
+    sample = random.Random(7).sample(public, 300) + v6
+    got = geoip.lookup(pl.Series(sample))
+    assert got.get_column("remote_addr").to_list() == sample
+    reader = geoip2.database.Reader(str(default_database_path()))
+    expected = []
+    for address in sample:
+        try:
+            city = reader.city(address)
+        except geoip2.errors.AddressNotFoundError:
+            expected.append((address, None, None, None))
+            continue
+        country = city.country.iso_code
+        sub = city.subdivisions[0].iso_code if city.subdivisions else None
+        expected.append((address, country, f"{country}-{sub}" if country and sub else None, city.city.name))
+    assert got.rows() == expected
+    located = got.drop_nulls("country_code")
+    assert located.height > 290 and located.get_column("city").null_count() < located.height
+
+
+def test_well_known_addresses(geoip):
+    got = geoip.lookup(pl.Series(["8.8.8.8", "::ffff:8.8.8.8", "2001:4860:4860::8888"]))
+    assert got.get_column("country_code").to_list() == ["US", "US", "US"]
+
+
+def test_private_reserved_and_invalid_addresses_are_null(geoip, events):
+    private = sorted(a for a in events["nginx_logs"].get_column("remote_addr").unique() if a.startswith("10."))
+    assert len(private) > 20  # nginx_logs: real private addresses
+    special = [
+        "127.0.0.1", "::1", "0.0.0.0", "::", "169.254.10.1", "fe80::1", "192.168.1.20", "172.16.5.4",
+        "100.64.0.1", "224.0.0.251", "ff02::1", "240.0.0.1", "192.0.2.1", "2001:db8::1", "::ffff:10.1.2.3",
+        "unknown", "", "999.1.1.1", "-", None,
+    ]  # fmt: skip
+    got = geoip.lookup(pl.Series([*private, *special], dtype=pl.String))
+    assert got.height == len(private) + len(special)
+    assert got.drop("remote_addr").null_count().row(0) == (got.height,) * 3
+
+
+def test_lookup_schema_and_cache(geoip):
+    first = geoip.lookup(pl.Series(["81.2.69.142", None, "8.8.8.8"]))
+    assert dict(first.schema) == GEO_SCHEMA
+    assert first.row(0) == ("81.2.69.142", "GB", "GB-ENG", "Willesden")
+    assert geoip.lookup(pl.Series(["8.8.8.8", "81.2.69.142"])).rows() == [first.row(2), first.row(0)]
+
+
+def test_missing_geoip_database_is_a_configuration_error(tmp_path):
+    missing = tmp_path / "nowhere" / "GeoLite2-City.mmdb"
+    with pytest.raises(GeoIPConfigError, match="GEOIP_DATABASE") as caught:
+        GeoIP(missing)
+    assert str(missing) in str(caught.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a MaxMind database\n" * 100, None])
+def test_unreadable_geoip_database_is_a_configuration_error(tmp_path, content):
+    path = tmp_path / "GeoLite2-City.mmdb"
+    if content is None:
+        path.mkdir()  # a directory where the file should be
+    else:
+        path.write_bytes(content)
+    with pytest.raises(GeoIPConfigError, match="GEOIP_DATABASE") as caught:
+        GeoIP(path)
+    assert str(path) in str(caught.value)
