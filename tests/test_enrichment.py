@@ -24,6 +24,7 @@ from ua_parser.matchers import DeviceMatcher, OSMatcher, UserAgentMatcher
 
 from parsers.access_log import parse_lines
 from parsers.log_format import COMBINED, compile_log_format
+from transforms.client_address import client_addresses, parse_cidrs
 from transforms.geoip import GEO_SCHEMA, GeoIP, GeoIPConfigError, default_database_path
 from transforms.user_agents import (
     DEVICE_TYPES,
@@ -360,3 +361,91 @@ def test_unreadable_geoip_database_is_a_configuration_error(tmp_path, content):
     with pytest.raises(GeoIPConfigError, match="GEOIP_DATABASE") as caught:
         GeoIP(path)
     assert str(path) in str(caught.value)
+
+
+# -- client address behind proxies ------------------------------------------------------------
+
+
+def _clients(pairs, trusted) -> list:
+    frame = pl.DataFrame(pairs, schema={"remote_addr": pl.String, "x_forwarded_for": pl.String}, orient="row")
+    return client_addresses(frame, trusted).to_list()
+
+
+def test_forwarded_for_chains():
+    trusted = ("10.0.0.0/8", "2001:db8:ffff::/48")
+    pairs = [
+        # Behind one trusted proxy: the right-most entry is the client.
+        ("10.0.0.2", "203.0.113.9"),
+        # Two trusted hops; the left-most entry is the client's own claim, ignored.
+        ("10.0.0.2", "6.6.6.6, 203.0.113.9, 10.0.0.7"),
+        # Spoofed: the client wrote private and trusted-looking entries itself.
+        ("10.0.0.2", "10.9.9.9, 127.0.0.1, 198.51.100.4"),
+        # Every entry trusted: the left-most one.
+        ("10.0.0.2", "10.0.0.5, 10.0.0.6"),
+        # "unknown" stops the walk at the last address a trusted proxy vouched for.
+        ("10.0.0.2", "198.51.100.77, unknown, 10.0.0.9"),
+        ("10.0.0.2", "unknown"),
+        # IPv6: bare, bracketed with a port, a trusted IPv6 proxy; IPv4 with a port.
+        ("2001:db8:ffff::1", "2001:DB8:1::42"),
+        ("10.0.0.2", "[2001:db8:1::43]:51234"),
+        ("10.0.0.2", "198.51.100.5:4431,[2001:db8:ffff::9]"),
+        # Separated by spaces only, as some proxies write it.
+        ("10.0.0.2", "198.51.100.6 10.0.0.3"),
+        # An untrusted peer's header is never believed.
+        ("203.0.113.50", "1.2.3.4"),
+        # IPv4-mapped proxy address matches the IPv4 network (as in nginx).
+        ("::ffff:10.0.0.2", "198.51.100.8"),
+        ("10.0.0.2", None),
+        ("10.0.0.2", ""),
+        (None, "198.51.100.9"),
+    ]
+    assert _clients(pairs, trusted) == [
+        "203.0.113.9",
+        "203.0.113.9",
+        "198.51.100.4",
+        "10.0.0.5",
+        "10.0.0.9",
+        "10.0.0.2",
+        "2001:db8:1::42",
+        "2001:db8:1::43",
+        "198.51.100.5",
+        "198.51.100.6",
+        "203.0.113.50",
+        "198.51.100.8",
+        "10.0.0.2",
+        "10.0.0.2",
+        None,
+    ]
+
+
+def test_forwarded_for_with_real_addresses(events):
+    """Real private addresses of nginx_logs as the proxies, its real IPv6 clients behind them."""
+    addresses = events["nginx_logs"].get_column("remote_addr").unique().sort().to_list()
+    proxies = [a for a in addresses if a.startswith("10.")][:5]
+    clients = [a for a in addresses if ":" in a][:5]
+    public = [a for a in addresses if "." in a and not a.startswith("10.")][:5]
+    pairs = [(p, f"{public[i]}, {clients[i]}") for i, p in enumerate(proxies)]
+    pairs += [(public[i], clients[i]) for i in range(5)]  # not behind a proxy: header ignored
+    got = _clients(pairs, ("10.0.0.0/8",))
+    assert got == [str(ipaddress.ip_address(c)) for c in clients] + public
+
+
+def test_no_trusted_proxies_keeps_remote_addr():
+    frame = pl.DataFrame({"remote_addr": ["10.0.0.2", "203.0.113.1"], "x_forwarded_for": ["198.51.100.1", None]})
+    assert client_addresses(frame, ()).to_list() == ["10.0.0.2", "203.0.113.1"]
+
+
+def test_parse_cidrs():
+    assert parse_cidrs(" 10.0.0.0/8, 192.0.2.7  2001:db8::/32,") == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("192.0.2.7/32"),
+        ipaddress.ip_network("2001:db8::/32"),
+    )
+    assert parse_cidrs("") == ()
+    assert _clients([("10.1.2.3", "198.51.100.1")], parse_cidrs("10.0.0.0/8")) == ["198.51.100.1"]
+
+
+@pytest.mark.parametrize("text", ["10.0.0.0/33", "proxy.example.com", "10.0.0.0/8,,x", "2001:db8::/129"])
+def test_bad_trusted_proxies_name_the_setting(text):
+    with pytest.raises(ValueError, match="FOOTFALL_TRUSTED_PROXIES"):
+        parse_cidrs(text)
