@@ -26,6 +26,13 @@ from parsers.access_log import parse_lines
 from parsers.log_format import COMBINED, compile_log_format
 from transforms.client_address import client_addresses, parse_cidrs
 from transforms.geoip import GEO_SCHEMA, GeoIP, GeoIPConfigError, default_database_path
+from transforms.referrers import (
+    DEFAULT_SENSITIVE_PARAMS,
+    check_param_names,
+    referrer_columns,
+    strip_params,
+    utm_columns,
+)
 from transforms.user_agents import (
     DEVICE_TYPES,
     NON_BROWSER_RULES,
@@ -449,3 +456,141 @@ def test_parse_cidrs():
 def test_bad_trusted_proxies_name_the_setting(text):
     with pytest.raises(ValueError, match="FOOTFALL_TRUSTED_PROXIES"):
         parse_cidrs(text)
+
+
+# -- referrers, UTM, sensitive parameters -----------------------------------------------------
+
+
+def _referrers(values: list, site_hosts=("semicomplete.com",)) -> list[tuple]:
+    frame = pl.DataFrame({"referrer": values}, schema={"referrer": pl.String})
+    return frame.select(referrer_columns(pl.col("referrer"), site_hosts)).rows()
+
+
+@pytest.mark.parametrize(
+    ("referrer", "domain", "cls"),
+    [
+        (None, None, "direct"),
+        ("-", None, "direct"),
+        ("", None, "direct"),
+        ("http://www.semicomplete.com/blog/", "semicomplete.com", "internal"),
+        ("https://SEMICOMPLETE.com:443/x", "semicomplete.com", "internal"),
+        ("http://logs.semicomplete.com/", "logs.semicomplete.com", "internal"),
+        ("http://notsemicomplete.com/", "notsemicomplete.com", "other"),
+        ("https://www.google.co.uk/url?q=x", "google.co.uk", "search"),
+        ("https://www.google.com.br/", "google.com.br", "search"),
+        ("https://mail.google.com/mail/u/0/", "mail.google.com", "other"),
+        ("http://www.googlebot.com/bot.html", "googlebot.com", "other"),
+        ("https://r.duckduckgo.com/", "r.duckduckgo.com", "search"),
+        ("https://cn.bing.com/search?q=x", "cn.bing.com", "search"),
+        ("https://r.search.yahoo.com/x", "r.search.yahoo.com", "search"),
+        ("https://yandex.ru/clck", "yandex.ru", "search"),
+        ("https://search.brave.com/search?q=x", "search.brave.com", "search"),
+        ("https://t.co/AbC", "t.co", "social"),
+        ("https://l.facebook.com/l.php?u=x", "l.facebook.com", "social"),
+        ("https://user:pw@WWW.Reddit.com.:8080/r/x", "reddit.com", "social"),
+        ("https://news.ycombinator.com/item?id=1", "news.ycombinator.com", "social"),
+        ("https://www.pinterest.co.uk/pin/1", "pinterest.co.uk", "social"),
+        ("android-app://com.google.android.gm", None, "other"),
+        ("google.com", None, "other"),
+        ("http://[2001:db8::1]:8080/x", "[2001:db8::1]", "other"),
+    ],
+)
+def test_referrer_domain_and_class(referrer, domain, cls):
+    assert _referrers([referrer]) == [(domain, cls)]
+
+
+def test_real_referrers(events):
+    apache = events["apache_logs"].select(referrer_columns(pl.col("referrer"), ("semicomplete.com",)))
+    counts = dict(apache.get_column("referrer_class").value_counts().iter_rows())
+    assert counts["internal"] == 3038 + 2001  # www.semicomplete.com + semicomplete.com
+    assert counts["direct"] == 4073
+    assert counts["search"] > 550  # google.* (dozens of country domains), bing, duckduckgo
+    # Three referrers with a host in cp1251 bytes, kept as \xNN text by the parser.
+    escaped = events["apache_logs"].filter(pl.col("referrer").str.contains(r"\x", literal=True))
+    assert escaped.height == 3
+    got = set(_referrers(escaped.get_column("referrer").to_list()))
+    assert got == {(r"\xe4\xe5\xe3\xf2\xff\xf0\xed\xee\xe5-\xec\xfb\xeb\xee.\xf0\xf4", "other")}
+    # wordpress: several blogs in one log, each an internal host of the deployment.
+    wp = events["wordpress_access3.log.gz"].select(
+        referrer_columns(pl.col("referrer"), ("agilemobiledeveloper.com", "sparkdeveloper.com", "mongodbdev.com"))
+    )
+    internal = set(wp.filter(pl.col("referrer_class") == "internal").get_column("referrer_domain"))
+    assert {"agilemobiledeveloper.com", "mongodbdev.com", "sparkdeveloper.com", "cisco.sparkdeveloper.com"} <= internal
+    assert all(d.endswith(("agilemobiledeveloper.com", "sparkdeveloper.com", "mongodbdev.com")) for d in internal)
+
+
+def test_no_site_hosts_means_no_internal_referrers():
+    assert _referrers(["http://semicomplete.com/"], ()) == [("semicomplete.com", "other")]
+
+
+def test_utm_tags_from_real_query_strings(events):
+    queries = pl.concat([e.select("query") for e in events.values()]).filter(pl.col("query").str.contains("utm_"))
+    got = set(queries.select(utm_columns(pl.col("query"))).rows())
+    assert ("feedburner", "feed", "Feed: semicomplete/main (semicomplete.com - Jordan Sissel)") in got
+    assert ("twitter.com", "social", "buffer") in got
+
+
+def test_utm_edge_cases():
+    frame = pl.DataFrame(
+        {"query": [None, "utm_source=", "xutm_source=a&utm_source=b&utm_source=c", "utm_campaign=caf%C3%A9+%FF#x"]}
+    )
+    assert frame.select(utm_columns(pl.col("query"))).rows() == [
+        (None, None, None),
+        (None, None, None),
+        ("b", None, None),
+        (None, None, "café \ufffd"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("a=1&token=x&b=2", "a=1&b=2"),
+        ("token=1&token=2&c=3", "c=3"),
+        ("token=1", None),
+        ("TOKEN=1&Email=a%40b.example&x=1", "x=1"),
+        ("keyword=x&key=1&monkey=2&keys=3", "keyword=x&monkey=2&keys=3"),
+        ("key[]=1&key[a]=2&a=1", "a=1"),
+        ("a=1&token", "a=1"),
+        ("token&a", "a"),
+        ("password=&action=publish&blog=1", "action=publish&blog=1"),
+        ("a=1&&b=2", "a=1&&b=2"),
+        ("a=1&b=2&", "a=1&b=2&"),  # nothing removed: unchanged
+        ("a=1&sid=2&", "a=1"),
+        ("q=token%3D1", "q=token%3D1"),
+        (None, None),
+        ("https://x.example/p?token=1", "https://x.example/p"),
+        ("https://x.example/p?token=1#top", "https://x.example/p#top"),
+        ("https://x.example/p?a=1&session=2&b=3", "https://x.example/p?a=1&b=3"),
+        ("https://x.example/p", "https://x.example/p"),
+        ("https://x.example/a&token=1/p?b=2", "https://x.example/a&token=1/p?b=2"),
+        ("/wp-login.php?redirect_to=%2F&access_token=abc", "/wp-login.php?redirect_to=%2F"),
+    ],
+)
+def test_strip_params(value, expected):
+    frame = pl.DataFrame({"v": [value]}, schema={"v": pl.String})
+    assert frame.select(strip_params(pl.col("v"))).item() == expected
+
+
+def test_strip_params_on_real_queries_and_referrers(events):
+    wp = events["wordpress_access3.log.gz"].filter(pl.col("query").str.contains("token="))
+    apache = events["apache_logs"].filter(pl.col("referrer").str.contains("sid="))
+    assert wp.height > 100 and apache.height >= 4  # Jetpack tokens; phpBB session ids
+    queries = wp.select(strip_params(pl.col("query"))).get_column("query")
+    referrers = apache.select(strip_params(pl.col("referrer"))).get_column("referrer")
+    assert not queries.str.contains(r"(?i)(^|&)(token|signature)=").any()
+    jetpack = queries.filter(queries.str.starts_with("for=jetpack&"))
+    assert jetpack.len() > 100 and jetpack.str.contains(r"^for=jetpack&timestamp=\d+&nonce=\w+&body-hash=").all()
+    assert set(queries) - set(jetpack) == {"ver_full"}  # was "ver_full&token=1257"
+    assert not referrers.str.contains(r"[?&]sid=").any()
+    assert referrers.str.starts_with("http://").all() and referrers.str.contains(r"[?&]t=").all()
+
+
+def test_strip_params_names():
+    assert {"token", "access_token", "session", "sid", "password", "email", "key"} <= set(DEFAULT_SENSITIVE_PARAMS)
+    frame = pl.DataFrame({"v": ["token=1&x=2"]})
+    assert frame.select(strip_params(pl.col("v"), ())).item() == "token=1&x=2"
+    assert frame.select(strip_params(pl.col("v"), ("x",))).item() == "token=1"
+    for bad in ("to ken", "a=b", "a&b", "(x)"):
+        with pytest.raises(ValueError, match="FOOTFALL_SENSITIVE_PARAMS"):
+            check_param_names((bad,))
