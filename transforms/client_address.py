@@ -84,20 +84,35 @@ def _trusted(ip: Address, v4: tuple[Network, ...], v6: tuple[Network, ...]) -> b
     return any(ip in n for n in (v4 if ip.version == 4 else v6))
 
 
-def real_client(remote_addr: str | None, forwarded_for: str | None, v4: tuple, v6: tuple) -> str | None:
+class _Entries:
+    """Each distinct address text parsed and checked against the trusted networks once:
+    the same proxies and clients recur across many (remote_addr, X-Forwarded-For) pairs."""
+
+    def __init__(self, v4: tuple[Network, ...], v6: tuple[Network, ...]) -> None:
+        self.v4, self.v6 = v4, v6
+        self.memo: dict[str, tuple[str | None, bool]] = {}
+
+    def __call__(self, entry: str) -> tuple[str | None, bool]:
+        """(the address in canonical form or None if it is not one, trusted)."""
+        found = self.memo.get(entry)
+        if found is None:
+            ip = _address(entry)
+            found = self.memo[entry] = (None, False) if ip is None else (str(ip), _trusted(ip, self.v4, self.v6))
+        return found
+
+
+def _real_client(remote_addr: str, forwarded_for: str, entries: _Entries) -> str:
     """The client address for one (``$remote_addr``, ``$http_x_forwarded_for``) pair."""
-    if remote_addr is None or not forwarded_for:
-        return remote_addr
-    current = _address(remote_addr.strip())
-    if current is None or not _trusted(current, v4, v6):
+    address, trusted = entries(remote_addr.strip())
+    if address is None or not trusted:
         return remote_addr
     client = remote_addr
     for entry in reversed(forwarded_for.replace(",", " ").split()):
-        ip = _address(entry)
-        if ip is None:
+        address, trusted = entries(entry)
+        if address is None:
             break
-        client = str(ip)
-        if not _trusted(ip, v4, v6):
+        client = address
+        if not trusted:
             break
     return client
 
@@ -113,7 +128,8 @@ def client_addresses(frame: pl.DataFrame, trusted_proxies: tuple[str | Network, 
 
     Returns:
         String Series ``remote_addr``, one value per row, in row order. Python runs once per
-        distinct (remote_addr, x_forwarded_for) pair whose header is present.
+        distinct (remote_addr, x_forwarded_for) pair whose header is present, and parses each
+        distinct address text once.
 
     Raises:
         ValueError: a trusted proxy entry is not a CIDR or address (names FOOTFALL_TRUSTED_PROXIES).
@@ -123,10 +139,12 @@ def client_addresses(frame: pl.DataFrame, trusted_proxies: tuple[str | Network, 
         return remote.rename("remote_addr")
     v4, v6 = _networks(tuple(trusted_proxies))
     pairs = frame.select(pl.col("remote_addr").cast(pl.String), pl.col("x_forwarded_for").cast(pl.String))
-    candidates = pairs.filter(pl.col("x_forwarded_for").is_not_null() & pl.col("remote_addr").is_not_null()).unique()
+    present = pl.col("x_forwarded_for").is_not_null() & (pl.col("x_forwarded_for") != "")
+    candidates = pairs.filter(present & pl.col("remote_addr").is_not_null()).unique()
     if not candidates.height:
         return remote.rename("remote_addr")
-    clients = [real_client(r, x, v4, v6) for r, x in candidates.iter_rows()]
+    entries = _Entries(v4, v6)
+    clients = [_real_client(r, x, entries) for r, x in candidates.iter_rows()]
     resolved = candidates.with_columns(pl.Series("_client", clients, dtype=pl.String))
     joined = pairs.join(resolved, on=["remote_addr", "x_forwarded_for"], how="left", maintain_order="left")
     return joined.select(pl.coalesce("_client", "remote_addr").alias("remote_addr")).to_series()
