@@ -6,6 +6,7 @@ nginx `log_format` in `FOOTFALL_LOG_FORMAT`, pseudonymises visitors and writes P
 under `$FOOTFALL_DATA_DIR/events/`, then rebuilds the DuckDB aggregates of every day that
 received data.
 
+* `purge_old_salts`: deletes daily visitor salts older than 48 hours (docs/privacy.md).
 * `plan_sources`: which files have new bytes, from the manifest (exactly-once by content).
 * `parse_source`: one mapped task per file; writes staged Parquet, never the warehouse.
 * `commit_sources`: registers the files, advances the manifest and records the run in one
@@ -38,6 +39,15 @@ AGGREGATES = Asset("footfall_aggregates")
     doc_md=__doc__,
 )
 def footfall_ingest():
+    @task
+    def purge_old_salts() -> list[str]:
+        from warehouse.ingest import purge_salts
+        from warehouse.settings import task_settings
+
+        # Salt age is real time, not the data interval: deletion is a privacy promise
+        # ("no salt lives longer than 48 hours"), kept even when runs are re-run or backfilled.
+        return purge_salts(task_settings(), dt.datetime.now(dt.UTC))
+
     @task(pool=WAREHOUSE_POOL)
     def plan_sources() -> list[dict]:
         from warehouse.ingest import discover
@@ -68,7 +78,9 @@ def footfall_ingest():
 
         return aggregate(task_settings(), committed["days"])
 
-    rebuild_aggregates(commit_sources(parse_source.expand(plan=plan_sources())))
+    plans = plan_sources()
+    purge_old_salts() >> plans
+    rebuild_aggregates(commit_sources(parse_source.expand(plan=plans)))
 
 
 footfall_ingest()

@@ -73,6 +73,26 @@ def is_page_view(hit: Hit) -> bool:
     return not ("." in last and last.rsplit(".", 1)[1].lower() in _STATIC_EXT)
 
 
+def country(address: str) -> str:
+    """Country of an address by geoip2's own Reader.city() on the bundled GeoLite2 City
+    database (footfall itself reads it through maxminddb); Unknown when not located."""
+    import geoip2.database
+    import geoip2.errors
+    from geolite2 import geolite2_database
+
+    global _READER
+    if _READER is None:
+        _READER = geoip2.database.Reader(geolite2_database())
+    try:
+        code = _READER.city(address).country.iso_code
+    except (geoip2.errors.AddressNotFoundError, ValueError):
+        code = None
+    return code or "Unknown"
+
+
+_READER = None
+
+
 def daily(hits: list[Hit]) -> dict[dt.date, dict[str, int]]:
     """hits, page views, visitors (distinct ip + user agent among page views), bytes per UTC day."""
     out: dict[dt.date, dict] = collections.defaultdict(lambda: {"hits": 0, "page_views": 0, "v": set(), "bytes": 0})

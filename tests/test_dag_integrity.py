@@ -11,7 +11,8 @@ from conftest import REPO
 
 EXPECTED = {
     "footfall_ingest": {
-        "plan_sources": set(),
+        "purge_old_salts": set(),
+        "plan_sources": {"purge_old_salts"},
         "parse_source": {"plan_sources"},
         "commit_sources": {"parse_source"},
         "rebuild_aggregates": {"commit_sources"},

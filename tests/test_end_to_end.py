@@ -9,7 +9,7 @@ import json
 import duckdb
 import pytest
 from conftest import shared_log
-from oracle import daily, is_page_view, read_hits
+from oracle import country, daily, is_page_view, read_hits
 
 INGEST_DATE = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
 # A half hour of apache_logs with page views from several paths and user agents.
@@ -43,7 +43,9 @@ def apache_hits():
 
 
 def test_ingest_and_report_on_a_real_log(dagbag, footfall_env, apache_hits):
-    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")))
+    # Crawlers counted: the oracle reads lines, it does not classify user agents
+    # (crawler exclusion is tested in test_visitor_metrics.py).
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")), FOOTFALL_COUNT_CRAWLERS="true")
     run_dag(dagbag, "footfall_ingest", INGEST_DATE)
 
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
@@ -77,7 +79,7 @@ def test_ingest_and_report_on_a_real_log(dagbag, footfall_env, apache_hits):
                 "count": len(in_interval),
                 "paths": dict(collections.Counter(h.path for h in in_interval)),
                 "user_agents": dict(collections.Counter(h.user_agent[:100] for h in in_interval)),
-                "countries": {"Unknown": len(in_interval)},
+                "countries": dict(collections.Counter(country(h.ip) for h in in_interval)),
             }
         },
     }
@@ -93,6 +95,7 @@ def test_running_the_same_intervals_again_changes_nothing(dagbag, footfall_env):
     run = run_dag(dagbag, "footfall_ingest", INGEST_DATE)
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {
+        "purge_old_salts": "success",
         "plan_sources": "success",
         "parse_source": "skipped",
         "commit_sources": "success",

@@ -36,8 +36,13 @@ def test_no_input_address_reaches_the_data_dir(dagbag, footfall_env, tmp_path):
     nginx = shared_log("nginx_logs").read_bytes()
     # Lines the parser quarantines keep their text: make sure addresses in them are redacted too.
     broken = b"203.0.113.77 this line is not in combined format\n2001:db8::77 neither is this one\n"
+    # Sensitive query parameters, in the request and in the referrer, must be removed.
+    secrets_in_urls = (
+        b'198.51.100.9 - - [19/May/2015:14:10:00 +0000] "GET /reset?token=TOKEN-VALUE-123&page=2 HTTP/1.1" 200 5 '
+        b'"https://mail.example.org/read?Email=person%40example.org&sid=SID-VALUE-456" "Mozilla/5.0 (X11; Linux)"\n'
+    )
     (logs / "apache.log").write_bytes(apache)
-    (logs / "nginx.log").write_bytes(nginx + broken)
+    (logs / "nginx.log").write_bytes(nginx + broken + secrets_in_urls)
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "*.log"))
 
     run_dag(dagbag, "footfall_ingest", INGEST_DATE)
@@ -46,23 +51,29 @@ def test_no_input_address_reaches_the_data_dir(dagbag, footfall_env, tmp_path):
     addresses = {h.ip for h in read_hits(shared_log("apache_logs"))} | {
         h.ip for h in read_hits(shared_log("nginx_logs"))
     }
-    addresses |= {"203.0.113.77", "2001:db8::77"}
+    addresses |= {"203.0.113.77", "2001:db8::77", "198.51.100.9"}
     assert len(addresses) > 2000 and any(":" in a for a in addresses)
     pattern = _AddressFinder(addresses)
 
     files = [p for p in data_dir.rglob("*") if p.is_file()]
+    secrets_dir = data_dir.parent / "secrets"
+    salts = [p.read_bytes() for p in (secrets_dir / "salts").glob("*.salt")]
+    assert len(salts) == 19  # one per day of the two logs (2015-05-17 to 06-04)
+    forbidden = [b"test-key-not-a-secret", b"TOKEN-VALUE-123", b"SID-VALUE-456", b"person%40example.org", b"person@"]
+    forbidden += salts + [salt.hex().encode() for salt in salts]
     assert {p.suffix for p in files} >= {".parquet", ".duckdb", ".json"}
     # 1. Raw bytes of every file (reports, outbox, the DuckDB file, Parquet pages).
     for path in files:
-        text = path.read_bytes().decode("latin-1")
-        assert not pattern.search(text), f"client address in {path.relative_to(data_dir)}"
+        raw = path.read_bytes()
+        assert not pattern.search(raw.decode("latin-1")), f"client address in {path.relative_to(data_dir)}"
+        assert not [f for f in forbidden if f in raw], f"secret or removed parameter in {path.relative_to(data_dir)}"
     # 2. Decoded content of every Parquet file: its pages are compressed, so scan the values.
     for path in (p for p in files if p.suffix == ".parquet"):
         table = pq.read_table(path)
         for column in table.column_names:
             values = [str(v) for v in table.column(column).to_pylist() if v is not None]
-            hits = [v for v in values if pattern.search(v)]
-            assert hits == [], f"client address in {path.relative_to(data_dir)}:{column}"
+            hits = [v for v in values if pattern.search(v) or any(f.decode("latin-1") in v for f in forbidden[:5])]
+            assert hits == [], f"client address or secret in {path.relative_to(data_dir)}:{column}"
     # 3. Every table and view of the warehouse, as text.
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     relations = [r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()]
@@ -70,6 +81,9 @@ def test_no_input_address_reaches_the_data_dir(dagbag, footfall_env, tmp_path):
     for relation in relations:
         for row in con.execute(f'select * from "{relation}"').fetchall():
             assert not pattern.search(repr(row)), f"client address in {relation}"
+    # What is kept of the URLs: the harmless parameters.
+    kept = con.execute("select query, referrer from events where path = '/reset'").fetchall()
+    assert kept == [("page=2", "https://mail.example.org/read")]
     # The quarantined lines are kept, with the address replaced.
     lines = [r[0] for r in con.execute("select line from quarantine order by line_number").fetchall()]
     assert lines == ["<address> this line is not in combined format", "<address> neither is this one"]

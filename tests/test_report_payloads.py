@@ -12,7 +12,7 @@ import duckdb
 import jsonschema
 import pytest
 from conftest import REPO, shared_log
-from oracle import daily, is_page_view, read_hits
+from oracle import country, daily, is_page_view, read_hits
 from outbox_helpers import HALF_HOUR, FakeClock, ingest_log, ingested_apache_logs, make_settings, outbox_rows
 
 from warehouse import outbox, report
@@ -45,7 +45,9 @@ def payloads(settings, kind: str) -> dict[str, dict]:
 @pytest.mark.parametrize("top_n", [50, 3])
 def test_visits_payloads_match_the_oracle_and_the_schema(apache, tmp_path, top_n):
     root, hits = apache
-    settings = make_settings(root / "data", tmp_path / "secrets", FOOTFALL_REPORT_TOP_N=str(top_n))
+    settings = make_settings(
+        root / "data", tmp_path / "secrets", FOOTFALL_REPORT_TOP_N=str(top_n), FOOTFALL_COUNT_CRAWLERS="true"
+    )
     # Every half hour of the day; with the small top N, the busy morning is enough.
     ends = [DAY + HALF_HOUR * i for i in (range(1, 49) if top_n == 50 else range(17, 29))]
     clock = FakeClock(DAY)
@@ -68,7 +70,7 @@ def test_visits_payloads_match_the_oracle_and_the_schema(apache, tmp_path, top_n
             assert bucket["count"] == len(group)
             assert bucket["paths"] == expected_top(collections.Counter(h.path for h in group), top_n, 256)
             assert bucket["user_agents"] == expected_top(collections.Counter(h.user_agent[:100] for h in group), top_n)
-            assert bucket["countries"] == {"Unknown": len(group)}
+            assert bucket["countries"] == expected_top(collections.Counter(country(h.ip) for h in group), top_n)
             for counts in (bucket["paths"], bucket["user_agents"], bucket["countries"]):
                 assert sum(counts.values()) == bucket["count"] and len(counts) <= top_n + 1
                 assert list(counts)[-1] == "(other)" or "(other)" not in counts

@@ -2,7 +2,7 @@
 
 * ``client_ip_hash``: BLAKE2b keyed with the deployment's hash key, over the client address.
   Stable across days, for abuse analysis; useless without the key.
-* ``visitor_id``: BLAKE2b keyed with a random salt of the event's UTC day, over
+* ``visitor_id``: BLAKE2b keyed with a random salt of the event's day in FOOTFALL_TIMEZONE, over
   site + client address + user agent (Plausible's model). A new salt each day means a
   visitor cannot be linked across days. Salts live in the secrets dir, outside the data dir;
   once a day's salt is deleted, no id of that day can be recomputed, even by brute force over
@@ -75,8 +75,34 @@ class KeyStore:
         return _create_secret_file(self.secrets_dir / "hash.key", 32)
 
     def daily_salt(self, day: dt.date) -> bytes:
-        """The random 32-byte salt for visitor ids of UTC ``day`` (created on first use)."""
-        return _create_secret_file(self.secrets_dir / "salts" / f"{day.isoformat()}.salt", 32)
+        """The random 32-byte salt for visitor ids of ``day`` (a date in FOOTFALL_TIMEZONE),
+        created on first use."""
+        return _create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
+
+    @property
+    def salts_dir(self) -> Path:
+        return self.secrets_dir / "salts"
+
+    def purge_salts(self, now: dt.datetime, max_age: dt.timedelta = dt.timedelta(hours=48)) -> list[str]:
+        """Delete salts created more than ``max_age`` before ``now`` (an aware datetime).
+
+        Once a salt is gone, the visitor ids of its day can no longer be recomputed: events
+        of that day ingested later get a new salt, so their visitors are not linked to the
+        ones already counted (docs/privacy.md).
+
+        Returns:
+            The days (ISO dates) whose salts were deleted, sorted.
+        """
+        if not self.salts_dir.exists():
+            return []
+        cutoff = (now - max_age).timestamp()
+        deleted = []
+        for salt in self.salts_dir.glob("*.salt"):
+            # A salt file is written once and never modified: its mtime is its creation time.
+            if salt.stat().st_mtime < cutoff:
+                salt.unlink(missing_ok=True)
+                deleted.append(salt.stem)
+        return sorted(deleted)
 
 
 def _hash_distinct(frame: pl.DataFrame, columns: list[str], fn, name: str) -> pl.DataFrame:
@@ -87,7 +113,7 @@ def _hash_distinct(frame: pl.DataFrame, columns: list[str], fn, name: str) -> pl
     return frame.join(distinct, on=columns, how="left", nulls_equal=True)
 
 
-def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str) -> pl.DataFrame:
+def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str = "UTC") -> pl.DataFrame:
     """Replace the raw client address and user name with keyed hashes.
 
     Args:
@@ -95,6 +121,7 @@ def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str) -> pl.DataFram
             ``remote_user`` (see ``parsers.access_log.PARSED_SCHEMA``).
         keys: where the key and the daily salts come from.
         site: site name mixed into the visitor id.
+        timezone: IANA name; visitor ids change at midnight in this zone (the reporting day).
 
     Returns:
         ``events`` without ``remote_addr``, ``remote_user`` and ``x_forwarded_for``, with
@@ -102,7 +129,7 @@ def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str) -> pl.DataFram
         (null where the input value is null) and ``user_agent`` cut to 100 characters.
     """
     key = keys.hash_key()
-    frame = events.with_columns(pl.col("ts").dt.date().alias("_day"))
+    frame = events.with_columns(pl.col("ts").dt.convert_time_zone(timezone).dt.date().alias("_day"))
     cols = ["_day", "remote_addr", "user_agent", "remote_user"]
     # One unique() and one join instead of four: each column's hash is memoised in a dict,
     # so BLAKE2b still runs once per distinct value (and once per distinct visitor triple).

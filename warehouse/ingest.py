@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from parsers.access_log import parse_lines
 from parsers.log_format import LogFormat
+from transforms.enrich import UA_CACHE_SCHEMA, Enricher
 from transforms.privacy import KeyStore, pseudonymise, redact_addresses
 from warehouse import storage
 from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA
@@ -44,6 +45,41 @@ from warehouse.settings import Settings
 log = logging.getLogger(__name__)
 
 FINGERPRINT_BYTES = 1024
+
+
+def ua_cache_path(settings: Settings) -> str:
+    """The cross-run cache of classified user agents, relative to the data dir.
+
+    Keyed by user_agent_id; its name carries a digest of everything a classification depends
+    on (the rule packages' versions and FOOTFALL_CRAWLER_PATTERNS), so changing any of them
+    starts a fresh cache instead of serving stale answers.
+    """
+    from importlib.metadata import version
+
+    rules = "|".join(
+        [version(p) for p in ("ua-parser", "ua-parser-builtins", "user-agents", "crawlerdetect")]
+        + [settings.crawler_patterns or ""]
+    )
+    return f"cache/user_agents-{hashlib.sha256(rules.encode()).hexdigest()[:12]}.parquet"
+
+
+def make_enricher(settings: Settings, keys: KeyStore) -> Enricher:
+    """The :class:`Enricher` a parse task uses, from settings.
+
+    Raises:
+        transforms.geoip.GeoIPConfigError: the GeoIP database is missing or unreadable.
+    """
+    return Enricher(
+        keys.hash_key(),
+        settings.data_dir / ua_cache_path(settings),
+        geoip_database=settings.geoip_database,
+        trusted_proxies=settings.trusted_proxies,
+        site_hosts=settings.site_hosts,
+        sensitive_params=settings.sensitive_params,
+        crawler_patterns=settings.crawler_patterns,
+    )
+
+
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -210,10 +246,13 @@ class _ChunkResult:
     reasons: collections.Counter
 
 
-def _process_chunk(chunk: _Chunk, fmt: LogFormat, keys: KeyStore, settings: Settings, plan: SourcePlan) -> _ChunkResult:
+def _process_chunk(
+    chunk: _Chunk, fmt: LogFormat, keys: KeyStore, enricher: Enricher, settings: Settings, plan: SourcePlan
+) -> _ChunkResult:
     lines = _lines_frame(chunk)
     parsed = parse_lines(lines, fmt)
-    events = pseudonymise(parsed.events, keys, settings.site).with_columns(
+    enriched = enricher.apply(parsed.events)
+    events = pseudonymise(enriched, keys, settings.site, settings.timezone).with_columns(
         pl.lit(settings.site).alias("site"), pl.lit(plan.source_id).alias("source_id")
     )
     by_day: dict[dt.date, pa.Table] = {}
@@ -252,6 +291,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
         to the data dir.
     """
     keys = KeyStore(settings.secrets_dir, settings.hash_key)
+    enricher = make_enricher(settings, keys)
     stage = settings.staging_dir / _safe(run_id) / plan.source_id
     if stage.exists():
         shutil.rmtree(stage)
@@ -289,13 +329,27 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
 
         # At most parse_threads + 1 chunks in memory at once, whatever the file size.
         for chunk, after in _read_chunks(plan, settings.chunk_bytes):
-            pending.append((pool.submit(_process_chunk, chunk, settings.log_format, keys, settings, plan), after))
+            future = pool.submit(_process_chunk, chunk, settings.log_format, keys, enricher, settings, plan)
+            pending.append((future, after))
             if len(pending) > settings.parse_threads:
                 drain_one()
         while pending:
             drain_one()
 
     files = []
+    new_agents = enricher.new_user_agents()
+    if new_agents.height:
+        staged = stage / "user-agents.parquet"
+        new_agents.write_parquet(staged)
+        files.append(
+            {
+                "kind": "ua_cache",
+                "event_date": None,
+                "rows": new_agents.height,
+                "staged": str(staged.relative_to(settings.data_dir)),
+                "final": ua_cache_path(settings),
+            }
+        )
     for key, (writer, staged, rows) in writers.items():
         writer.close()
         if key[0] == "events":
@@ -389,6 +443,9 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
                         days.add(event_date.isoformat())
                 con.execute("delete from ingest_files where source_id = ?", [plan.source_id])
             for f in result["files"]:
+                if f["kind"] == "ua_cache":
+                    _merge_ua_cache(settings.data_dir / f["final"], settings.data_dir / f["staged"])
+                    continue
                 final = settings.data_dir / f["final"]
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(settings.data_dir / f["staged"], final)
@@ -442,6 +499,18 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
     return {"days": sorted(days), **{k: summary[k] for k in keys}}
 
 
+def _merge_ua_cache(target: Path, staged: Path) -> None:
+    """Add newly classified user agents to the cross-run cache (atomic replace)."""
+    frames = [pl.read_parquet(staged)]
+    if target.exists():
+        frames.insert(0, pl.read_parquet(target))
+    merged = pl.concat(frames).unique("user_agent_id", keep="first").cast(UA_CACHE_SCHEMA)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    merged.write_parquet(tmp)
+    os.replace(tmp, target)
+
+
 def ingested_through(settings: Settings) -> dt.datetime | None:
     """The latest data-interval end of a committed ingest run, or None before the first."""
     con = storage.connect(settings.data_dir)
@@ -452,9 +521,27 @@ def ingested_through(settings: Settings) -> dt.datetime | None:
 
 
 def aggregate(settings: Settings, days: list[str]) -> int:
-    """Rebuild every aggregate table for the given ISO days; returns how many."""
+    """Rebuild every aggregate table for the days touched by the given UTC partitions.
+
+    Args:
+        days: ISO dates of UTC partitions that changed (from :func:`commit`). In another
+            FOOTFALL_TIMEZONE a UTC date overlaps the local day before and after it, so
+            those are rebuilt too.
+
+    Returns:
+        How many days were rebuilt.
+    """
+    utc_days = {dt.date.fromisoformat(d) for d in days}
+    if settings.timezone != "UTC":
+        utc_days = {d + dt.timedelta(days=k) for d in utc_days for k in (-1, 0, 1)}
     con = storage.connect(settings.data_dir)
     try:
-        return storage.rebuild_aggregates(con, [dt.date.fromisoformat(d) for d in days])
+        return storage.rebuild_aggregates(con, utc_days, settings.model_params)
     finally:
         con.close()
+
+
+def purge_salts(settings: Settings, now: dt.datetime) -> list[str]:
+    """Delete daily salts older than ``salt_max_age_h`` hours at ``now``; returns their days."""
+    keys = KeyStore(settings.secrets_dir, settings.hash_key)
+    return keys.purge_salts(now, dt.timedelta(hours=settings.salt_max_age_h))

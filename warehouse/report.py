@@ -27,6 +27,7 @@ import functools
 import json
 import logging
 import os
+import zoneinfo
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -70,15 +71,25 @@ def _iso_z(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
-    first, last = start.date(), (end - dt.timedelta(microseconds=1)).date()
+def _days(start: dt.datetime, end: dt.datetime, timezone: str = "UTC") -> list[dt.date]:
+    """The days (wall-clock in ``timezone``) that ``[start, end)`` touches."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    first, last = start.astimezone(zone).date(), (end - dt.timedelta(microseconds=1)).astimezone(zone).date()
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def build_hourly_report(
-    con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime, *, top_n: int = 50
+    con: duckdb.DuckDBPyConnection,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    top_n: int = 50,
+    params: storage.ModelParams | None = None,
 ) -> dict:
     """Build the ``visits`` payload for events with ``start <= ts < end`` (aware datetimes).
+
+    Hour buckets are wall-clock hours in ``params.timezone`` (FOOTFALL_TIMEZONE), and page
+    views follow the same counting rules as the aggregates (crawlers excluded by default).
 
     ``reporting_interval_seconds`` is the length of ``[start, end)``. ``paths``,
     ``user_agents`` and ``countries`` keep their ``top_n`` largest entries (paths of at most
@@ -88,13 +99,18 @@ def build_hourly_report(
     once serialised with :func:`dump_payload`.
     """
     start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-    rows = con.execute(
-        f"select * from ({storage.model_sql('hourly_traffic')}) order by hour",
-        {"days": _days(start, end), "start": start, "end": end},
+    params = params or storage.ModelParams()
+    values = {
+        **storage.model_params(_days(start, end, params.timezone), params),
+        "start": start,
+        "end": end,
+    }
+    rows = storage.run_model(
+        con, f"select * from ({storage.model_sql('hourly_traffic')}) order by hour", values
     ).fetchall()
     data = {}
     for hour, page_views, paths, user_agents, countries in rows:
-        data[hour.astimezone(dt.UTC).strftime("%Y-%m-%d %H")] = {
+        data[hour.strftime("%Y-%m-%d %H")] = {
             "count": page_views,
             "paths": top_counts(paths, top_n, max_key_chars=MAX_PATH_CHARS),
             "user_agents": top_counts(user_agents, top_n),
@@ -231,7 +247,8 @@ def build_visits_report(
     """
     return _queue(
         settings, "visits", [(start, end)],
-        lambda con, s, e: build_hourly_report(con, s, e, top_n=settings.report_top_n), clock(),
+        lambda con, s, e: build_hourly_report(con, s, e, top_n=settings.report_top_n, params=settings.model_params),
+        clock(),
     )[0]  # fmt: skip
 
 

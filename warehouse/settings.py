@@ -8,7 +8,10 @@ Secrets may also come from Airflow: the hash key from the Variable ``footfall_ha
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +88,51 @@ def _check_url(value: str | None, name: str) -> None:
         )
 
 
+def _list(env: Mapping[str, str], name: str, default, convert) -> tuple[str, ...] | None:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return tuple(convert(item.strip()) for item in raw.split(",") if item.strip())
+
+
+def _cidr(text: str) -> str:
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise ConfigError(
+            f"FOOTFALL_TRUSTED_PROXIES: {text!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)"
+        ) from None
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    name = env.get("FOOTFALL_TIMEZONE") or "UTC"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"FOOTFALL_TIMEZONE={name!r} is not an IANA time zone name (e.g. Europe/Paris)") from None
+    return name
+
+
+def _regex(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name) or None
+    if raw is not None:
+        try:
+            re.compile(raw)
+        except re.error as exc:
+            raise ConfigError(f"{name} is not a valid regular expression: {exc}") from None
+    return raw
+
+
+def _existing_file(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name) or None
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{name}={raw!r}: no such file; give the path of a GeoLite2/GeoIP2 City .mmdb database")
+    return path
+
+
 def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
     """``VISIT_TRACKING_INTERVAL`` in seconds (default 1800): the schedule of the ingest and
     report DAGs and the length of a report's data interval.
@@ -112,6 +160,26 @@ class Settings:
         site: ``FOOTFALL_SITE``, the site name mixed into visitor ids.
         chunk_bytes: ``FOOTFALL_CHUNK_BYTES``, bytes of log text parsed at once (bounds memory).
         parse_threads: ``FOOTFALL_PARSE_THREADS``, chunks parsed concurrently per file.
+        timezone: ``FOOTFALL_TIMEZONE``, IANA name (default UTC): days, hours and the daily
+            visitor salt follow this zone's wall clock, daylight-saving changes included.
+        count_crawlers: ``FOOTFALL_COUNT_CRAWLERS`` (default false): count crawlers and other
+            non-human clients in page views, visitors and visits (they are always in hits).
+        session_gap_s: ``FOOTFALL_SESSION_GAP_S`` (default 1800): a visit ends after this many
+            seconds without a page view.
+        site_hosts: ``FOOTFALL_SITE_HOSTS``, comma-separated host names of the site: referrers
+            from these hosts (and their subdomains) are ``internal``.
+        trusted_proxies: ``FOOTFALL_TRUSTED_PROXIES``, comma-separated CIDRs of proxies in front
+            of nginx; with ``$http_x_forwarded_for`` logged, the client is the right-most
+            forwarded address outside them.
+        sensitive_params: ``FOOTFALL_SENSITIVE_PARAMS``, comma-separated query parameter names
+            removed from stored paths and referrers; ``None`` means
+            ``transforms.referrers.DEFAULT_SENSITIVE_PARAMS``.
+        crawler_patterns: ``FOOTFALL_CRAWLER_PATTERNS``, one regular expression (use ``|`` for
+            several); user agents matching it (case-insensitive) count as crawlers.
+        geoip_database: ``GEOIP_DATABASE``, a GeoLite2/GeoIP2 City ``.mmdb``; ``None`` means the
+            GeoLite2 City file shipped with the ``maxminddb-geolite2`` package.
+        salt_max_age_h: ``FOOTFALL_SALT_MAX_AGE_H`` (default 48): daily salts older than this
+            are deleted.
         visit_tracking_enabled / visit_tracking_api / visit_tracking_interval /
         visit_tracking_api_token: the reporting API, compatible with existing deployments
             (``VISIT_TRACKING_*``). Interval in seconds. The token may also come from the
@@ -141,6 +209,15 @@ class Settings:
     site: str = "default"
     chunk_bytes: int = 32 * 1024 * 1024
     parse_threads: int = 2
+    timezone: str = "UTC"
+    count_crawlers: bool = False
+    session_gap_s: int = 1800
+    site_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    sensitive_params: tuple[str, ...] | None = None
+    crawler_patterns: str | None = None
+    geoip_database: Path | None = None
+    salt_max_age_h: int = 48
     visit_tracking_enabled: bool = False
     visit_tracking_api: str | None = None
     visit_tracking_interval: int = 1800
@@ -192,6 +269,15 @@ class Settings:
             site=env.get("FOOTFALL_SITE") or "default",
             chunk_bytes=_positive_int(env, "FOOTFALL_CHUNK_BYTES", 32 * 1024 * 1024),
             parse_threads=_positive_int(env, "FOOTFALL_PARSE_THREADS", 2),
+            timezone=_timezone(env),
+            count_crawlers=_bool(env, "FOOTFALL_COUNT_CRAWLERS", False),
+            session_gap_s=_positive_int(env, "FOOTFALL_SESSION_GAP_S", 1800),
+            site_hosts=_list(env, "FOOTFALL_SITE_HOSTS", (), str.lower),
+            trusted_proxies=_list(env, "FOOTFALL_TRUSTED_PROXIES", (), _cidr),
+            sensitive_params=_list(env, "FOOTFALL_SENSITIVE_PARAMS", None, str.lower),
+            crawler_patterns=_regex(env, "FOOTFALL_CRAWLER_PATTERNS"),
+            geoip_database=_existing_file(env, "GEOIP_DATABASE"),
+            salt_max_age_h=_positive_int(env, "FOOTFALL_SALT_MAX_AGE_H", 48),
             visit_tracking_enabled=_bool(env, "VISIT_TRACKING_ENABLED", False),
             visit_tracking_api=env.get("VISIT_TRACKING_API") or None,
             visit_tracking_interval=report_interval_seconds(env),
@@ -231,6 +317,13 @@ class Settings:
         if kind == "daily_summary" and self.daily_summary_api:
             return self.daily_summary_api
         return self.visit_tracking_api
+
+    @property
+    def model_params(self):
+        """The counting rules of the aggregate models (warehouse.storage.ModelParams)."""
+        from warehouse.storage import ModelParams
+
+        return ModelParams(self.timezone, self.count_crawlers, self.session_gap_s)
 
     @property
     def warehouse_path(self) -> Path:

@@ -8,7 +8,9 @@ writing process per file, so the Airflow tasks that open it share the one-slot p
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -16,15 +18,63 @@ import duckdb
 from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, empty_select
 
 DDL_DIR = Path(__file__).with_name("ddl")
+VIEWS_DIR = Path(__file__).with_name("views")
 MODELS_DIR = Path(__file__).resolve().parents[1] / "transforms" / "sql"
-AGGREGATE_TABLES = ("daily_traffic", "status_daily", "page_daily", "hourly_traffic")
-# The day column each aggregate table is keyed on (hourly_traffic is keyed by hour).
-_DAY_EXPR = {"daily_traffic": "day", "status_daily": "day", "page_daily": "day", "hourly_traffic": "cast(hour as date)"}
+# Rebuild order matters: daily_traffic reads visits_daily of the same days.
+AGGREGATE_TABLES = (
+    "visits_daily",
+    "daily_traffic",
+    "status_daily",
+    "page_daily",
+    "hourly_traffic",
+    "referrers_daily",
+    "devices_daily",
+    "countries_daily",
+    "bots_daily",
+)
+# Bump when warehouse/ddl/002_aggregates.sql or a model changes what a table holds: the
+# aggregate tables are then dropped and rebuilt from the events on the next write connection.
+AGGREGATES_VERSION = "2"
+_PARAM_RE = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """How the aggregate models count (from Settings).
+
+    Attributes:
+        timezone: IANA name; days and hours are wall-clock in this zone (FOOTFALL_TIMEZONE).
+        include_crawlers: count crawlers in page views, visitors and visits (FOOTFALL_COUNT_CRAWLERS).
+        session_gap_s: a visit ends after this many seconds without a page view.
+    """
+
+    timezone: str = "UTC"
+    include_crawlers: bool = False
+    session_gap_s: int = 1800
 
 
 def model_sql(name: str) -> str:
     """The text of ``transforms/sql/<name>.sql``."""
     return (MODELS_DIR / f"{name}.sql").read_text()
+
+
+def run_model(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, object]) -> duckdb.DuckDBPyConnection:
+    """Execute ``sql`` binding only the ``$name`` parameters it uses (DuckDB refuses extras)."""
+    used = set(_PARAM_RE.findall(sql))
+    return con.execute(sql, {k: v for k, v in params.items() if k in used})
+
+
+def model_params(days: list[dt.date], params: ModelParams) -> dict[str, object]:
+    """Named parameters for the models over ``days``."""
+    return {
+        "days": days,
+        "tz": params.timezone,
+        "include_crawlers": params.include_crawlers,
+        "session_gap_s": params.session_gap_s,
+        # hourly_traffic also filters on a time range: whole days here (±1 day covers any offset).
+        "start": dt.datetime.combine(days[0] - dt.timedelta(days=1), dt.time(), dt.UTC),
+        "end": dt.datetime.combine(days[-1] + dt.timedelta(days=2), dt.time(), dt.UTC),
+    }
 
 
 def connect(data_dir: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -52,11 +102,39 @@ def connect(data_dir: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
     data_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"))
     con.execute("set TimeZone = 'UTC'")
+    _migrate_aggregates(con)
     for ddl in sorted(DDL_DIR.glob("*.sql")):
         con.execute(ddl.read_text())
     # Views name files by absolute path: rebuilding them here keeps a moved data dir working.
     refresh_views(con, data_dir)
     return con
+
+
+def _migrate_aggregates(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the aggregate tables when their definition changed; they are rebuilt from events."""
+    con.execute("create table if not exists warehouse_meta (key varchar primary key, value varchar not null)")
+    row = con.execute("select value from warehouse_meta where key = 'aggregates_version'").fetchone()
+    if row and row[0] == AGGREGATES_VERSION:
+        return
+    for table in AGGREGATE_TABLES:
+        con.execute(f"drop table if exists {table}")
+    con.execute(
+        "insert or replace into warehouse_meta values ('aggregates_version', ?), ('aggregates_stale', 'true')",
+        [AGGREGATES_VERSION],
+    )
+
+
+def stale_days(con: duckdb.DuckDBPyConnection, params: ModelParams) -> list[dt.date]:
+    """Every day with events when the aggregate tables were just recreated, else nothing."""
+    row = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone()
+    if not row or row[0] != "true":
+        return []
+    return [
+        r[0]
+        for r in con.execute(
+            "select distinct cast(timezone(?, ts) as date) from events order by 1", [params.timezone]
+        ).fetchall()
+    ]
 
 
 def _quote(text: str) -> str:
@@ -81,30 +159,31 @@ def refresh_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         else:
             body = empty_select(schema, partition)
         con.execute(f"create or replace view {kind} as {body}")
+    for view in sorted(VIEWS_DIR.glob("*.sql")):
+        con.execute(view.read_text())
 
 
-def rebuild_aggregates(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date]) -> int:
-    """Recompute every aggregate table for the given UTC days in one transaction.
+def rebuild_aggregates(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date], params: ModelParams) -> int:
+    """Recompute every aggregate table for the given days (in ``params.timezone``) in one transaction.
 
     Rows of those days are deleted and inserted again from the ``events`` view, so running
-    it twice, or after late data for a day, gives the same tables as one clean run.
+    it twice, or after late data for a day, gives the same tables as one clean run. When the
+    aggregate tables were recreated (new :data:`AGGREGATES_VERSION`), every day is rebuilt.
 
     Returns:
         The number of days rebuilt.
     """
-    days = sorted(set(days))
+    days = sorted(set(days) | set(stale_days(con, params)))
     if not days:
         return 0
-    params = {
-        "days": days,
-        "start": dt.datetime.combine(days[0], dt.time(), dt.UTC),
-        "end": dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), dt.UTC),
-    }
+    values = model_params(days, params)
     con.execute("begin transaction")
     try:
         for table in AGGREGATE_TABLES:
-            con.execute(f"delete from {table} where {_DAY_EXPR[table]} = any($days)", {"days": days})
-            con.execute(f"insert into {table} by name {model_sql(table)}", params)
+            key = "cast(hour as date)" if table == "hourly_traffic" else "day"
+            con.execute(f"delete from {table} where {key} = any($days)", {"days": days})
+            run_model(con, f"insert into {table} by name {model_sql(table)}", values)
+        con.execute("update warehouse_meta set value = 'false' where key = 'aggregates_stale'")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

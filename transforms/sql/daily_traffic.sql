@@ -1,21 +1,34 @@
--- Grain: one row per UTC day. Parameters: $days (date[]), $start, $end (timestamptz).
+-- Grain: one row per day (FOOTFALL_TIMEZONE). Visit metrics come from visits_daily, which
+-- the rebuild fills first for the same days. Parameters: $days, $tz, $include_crawlers.
 with events as (
-    -- event_date is the UTC day of ts (the partition key): no timestamptz->date cast per row,
-    -- and the page-view rule is evaluated once per row.
-    select event_date, visitor_id, bytes_sent, is_page_view(method, status, path) as pv
+    select
+        day,
+        visitor_id,
+        bytes_sent,
+        is_page_view and ($include_crawlers or not coalesce(is_crawler, false)) as counted
+    from events_local($days, $tz)
+),
+
+traffic as (
+    select
+        day,
+        count(*) as hits,
+        count(*) filter (where counted) as page_views,
+        count(distinct visitor_id) filter (where counted) as visitors,
+        coalesce(sum(bytes_sent), 0) as bytes
     from events
-    where event_date = any($days) and ts >= $start and ts < $end
+    group by all
 ),
 
 final as (
     select
-        event_date as day,
-        count(*) as hits,
-        count(*) filter (where pv) as page_views,
-        count(distinct visitor_id) filter (where pv) as visitors,
-        coalesce(sum(bytes_sent), 0) as bytes
-    from events
-    group by all
+        traffic.*,
+        coalesce(visits.visits, 0) as visits,
+        visits.bounce_rate,
+        visits.avg_visit_duration_s,
+        visits.pages_per_visit
+    from traffic
+    left join visits_daily as visits using (day)
 )
 
 select * from final

@@ -1,20 +1,19 @@
--- Grain: one row per UTC hour with page views: the shape of the visit-tracking report.
--- Parameters: $days (date[]), $start, $end (timestamptz). Used for whole days by the
--- aggregation step and for one report interval by the report builder.
+-- Grain: one row per hour (wall-clock hour in FOOTFALL_TIMEZONE) with counted page views: the
+-- shape of the visit-tracking report. Parameters: $days, $tz, $include_crawlers, and $start,
+-- $end (timestamptz): the aggregation step passes whole days, the report builder one interval.
 with page_views as (
-    select * from events
-    where event_date = any($days) and ts >= $start and ts < $end
-        and is_page_view(method, status, path)
+    select local_ts, path, user_agent, country_code
+    from page_views_local($days, $tz, $include_crawlers)
+    where ts >= $start and ts < $end
 ),
 
 final as (
     select
-        to_timestamp((epoch_us(ts) // 3600000000) * 3600) as hour,
+        date_trunc('hour', local_ts) as hour,
         count(*) as page_views,
         histogram(path) as paths,
         histogram(coalesce(left(user_agent, 100), '-')) as user_agents,
-        -- GeoIP enrichment is not part of the event schema yet: every visitor is Unknown.
-        histogram('Unknown') as countries
+        histogram(coalesce(country_code, 'Unknown')) as countries
     from page_views
     group by all
 )

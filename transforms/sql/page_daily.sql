@@ -1,17 +1,11 @@
--- Grain: one row per UTC day and path with at least one page view.
--- Parameters: $days (date[]), $start, $end (timestamptz).
+-- Grain: one row per day (FOOTFALL_TIMEZONE) and path with at least one counted page view.
+-- Parameters: $days, $tz, $include_crawlers.
 with page_views as (
-    select * from events
-    where event_date = any($days) and ts >= $start and ts < $end
-        and is_page_view(method, status, path)
+    select day, path, visitor_id from page_views_local($days, $tz, $include_crawlers)
 ),
 
 final as (
-    select
-        event_date as day,
-        path,
-        count(*) as page_views,
-        count(distinct visitor_id) as visitors
+    select day, path, count(*) as page_views, count(distinct visitor_id) as visitors
     from page_views
     group by all
 )

@@ -1,14 +1,10 @@
--- Grain: one row per UTC day and HTTP status. Parameters: $days (date[]), $start, $end.
+-- Grain: one row per day (FOOTFALL_TIMEZONE) and HTTP status; every hit. Parameters: $days, $tz.
 with events as (
-    select * from events
-    where event_date = any($days) and ts >= $start and ts < $end
+    select day, status from events_local($days, $tz)
 ),
 
 final as (
-    select
-        event_date as day,
-        status,
-        count(*) as hits
+    select day, status, count(*) as hits
     from events
     group by all
 )

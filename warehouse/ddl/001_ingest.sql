@@ -47,3 +47,9 @@ create table if not exists ingest_runs (
     lines_read        bigint not null,
     committed_at      timestamptz not null
 );
+
+-- Versions of derived structures (key -> value), e.g. the aggregate tables' definition.
+create table if not exists warehouse_meta (
+    key   varchar primary key,
+    value varchar not null
+);

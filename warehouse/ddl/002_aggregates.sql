@@ -1,12 +1,27 @@
--- Materialised aggregates, rebuilt per affected UTC day by transforms/sql/<table>.sql.
--- Definitions of every metric: docs/metrics.md.
+-- Materialised aggregates, rebuilt per affected day (a date in FOOTFALL_TIMEZONE) by
+-- transforms/sql/<table>.sql. Definitions of every metric: docs/metrics.md.
+-- They are derived data: when AGGREGATES_VERSION in warehouse/storage.py changes, they are
+-- dropped, created again from this file and rebuilt from the events.
+
+create table if not exists visits_daily (
+    day                  date primary key,
+    visits               bigint not null,
+    bounces              bigint not null,
+    bounce_rate          double not null,   -- % of visits with one page view
+    avg_visit_duration_s double not null,   -- seconds, last minus first page view; bounces count 0
+    pages_per_visit      double not null
+);
 
 create table if not exists daily_traffic (
-    day        date primary key,
-    hits       bigint not null,
-    page_views bigint not null,
-    visitors   bigint not null,
-    bytes      bigint not null
+    day                  date primary key,
+    hits                 bigint not null,
+    page_views           bigint not null,
+    visitors             bigint not null,
+    bytes                bigint not null,
+    visits               bigint not null,
+    bounce_rate          double,
+    avg_visit_duration_s double,
+    pages_per_visit      double
 );
 
 create table if not exists status_daily (
@@ -25,9 +40,47 @@ create table if not exists page_daily (
 );
 
 create table if not exists hourly_traffic (
-    hour        timestamptz primary key,
+    hour        timestamp primary key,      -- wall-clock hour start in FOOTFALL_TIMEZONE
     page_views  bigint not null,
     paths       map(varchar, bigint) not null,
     user_agents map(varchar, bigint) not null,
     countries   map(varchar, bigint) not null
+);
+
+create table if not exists referrers_daily (
+    day             date not null,
+    referrer_class  varchar not null,       -- direct, internal, search, social, other
+    referrer_domain varchar not null,       -- '' when direct
+    utm_source      varchar not null,       -- '' when not tagged
+    utm_medium      varchar not null,
+    utm_campaign    varchar not null,
+    page_views      bigint not null,
+    visitors        bigint not null,
+    primary key (day, referrer_class, referrer_domain, utm_source, utm_medium, utm_campaign)
+);
+
+create table if not exists devices_daily (
+    day            date not null,
+    device_type    varchar not null,        -- desktop, mobile, tablet, bot, other
+    browser_family varchar not null,
+    os_family      varchar not null,
+    page_views     bigint not null,
+    visitors       bigint not null,
+    primary key (day, device_type, browser_family, os_family)
+);
+
+create table if not exists countries_daily (
+    day          date not null,
+    country_code varchar not null,          -- ISO 3166-1 alpha-2, or Unknown
+    page_views   bigint not null,
+    visitors     bigint not null,
+    primary key (day, country_code)
+);
+
+create table if not exists bots_daily (
+    day          date not null,
+    crawler_name varchar not null,
+    hits         bigint not null,
+    bytes        bigint not null,
+    primary key (day, crawler_name)
 );

@@ -1,0 +1,112 @@
+"""Enrich parsed events before they are pseudonymised and stored.
+
+Per chunk, column-wise, with lookups once per distinct value:
+
+* the client address behind trusted proxies (``$http_x_forwarded_for``);
+* GeoIP country, subdivision and city of that address (the address itself is discarded
+  later by :func:`transforms.privacy.pseudonymise`);
+* user agent -> browser, OS, device type and crawler flag, cached across runs by the keyed
+  ``user_agent_id`` (no user-agent text is kept in the cache);
+* referrer -> domain and source class; UTM tags from the query string;
+* sensitive query parameters removed from the stored query and referrer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from transforms.client_address import client_addresses
+from transforms.geoip import GeoIP
+from transforms.privacy import keyed_hash
+from transforms.referrers import DEFAULT_SENSITIVE_PARAMS, referrer_columns, strip_params, utm_columns
+from transforms.user_agents import UA_SCHEMA, UserAgentClassifier
+
+UA_CACHE_SCHEMA = {"user_agent_id": pl.Int64, **UA_SCHEMA}
+
+
+class Enricher:
+    """Everything a parse task needs to enrich chunks; one per task, shared by its threads.
+
+    Args:
+        hash_key: the key of ``user_agent_id`` (:meth:`transforms.privacy.KeyStore.hash_key`).
+        ua_cache: Parquet file of user agents classified by earlier runs (``user_agent_id`` +
+            :data:`UA_SCHEMA` columns); missing means an empty cache.
+        geoip_database: the .mmdb file, or ``None`` for the bundled GeoLite2 City.
+        trusted_proxies, site_hosts, sensitive_params, crawler_patterns: from Settings
+            (``sensitive_params=None``: :data:`transforms.referrers.DEFAULT_SENSITIVE_PARAMS`).
+
+    Raises:
+        transforms.geoip.GeoIPConfigError: the GeoIP database is missing or unreadable.
+    """
+
+    def __init__(
+        self,
+        hash_key: bytes,
+        ua_cache: Path,
+        geoip_database: Path | None = None,
+        trusted_proxies: tuple[str, ...] = (),
+        site_hosts: tuple[str, ...] = (),
+        sensitive_params: tuple[str, ...] | None = None,
+        crawler_patterns: str | None = None,
+    ) -> None:
+        self.hash_key = hash_key
+        self.geoip = GeoIP(geoip_database)
+        self.classifier = UserAgentClassifier((crawler_patterns,) if crawler_patterns else ())
+        self.trusted_proxies = trusted_proxies
+        self.site_hosts = site_hosts
+        self.sensitive_params = DEFAULT_SENSITIVE_PARAMS if sensitive_params is None else sensitive_params
+        cached = pl.read_parquet(ua_cache) if Path(ua_cache).exists() else pl.DataFrame(schema=UA_CACHE_SCHEMA)
+        self._known_ids = set(cached.get_column("user_agent_id").to_list())
+        self._cached = cached
+        self._new: list[pl.DataFrame] = []
+
+    def new_user_agents(self) -> pl.DataFrame:
+        """User agents classified by this enricher and not in the cache it was given."""
+        if not self._new:
+            return pl.DataFrame(schema=UA_CACHE_SCHEMA)
+        return pl.concat(self._new).unique("user_agent_id")
+
+    def _user_agents(self, user_agents: pl.Series) -> pl.DataFrame:
+        distinct = user_agents.unique()
+        ids = pl.Series(
+            "user_agent_id",
+            [keyed_hash(self.hash_key, "ua", ua) if ua is not None else None for ua in distinct.to_list()],
+            dtype=pl.Int64,
+        )
+        frame = pl.DataFrame({"user_agent": distinct, "user_agent_id": ids})
+        # A missing user agent has no id: it is classified (as non-human) like any unknown one.
+        cached = pl.col("user_agent_id").is_in(self._known_ids).fill_null(False)
+        known = frame.filter(cached)
+        unknown = frame.filter(~cached)
+        parts = [known.join(self._cached, on="user_agent_id", how="left")]
+        if unknown.height:
+            classified = self.classifier.classify(unknown.get_column("user_agent")).with_columns(
+                unknown.get_column("user_agent_id")
+            )
+            fresh = classified.filter(pl.col("user_agent_id").is_not_null())
+            self._new.append(fresh.select(list(UA_CACHE_SCHEMA)))
+            parts.append(classified.select("user_agent", "user_agent_id", *UA_SCHEMA))
+        return pl.concat([p.select("user_agent", *UA_SCHEMA) for p in parts])
+
+    def apply(self, events: pl.DataFrame) -> pl.DataFrame:
+        """Add the enrichment columns to parsed events (``parsers.access_log.PARSED_SCHEMA``).
+
+        ``remote_addr`` becomes the client address (behind trusted proxies); ``query`` and
+        ``referrer`` lose their sensitive parameters. Row order and count are unchanged.
+        """
+        if self.trusted_proxies:
+            events = events.with_columns(client_addresses(events, self.trusted_proxies).alias("remote_addr"))
+        geo = self.geoip.lookup(events.get_column("remote_addr").unique())
+        agents = self._user_agents(events.get_column("user_agent"))
+        events = events.join(geo, on="remote_addr", how="left", nulls_equal=True).join(
+            agents, on="user_agent", how="left", nulls_equal=True
+        )
+        return events.with_columns(
+            *utm_columns(pl.col("query")),
+            *referrer_columns(pl.col("referrer"), self.site_hosts),
+        ).with_columns(
+            strip_params(pl.col("query"), self.sensitive_params).alias("query"),
+            strip_params(pl.col("referrer"), self.sensitive_params).alias("referrer"),
+        )
