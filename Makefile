@@ -20,7 +20,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e . > $(VENV)/install-footfall.log 2>&1 || (cat $(VENV)/install-footfall.log; exit 1)
 	touch $@
 
 # Local Airflow home inside the repo: SQLite metadata DB, the one-slot warehouse pool.

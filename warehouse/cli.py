@@ -44,7 +44,12 @@ def summary(settings: Settings, out=sys.stdout) -> None:
             "coalesce(sum(lines_quarantined), 0) from data_quality"
         )
         reasons = q("select reason, count(*) n from quarantine group by all order by n desc, reason limit 5")
-        days = q("select day, hits, page_views, visitors, bytes from daily_traffic order by day")
+        days = q("select day, hits, page_views, visitors, visits, bytes from daily_traffic order by day")
+        (crawler_hits,) = q("select coalesce(sum(hits), 0) from bots_daily")[0]
+        crawlers = q("select crawler_name, sum(hits) n from bots_daily group by all order by n desc, 1 limit 3")
+        countries = q(
+            "select country_code, sum(page_views) n from countries_daily group by all order by n desc, 1 limit 5"
+        )
         top = q(
             "select path, sum(page_views) pv, sum(visitors) v from page_daily"
             " group by all order by pv desc, path limit 10"
@@ -62,11 +67,15 @@ def summary(settings: Settings, out=sys.stdout) -> None:
         w(f"    {reason:<24}{n:,}\n")
     w(f"hits:                {sum(d[1] for d in days):,}\n")
     w(f"hits by status:      {', '.join(f'{s} {n:,}' for s, n in statuses)}\n")
-    w(f"page views:          {sum(d[2] for d in days):,}\n")
+    w(f"crawler hits:        {crawler_hits:,} (top: {', '.join(f'{c} {n:,}' for c, n in crawlers) or 'none'})\n")
+    crawler_rule = "included" if settings.count_crawlers else "excluded"
+    w(f"page views:          {sum(d[2] for d in days):,} (crawlers {crawler_rule})\n")
     w(f"unique visitors:     {sum(d[3] for d in days):,} (sum of daily unique visitors)\n")
-    w("\nper day (UTC)          hits   page views   visitors            bytes\n")
-    for day, hits, pv, vis, nbytes in days:
-        w(f"  {day}  {hits:>10,}  {pv:>11,}  {vis:>9,}  {nbytes:>15,}\n")
+    w(f"visits:              {sum(d[4] for d in days):,}\n")
+    w(f"top countries:       {', '.join(f'{c} {n:,}' for c, n in countries) or 'none'} (page views)\n")
+    w(f"\nper day ({settings.timezone})".ljust(24) + "hits   page views   visitors     visits            bytes\n")
+    for day, hits, pv, vis, visits, nbytes in days:
+        w(f"  {day}  {hits:>10,}  {pv:>11,}  {vis:>9,}  {visits:>9,}  {nbytes:>15,}\n")
     w("\ntop pages                                            page views   visitors*\n")
     for path, pv, vis in top:
         w(f"  {path[:50]:<50}  {pv:>10,}  {vis:>9,}\n")
