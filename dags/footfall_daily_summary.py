@@ -1,15 +1,16 @@
 """
 ### footfall_daily_summary
 
-Once a day, after UTC midnight, builds the daily summary of the UTC day that has just ended
-(traffic totals, status classes, top pages) into the report outbox, the table
+Once a day, after UTC midnight, builds the daily summary of the day (wall clock in
+`FOOTFALL_TIMEZONE`, default UTC) that ended during the run's data interval (traffic totals,
+status classes, top pages) into the report outbox, the table
 `report_outbox` of the warehouse. The DAG `footfall_delivery` sends it, through the same
 path as the visit-tracking reports; with reporting disabled it is also written to
 `$FOOTFALL_DATA_DIR/outbox/`.
 
 * `wait_for_ingest`: waits (rescheduling, up to 6 hours) until an ingest run whose data
-  interval ends at or after midnight has committed, so the summary sees the whole day.
-* `build_daily_summary`: builds, validates and queues report `daily_summary-<day>-<next day>`;
+  interval ends at or after this one's has committed, so the summary sees the whole day.
+* `build_daily_summary`: builds, validates and queues report `daily_summary-<day start>-<day end>`;
   keyed on the data interval. Updates the asset `footfall_outbox`, which starts a delivery run.
 
 Payload format and delivery: docs/reporting.md.
@@ -27,7 +28,8 @@ OUTBOX = Asset("footfall_outbox")
 
 @dag(
     dag_id="footfall_daily_summary",
-    schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)),  # UTC days
+    # UTC days; each run summarises the FOOTFALL_TIMEZONE day that ended inside its interval.
+    schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)),
     start_date=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),  # earliest day a backfill may cover
     catchup=False,
     max_active_runs=1,

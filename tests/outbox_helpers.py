@@ -33,10 +33,12 @@ class FakeClock:
         return self
 
 
-def ingest_log(data_dir: Path, secrets_dir: Path, log_path: Path) -> None:
+def ingest_log(data_dir: Path, secrets_dir: Path, log_path: Path, **env: str) -> None:
     """One ingest pass over ``log_path`` into ``data_dir``, as the ingest DAG runs it."""
     # Crawlers counted: the payload oracles read lines, they do not classify user agents.
-    settings = make_settings(data_dir, secrets_dir, FOOTFALL_LOG_GLOB=str(log_path), FOOTFALL_COUNT_CRAWLERS="true")
+    settings = make_settings(
+        data_dir, secrets_dir, FOOTFALL_LOG_GLOB=str(log_path), FOOTFALL_COUNT_CRAWLERS="true", **env
+    )
     plans = ingest.discover(settings)
     results = [ingest.parse_source(settings, p, "test-ingest", dt.date(2026, 11, 21)) for p in plans]
     committed = ingest.commit(settings, results, "test-ingest", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))

@@ -129,6 +129,7 @@ def test_daily_summaries_match_the_oracle_and_the_schema(apache, tmp_path):
         views = [h for h in day_hits if is_page_view(h)]
         assert payload["traffic"] == oracle.get(day, {"hits": 0, "page_views": 0, "visitors": 0, "bytes": 0})
         assert payload["timestamp"] == f"{day + dt.timedelta(days=1)}T00:00:00Z"
+        assert (payload["timezone"], payload["reporting_interval_seconds"]) == ("UTC", 86400)
         classes = collections.Counter(f"{h.status // 100}xx" for h in day_hits)
         assert payload["status_classes"] == dict(sorted(classes.items()))
         pages = collections.Counter(h.path for h in views)
@@ -142,6 +143,29 @@ def test_daily_summaries_match_the_oracle_and_the_schema(apache, tmp_path):
     assert built[ids[0]]["traffic"]["hits"] == 0  # a day before the log: zeros, still a summary
 
 
+def test_a_daily_summary_covers_a_day_of_footfall_timezone(tmp_path):
+    """With FOOTFALL_TIMEZONE set, the aggregates count local days: the summary is of a local
+    day, built by the daily run whose (UTC) interval holds that day's end, and counts exactly
+    the hits between its two local midnights."""
+    hits = read_hits(shared_log("apache_logs"))
+    zone = {"FOOTFALL_TIMEZONE": "America/New_York"}
+    ingest_log(tmp_path / "data", tmp_path / "secrets", shared_log("apache_logs"), **zone)
+    settings = make_settings(tmp_path / "data", tmp_path / "secrets", **zone)
+
+    (rid,) = report.build_daily_summaries(settings, DAY, DAY + dt.timedelta(days=1), clock=FakeClock(DAY))
+
+    # New York is UTC-4 in May: its 18 May ends at 04:00Z on the 19th, inside this run's interval.
+    assert rid == "daily_summary-20150518T040000Z-20150519T040000Z"
+    payload = json.loads(outbox_rows(settings)[rid]["payload"])
+    VALIDATORS["daily_summary"].validate(payload)
+    assert (payload["day"], payload["timezone"]) == ("2015-05-18", "America/New_York")
+    assert (payload["timestamp"], payload["reporting_interval_seconds"]) == ("2015-05-19T04:00:00Z", 86400)
+    start, end = DAY - dt.timedelta(hours=20), DAY + dt.timedelta(hours=4)
+    inside = [h for h in hits if start <= h.ts < end]
+    assert payload["traffic"]["hits"] == len(inside)
+    assert payload["traffic"]["page_views"] == sum(is_page_view(h) for h in inside)
+
+
 def test_summary_days_cover_each_utc_day_once():
     utc = dt.UTC
     assert report.summary_days(dt.datetime(2015, 5, 19, tzinfo=utc), dt.datetime(2015, 5, 20, tzinfo=utc)) == [
@@ -152,6 +176,14 @@ def test_summary_days_cover_each_utc_day_once():
     assert report.summary_days(t - dt.timedelta(days=1), t) == [dt.date(2015, 5, 18)]
     assert report.summary_days(t, t + dt.timedelta(hours=2)) == []
     assert report.summary_days(t, t + dt.timedelta(days=3)) == [dt.date(2015, 5, d) for d in (19, 20, 21)]
+    # Another zone: the local days whose local midnight falls in the interval, each once.
+    paris = [
+        report.summary_days(DAY + dt.timedelta(days=i), DAY + dt.timedelta(days=i + 1), "Europe/Paris") for i in (0, 1)
+    ]
+    assert paris == [[dt.date(2015, 5, 19)], [dt.date(2015, 5, 20)]]
+    # A daylight-saving day is 23 hours long.
+    start, end = report.day_bounds(dt.date(2015, 3, 29), "Europe/Paris")
+    assert (start.isoformat(), end - start) == ("2015-03-28T23:00:00+00:00", dt.timedelta(hours=23))
 
 
 def test_top_counts_rule():
@@ -176,7 +208,8 @@ def test_the_schemas_are_strict_where_they_should_be():
     ):
         assert not VALIDATORS["visits"].is_valid(bad), bad
     summary = {
-        "kind": "daily_summary", "version": 1, "day": "2015-05-19", "timestamp": "2015-05-20T00:00:00Z",
+        "kind": "daily_summary", "version": 1, "day": "2015-05-19", "timezone": "UTC",
+        "timestamp": "2015-05-20T00:00:00Z",
         "reporting_interval_seconds": 86400, "traffic": {"hits": 0, "page_views": 0, "visitors": 0, "bytes": 0},
         "status_classes": {}, "top_pages": [], "other_pages": {"paths": 0, "page_views": 0},
     }  # fmt: skip

@@ -14,8 +14,8 @@ Hour buckets are UTC. ``count`` is page views (docs/metrics.md); ``paths``,
 ``user_agents`` (first 100 characters) and ``countries`` count the same page views. Each map
 lists its ``top_n`` most frequent keys; the rest is summed under ``"(other)"``.
 
-``daily_summary`` (one UTC day): traffic totals, status classes and top pages from the
-``daily_traffic``, ``status_daily`` and ``page_daily`` aggregates.
+``daily_summary`` (one day, wall clock in ``FOOTFALL_TIMEZONE``): traffic totals, status
+classes and top pages from the ``daily_traffic``, ``status_daily`` and ``page_daily`` aggregates.
 
 A report is identified by ``<kind>-<start>-<end>``, which is also its ``Idempotency-Key``.
 """
@@ -123,8 +123,23 @@ def build_hourly_report(
     }
 
 
-def build_daily_summary(con: duckdb.DuckDBPyConnection, day: dt.date, *, top_n: int = 50) -> dict:
-    """Build the ``daily_summary`` payload of one UTC day from the aggregate tables.
+def day_bounds(day: dt.date, timezone: str = "UTC") -> tuple[dt.datetime, dt.datetime]:
+    """The instants (UTC) at which ``day`` starts and ends on the wall clock of ``timezone``:
+    its midnight and the next one (23 or 25 hours apart on daylight-saving days)."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    start = dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC)
+    return start, end
+
+
+def build_daily_summary(
+    con: duckdb.DuckDBPyConnection, day: dt.date, *, top_n: int = 50, timezone: str = "UTC"
+) -> dict:
+    """Build the ``daily_summary`` payload of one day from the aggregate tables.
+
+    ``day`` is a date on the wall clock of ``timezone``, the ``FOOTFALL_TIMEZONE`` the
+    aggregate tables were built with; ``timestamp`` and ``reporting_interval_seconds`` give
+    the day's end and length as instants (see :func:`day_bounds`).
 
     ``traffic`` comes from ``daily_traffic`` (zeros when the day has no row), ``status_classes``
     from ``status_daily`` (only classes with hits), ``top_pages`` are the ``top_n`` paths of
@@ -132,8 +147,7 @@ def build_daily_summary(con: duckdb.DuckDBPyConnection, day: dt.date, *, top_n: 
     ``other_pages`` counts the paths and page views not listed. The optional sections
     ``communities`` and ``cross_division_flows`` are not produced yet.
     """
-    start = dt.datetime.combine(day, dt.time(), dt.UTC)
-    end = start + dt.timedelta(days=1)
+    start, end = day_bounds(day, timezone)
     row = con.execute(
         "select hits, page_views, visitors, bytes from daily_traffic where day = ?", [day]
     ).fetchone() or (0, 0, 0, 0)
@@ -152,8 +166,9 @@ def build_daily_summary(con: duckdb.DuckDBPyConnection, day: dt.date, *, top_n: 
         "kind": "daily_summary",
         "version": SUMMARY_VERSION,
         "day": day.isoformat(),
+        "timezone": timezone,
         "timestamp": _iso_z(end),
-        "reporting_interval_seconds": 86400,
+        "reporting_interval_seconds": int((end - start).total_seconds()),
         "traffic": dict(zip(("hits", "page_views", "visitors", "bytes"), row, strict=True)),
         "status_classes": {f"{cls}xx": hits for cls, hits in classes},
         "top_pages": [{"path": p, "page_views": pv, "visitors": v} for p, pv, v in pages],
@@ -252,35 +267,36 @@ def build_visits_report(
     )[0]  # fmt: skip
 
 
-def summary_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
-    """The UTC days whose end (the following midnight) lies in ``(start, end]``.
+def summary_days(start: dt.datetime, end: dt.datetime, timezone: str = "UTC") -> list[dt.date]:
+    """The days (wall clock in ``timezone``) whose end, the following midnight there, lies in
+    ``(start, end]``.
 
-    A daily run's data interval ``[D 00:00, D+1 00:00)`` gives ``[D]``; consecutive intervals
-    of any length summarise every day exactly once.
+    A daily run's data interval ``[D 00:00Z, D+1 00:00Z)`` gives ``[D]`` in UTC; in another
+    zone it gives the local day that ends inside it (the day before, west of UTC). Consecutive
+    intervals of any length summarise every day exactly once, and only once it has ended.
     """
-    start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-    midnight = dt.datetime.combine(start.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    day = start.astimezone(zoneinfo.ZoneInfo(timezone)).date()
     days = []
-    while midnight <= end:
-        days.append(midnight.date() - dt.timedelta(days=1))
-        midnight += dt.timedelta(days=1)
+    while (day_end := day_bounds(day, timezone)[1]) <= end:
+        if day_end > start:
+            days.append(day)
+        day += dt.timedelta(days=1)
     return days
 
 
 def build_daily_summaries(
     settings: Settings, start: dt.datetime, end: dt.datetime, *, clock: Callable[[], dt.datetime] = _utcnow
 ) -> list[str]:
-    """Build the ``daily_summary`` of every day :func:`summary_days` gives into the outbox.
+    """Build the ``daily_summary`` of every day :func:`summary_days` gives (in
+    ``FOOTFALL_TIMEZONE``) into the outbox.
 
     Returns the report ids. Idempotent per day, like :func:`build_visits_report`.
     """
-    intervals = [
-        (dt.datetime.combine(day, dt.time(), dt.UTC), dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(1))
-        for day in summary_days(start, end)
-    ]
-    if not intervals:
+    tz = settings.timezone
+    days = {day_bounds(day, tz): day for day in summary_days(start, end, tz)}
+    if not days:
         return []
     return _queue(
-        settings, "daily_summary", intervals,
-        lambda con, s, e: build_daily_summary(con, s.date(), top_n=settings.report_top_n), clock(),
+        settings, "daily_summary", list(days),
+        lambda con, s, e: build_daily_summary(con, days[s, e], top_n=settings.report_top_n, timezone=tz), clock(),
     )  # fmt: skip
