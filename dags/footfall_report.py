@@ -2,8 +2,8 @@
 ### footfall_report
 
 Every `VISIT_TRACKING_INTERVAL` seconds (default 1800), builds the visit-tracking report of
-the run's data interval (page views per UTC hour bucket with the top paths, user agents and
-countries) into the report outbox, the table `report_outbox` of the warehouse. The DAG
+the run's data interval (page views per hour bucket, wall clock in `FOOTFALL_TIMEZONE`, with
+the top paths, user agents and countries) into the report outbox, the table `report_outbox` of the warehouse. The DAG
 `footfall_delivery` sends it; with reporting disabled it is also written to
 `$FOOTFALL_DATA_DIR/outbox/`.
 

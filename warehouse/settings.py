@@ -207,7 +207,7 @@ class Settings:
     secrets_dir: Path
     hash_key: str | None = field(default=None, repr=False)
     site: str = "default"
-    chunk_bytes: int = 32 * 1024 * 1024
+    chunk_bytes: int = 8 * 1024 * 1024
     parse_threads: int = 2
     timezone: str = "UTC"
     count_crawlers: bool = False
@@ -267,7 +267,7 @@ class Settings:
             secrets_dir=secrets_dir,
             hash_key=env.get("FOOTFALL_HASH_KEY") or None,
             site=env.get("FOOTFALL_SITE") or "default",
-            chunk_bytes=_positive_int(env, "FOOTFALL_CHUNK_BYTES", 32 * 1024 * 1024),
+            chunk_bytes=_positive_int(env, "FOOTFALL_CHUNK_BYTES", 8 * 1024 * 1024),
             parse_threads=_positive_int(env, "FOOTFALL_PARSE_THREADS", 2),
             timezone=_timezone(env),
             count_crawlers=_bool(env, "FOOTFALL_COUNT_CRAWLERS", False),

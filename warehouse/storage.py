@@ -102,6 +102,8 @@ def connect(data_dir: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
     data_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"))
     con.execute("set TimeZone = 'UTC'")
+    # Bounded memory whatever the data size: DuckDB spills to <warehouse>.duckdb.tmp/ beyond this.
+    con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
     _migrate_aggregates(con)
     for ddl in sorted(DDL_DIR.glob("*.sql")):
         con.execute(ddl.read_text())
@@ -163,6 +165,33 @@ def refresh_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         con.execute(view.read_text())
 
 
+# DuckDB's working memory per write connection (aggregate rebuilds).
+MEMORY_LIMIT = "512MB"
+# Days rebuilt per scan of the events: bounds the temporary table of one batch.
+REBUILD_BATCH_DAYS = 7
+
+
+def _rebuild_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date], params: ModelParams) -> None:
+    """Rebuild every aggregate table for ``days``, reading the Parquet files once.
+
+    The batch's events (with the time-zone conversion and the page-view rule already
+    evaluated) go into a temporary table, and a temporary macro of the same name shadows
+    ``events_local`` for this connection, so the nine models read that table instead of
+    scanning and converting the files nine times.
+    """
+    values = model_params(days, params)
+    run_model(con, "create or replace temp table scoped_events as select * from events_local($days, $tz)", values)
+    con.execute(
+        "create or replace temp macro events_local(days, tz) as table "
+        "select * from temp.scoped_events where day = any(days)"
+    )
+    for table in AGGREGATE_TABLES:
+        key = "cast(hour as date)" if table == "hourly_traffic" else "day"
+        con.execute(f"delete from {table} where {key} = any($days)", {"days": days})
+        run_model(con, f"insert into {table} by name {model_sql(table)}", values)
+    con.execute("drop macro temp.events_local")
+
+
 def rebuild_aggregates(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date], params: ModelParams) -> int:
     """Recompute every aggregate table for the given days (in ``params.timezone``) in one transaction.
 
@@ -176,16 +205,16 @@ def rebuild_aggregates(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date], 
     days = sorted(set(days) | set(stale_days(con, params)))
     if not days:
         return 0
-    values = model_params(days, params)
     con.execute("begin transaction")
     try:
-        for table in AGGREGATE_TABLES:
-            key = "cast(hour as date)" if table == "hourly_traffic" else "day"
-            con.execute(f"delete from {table} where {key} = any($days)", {"days": days})
-            run_model(con, f"insert into {table} by name {model_sql(table)}", values)
+        for first in range(0, len(days), REBUILD_BATCH_DAYS):
+            _rebuild_batch(con, days[first : first + REBUILD_BATCH_DAYS], params)
         con.execute("update warehouse_meta set value = 'false' where key = 'aggregates_stale'")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    finally:
+        con.execute("drop macro if exists temp.events_local")
+        con.execute("drop table if exists temp.scoped_events")
     return len(days)
