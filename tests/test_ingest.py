@@ -152,3 +152,15 @@ def test_reporting_enabled_without_an_http_url_is_refused(url):
     settings = Settings.from_env(env)  # ingestion does not depend on reporting settings
     with pytest.raises(ConfigError, match="is not an http\\(s\\) URL; set it to the reporting endpoint"):
         settings.check_reporting()
+
+
+def test_cli_check_names_what_to_fix(monkeypatch, capsys, tmp_path):
+    from warehouse.cli import main
+
+    monkeypatch.setenv("FOOTFALL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GEOIP_DATABASE", str(shared_log("apache_logs")))  # a file, but not an .mmdb
+    assert main(["check"]) == 2
+    assert "GEOIP_DATABASE=" in capsys.readouterr().err
+    monkeypatch.delenv("GEOIP_DATABASE")
+    assert main(["check"]) == 0
+    assert "configuration OK" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 Commands:
     summary             print what the warehouse holds (the end of ``make run``)
     query SQL           run one SQL statement on the warehouse, read-only, and print the result
+    check               validate the configuration (environment); exit 2 with the reason if wrong
     last-interval-end   print the end of the report interval holding the newest event,
                         ISO-8601, for ``airflow dags test footfall_report <date>``
     outbox list|show|retry|discard|deliver
@@ -183,10 +184,22 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["outbox"]:
         return outbox_command(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m warehouse.cli", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["summary", "last-interval-end", "query", "outbox"])
+    parser.add_argument("command", choices=["summary", "last-interval-end", "query", "check", "outbox"])
     parser.add_argument("sql", nargs="?", help="the statement, for query")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        if args.command == "check":
+            from transforms.geoip import GeoIP
+
+            GeoIP(settings.geoip_database)  # an unreadable database fails here, not mid-ingest
+            settings.check_reporting()
+    except ValueError as exc:  # ConfigError, LogFormatError, GeoIPConfigError
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        print(f"configuration OK: logs {', '.join(settings.log_globs)}; data dir {settings.data_dir}")
+        return 0
     if args.command == "summary":
         summary(settings)
     elif args.command == "query":
