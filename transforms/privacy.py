@@ -105,14 +105,6 @@ class KeyStore:
         return sorted(deleted)
 
 
-def _hash_distinct(frame: pl.DataFrame, columns: list[str], fn, name: str) -> pl.DataFrame:
-    """Add column ``name`` = fn(*row) computed once per distinct combination of ``columns``."""
-    distinct = frame.select(columns).unique()
-    values = [fn(*row) for row in distinct.iter_rows()]
-    distinct = distinct.with_columns(pl.Series(name, values, dtype=pl.Int64))
-    return frame.join(distinct, on=columns, how="left", nulls_equal=True)
-
-
 def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str = "UTC") -> pl.DataFrame:
     """Replace the raw client address and user name with keyed hashes.
 
