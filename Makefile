@@ -23,13 +23,19 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e . > $(VENV)/install-footfall.log 2>&1 || (cat $(VENV)/install-footfall.log; exit 1)
 	touch $@
 
+# Secrets every Airflow process must share (JWT, API and Fernet keys): generated once, never committed.
+AIRFLOW_SECRETS := $(AIRFLOW_HOME)/secrets.env
+WITH_SECRETS := set -a && . $(AIRFLOW_SECRETS) && set +a &&
+
 # Local Airflow home inside the repo: SQLite metadata DB, the one-slot warehouse pool.
 airflow-init: venv
-	airflow db migrate > $(AIRFLOW_HOME)-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)-migrate.log; exit 1)
-	airflow pools set footfall_warehouse 1 "tasks that open the DuckDB warehouse (one writer at a time)" > /dev/null
+	mkdir -p $(AIRFLOW_HOME)
+	test -s $(AIRFLOW_SECRETS) || (umask 077 && $(BIN)/python bin/airflow-secrets > $(AIRFLOW_SECRETS))
+	$(WITH_SECRETS) airflow db migrate > $(AIRFLOW_HOME)-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)-migrate.log; exit 1)
+	$(WITH_SECRETS) airflow pools set footfall_warehouse 1 "tasks that open the DuckDB warehouse (one writer at a time)" > /dev/null
 
 run: airflow-init
-	bin/run-pipeline
+	$(WITH_SECRETS) bin/run-pipeline
 
 test: venv
 	$(BIN)/python -m pytest
@@ -42,7 +48,7 @@ lint: venv
 
 # The Airflow UI on http://localhost:8080 with the scheduler running the DAGs on schedule.
 standalone: airflow-init
-	airflow standalone
+	$(WITH_SECRETS) airflow standalone
 
 clean:
 	rm -rf $(AIRFLOW_HOME) $(AIRFLOW_HOME)-migrate.log data
