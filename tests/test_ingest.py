@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
+import time
 
 import duckdb
 import pytest
@@ -91,7 +93,9 @@ def test_truncated_file_is_read_again_from_the_start(footfall_env, tmp_path, ngi
     ingest_once("run-2")
     assert totals(data_dir) == (500, 500, 500)
     parquet = sorted(p.name for p in (data_dir / "events").rglob("*.parquet"))
-    assert parquet and all(name.endswith("-000000000000000.parquet") for name in parquet)
+    # Only the second read's files remain: the first read's were deleted after the commit.
+    assert parquet and all("-000000000000000-" in name for name in parquet)
+    assert len(parquet) == len({p.parent for p in (data_dir / "events").rglob("*.parquet")})
 
 
 def test_bad_bytes_and_broken_lines_are_kept_not_lost(footfall_env, tmp_path, nginx_lines):
@@ -105,6 +109,8 @@ def test_bad_bytes_and_broken_lines_are_kept_not_lost(footfall_env, tmp_path, ng
         + b"\x00\x01binary junk\n"
         + nginx_lines[1].rstrip(b"\n")  # no final newline
     )
+    idle = time.time() - 600  # the writer has been done with the file for 10 minutes
+    os.utime(log, (idle, idle))
     committed = ingest_once("run-1")
     assert (committed["lines_read"], committed["lines_parsed"], committed["lines_quarantined"]) == (5, 3, 2)
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
@@ -164,3 +170,34 @@ def test_cli_check_names_what_to_fix(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("GEOIP_DATABASE")
     assert main(["check"]) == 0
     assert "configuration OK" in capsys.readouterr().out
+
+
+def test_a_line_still_being_written_is_left_for_the_next_run(footfall_env, tmp_path, nginx_lines):
+    log = tmp_path / "access.log"
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
+    half = len(nginx_lines[2]) // 2
+    log.write_bytes(nginx_lines[0] + nginx_lines[1] + nginx_lines[2][:half])  # writer busy: mtime now
+    assert ingest_once("run-1")["lines_read"] == 2
+    with open(log, "ab") as f:
+        f.write(nginx_lines[2][half:])
+    second = ingest_once("run-2")
+    assert (second["lines_read"], second["lines_parsed"]) == (1, 1)
+    assert totals(data_dir) == (3, 3, 3)
+
+
+def test_a_small_file_is_recognised_after_it_grew_and_was_rotated(footfall_env, tmp_path, nginx_lines):
+    """First read under 1 KiB, grown past it, then rotated: its fingerprint grew with it."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "access.log*"))
+    (logs / "access.log").write_bytes(b"".join(nginx_lines[:3]))
+    assert len(b"".join(nginx_lines[:3])) < 1024
+    ingest_once("run-1")
+    with open(logs / "access.log", "ab") as f:
+        f.write(b"".join(nginx_lines[3:30]))
+    ingest_once("run-2")
+    (logs / "access.log").rename(logs / "access.log.1")
+    (logs / "access.log").write_bytes(nginx_lines[30])
+    third = ingest_once("run-3")
+    assert third["lines_read"] == 1
+    assert totals(data_dir) == (31, 31, 31)

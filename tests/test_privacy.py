@@ -35,7 +35,10 @@ def test_no_input_address_reaches_the_data_dir(dagbag, footfall_env, tmp_path):
     apache = shared_log("apache_logs").read_bytes()
     nginx = shared_log("nginx_logs").read_bytes()
     # Lines the parser quarantines keep their text: make sure addresses in them are redacted too.
-    broken = b"203.0.113.77 this line is not in combined format\n2001:db8::77 neither is this one\n"
+    broken = (
+        b"203.0.113.77 this line is not in combined format\n2001:db8::77 neither is this one\n"
+        b'203.0.113.78 - - [19/May/2015:14:10:00 +0000] "GET /a?x=1&token=TOKEN-VALUE-123 HTTP/1.1" 2OO 5 "-" "-"\n'
+    )
     # Sensitive query parameters, in the request and in the referrer, must be removed.
     secrets_in_urls = (
         b'198.51.100.9 - - [19/May/2015:14:10:00 +0000] "GET /reset?token=TOKEN-VALUE-123&page=2 HTTP/1.1" 200 5 '
@@ -51,7 +54,7 @@ def test_no_input_address_reaches_the_data_dir(dagbag, footfall_env, tmp_path):
     addresses = {h.ip for h in read_hits(shared_log("apache_logs"))} | {
         h.ip for h in read_hits(shared_log("nginx_logs"))
     }
-    addresses |= {"203.0.113.77", "2001:db8::77", "198.51.100.9"}
+    addresses |= {"203.0.113.77", "203.0.113.78", "2001:db8::77", "198.51.100.9"}
     assert len(addresses) > 2000 and any(":" in a for a in addresses)
     pattern = _AddressFinder(addresses)
 
@@ -86,4 +89,8 @@ def test_no_input_address_reaches_the_data_dir(dagbag, footfall_env, tmp_path):
     assert kept == [("page=2", "https://mail.example.org/read")]
     # The quarantined lines are kept, with the address replaced.
     lines = [r[0] for r in con.execute("select line from quarantine order by line_number").fetchall()]
-    assert lines == ["<address> this line is not in combined format", "<address> neither is this one"]
+    assert lines == [
+        "<address> this line is not in combined format",
+        "<address> neither is this one",
+        '<address> - - [19/May/2015:14:10:00 +0000] "GET /a?x=1&token=<removed> HTTP/1.1" 2OO 5 "-" "-"',
+    ]

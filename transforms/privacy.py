@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -172,6 +173,19 @@ _IPV6 = (
 )
 ADDRESS_PATTERN = rf"{_IPV6}|{_IPV4}"
 REDACTED = "<address>"
+
+
+def redact_param_values(text: pl.Expr, names: tuple[str, ...]) -> pl.Expr:
+    """Replace the values of query parameters ``names`` anywhere in ``text`` by ``<removed>``.
+
+    For lines that did not parse (quarantine), where no URL can be isolated: any
+    ``name=value`` after ``?``, ``&`` or ``;`` (``token[]=``, ``token%5B%5D=`` too) loses
+    its value, up to the next ``&``, ``;``, ``#``, quote or white space.
+    """
+    if not names:
+        return text
+    alt = "(?i:" + "|".join(re.escape(n) for n in names) + ")"
+    return text.str.replace_all(rf"([?&;]{alt}(?:\[[^=&\s\"]*\]|%5[Bb][^=&\s\"]*)?=)[^&;#\s\"]*", "${1}<removed>")
 
 
 def redact_addresses(text: pl.Expr) -> pl.Expr:

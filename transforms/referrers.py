@@ -237,10 +237,13 @@ def check_param_names(names: tuple[str, ...]) -> tuple[str, ...]:
 def _strip_expr(value: pl.Expr, alt: str) -> pl.Expr:
     is_url = value.str.contains(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://|/)")
     query = pl.when(is_url).then(value.str.extract(r"^[^?#]*\?([^#]*)", 1)).otherwise(value)
+    # ";" separates parameters too (HTML-escaped "&amp;" ends in one): rewritten as "&".
     # Every "&" doubled and the query wrapped in "&": each parameter then sits between its own
     # pair of "&", so consecutive sensitive parameters are all matched without look-around.
+    query = query.str.replace_all(";", "&", literal=True)
     doubled = pl.concat_str(pl.lit("&"), query.str.replace_all("&", "&&", literal=True), pl.lit("&"))
-    removed = doubled.str.replace_all(rf"&{alt}(?:\[[^&]*\])?(?:=[^&]*)?&", "")
+    # token, token[]=, token%5B%5D= (the same, percent-encoded).
+    removed = doubled.str.replace_all(rf"&{alt}(?:\[[^&]*\]|%5[Bb][^&=]*)?(?:=[^&]*)?&", "")
     cleaned = removed.str.strip_chars("&").str.replace_all("&&", "&", literal=True)
     keep = cleaned.is_not_null() & (cleaned != "")
     url = pl.concat_str(
@@ -252,7 +255,7 @@ def _strip_expr(value: pl.Expr, alt: str) -> pl.Expr:
 
 
 def _strip_series(values: pl.Series, alt: str) -> pl.Series:
-    hit = values.str.contains(rf"(?:^|[?&]){alt}(?:[=\[&#]|$)").fill_null(False)
+    hit = values.str.contains(rf"(?:^|[?&;]){alt}(?:[=\[&#;%]|$)").fill_null(False)
     if not hit.any():
         return values
     old = values.filter(hit).unique()
@@ -268,7 +271,9 @@ def strip_params(expr: pl.Expr, names: tuple[str, ...] = DEFAULT_SENSITIVE_PARAM
             its query is the part between the first ``?`` and ``#``) or a bare query string
             (``a=1&b=2``, the ``query`` column).
         names: parameter names, matched case-insensitively and exactly, with or without a
-            value (``token``, ``token=``, ``token=x``, ``token[]=x``); empty = keep everything.
+            value (``token``, ``token=``, ``token=x``, ``token[]=x``, ``token%5B%5D=x``), after
+            ``&``, ``;`` or ``&amp;``; empty = keep everything. In a value that had one of
+            the names, ``;`` separators come back as ``&``.
 
     Returns:
         The values with those parameters removed, the other parameters in their order, and no

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from parsers.access_log import parse_lines
 from parsers.log_format import LogFormat
 from transforms.enrich import UA_CACHE_SCHEMA, Enricher
-from transforms.privacy import KeyStore, pseudonymise, redact_addresses
+from transforms.privacy import KeyStore, pseudonymise, redact_addresses, redact_param_values
 from warehouse import storage
 from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA
 from warehouse.settings import Settings
@@ -45,6 +45,9 @@ from warehouse.settings import Settings
 log = logging.getLogger(__name__)
 
 FINGERPRINT_BYTES = 1024
+# A plain file's unterminated last line is read once its writer has been idle this long;
+# before that it is probably a line still being written, left for the next run.
+TAIL_GRACE = dt.timedelta(minutes=5)
 
 
 def ua_cache_path(settings: Settings) -> str:
@@ -89,11 +92,13 @@ class SourcePlan:
 
     path: str
     source_id: str
+    fingerprint: str  # hash of the first fingerprint_len bytes now (grows with a short file)
     fingerprint_len: int
     compressed: bool
     file_size: int
     start_offset: int
     start_line: int
+    read_tail: bool = True  # read an unterminated last line (writer done with the file)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,19 +113,9 @@ def _open_text_bytes(path: Path, compressed: bool):
     return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
-def source_identity(path: Path) -> tuple[str, int, bool]:
-    """Identify a log file by its content: (source_id, fingerprint length, compressed).
-
-    ``source_id`` is the first 16 hex digits of SHA-256 over the first 1024 bytes of the
-    decompressed content (fewer while the file is shorter).
-
-    Raises:
-        OSError, EOFError, gzip.BadGzipFile: the file cannot be read.
-    """
-    compressed = _is_gzip(path)
-    with _open_text_bytes(path, compressed) as f:
-        head = f.read(FINGERPRINT_BYTES)
-    return hashlib.sha256(head).hexdigest()[:16], len(head), compressed
+def _fingerprint(head: bytes) -> str:
+    """First 16 hex digits of SHA-256 over the first bytes of a decompressed log."""
+    return hashlib.sha256(head).hexdigest()[:16]
 
 
 def expand_globs(globs: tuple[str, ...]) -> list[Path]:
@@ -134,54 +129,67 @@ def expand_globs(globs: tuple[str, ...]) -> list[Path]:
     return sorted(found)
 
 
-def discover(settings: Settings) -> list[SourcePlan]:
+def discover(settings: Settings, now: dt.datetime | None = None) -> list[SourcePlan]:
     """Plan what to read: one :class:`SourcePlan` per source with possibly new content.
 
-    A plain file whose size equals the committed offset is skipped, and so is a ``.gz``
-    whose size equals the size it had when read. A file whose first bytes match a known
-    source continues from that source's committed offset. A plain file shorter than its
-    committed offset was truncated and is read again from 0.
+    A source is recognised by the hash of its first bytes (up to 1 KiB, decompressed),
+    whatever its name: a renamed, rotated or gzipped copy continues from the committed
+    offset of the source it copies. A plain file whose size equals the committed offset is
+    skipped, and so is a ``.gz`` whose size equals the size it had when read. A plain file
+    shorter than its committed offset was truncated and is read again from 0.
+
+    Args:
+        now: the current time (default: the clock), to tell whether a plain file's
+            unterminated last line is finished (its writer idle for :data:`TAIL_GRACE`).
     """
+    now = now or dt.datetime.now(dt.UTC)
     paths = expand_globs(settings.log_globs)
     con = storage.connect(settings.data_dir)
     try:
         rows = con.execute(
-            "select source_id, path, fingerprint_len, committed_offset, committed_lines, file_size from ingest_sources"
+            "select source_id, coalesce(fingerprint, source_id), fingerprint_len, committed_offset, committed_lines,"
+            " file_size from ingest_sources"
         ).fetchall()
     finally:
         con.close()
-    manifest = {row[0]: row[1:] for row in rows}
-    by_path = {row[1]: row for row in rows}
+    # A source first read while shorter than 1 KiB has a shorter fingerprint: look files up
+    # under every fingerprint length in use, longest first.
+    by_fingerprint = {(row[2], row[1]): row for row in rows}
+    lengths = sorted({row[2] for row in rows}, reverse=True)
 
     plans: dict[str, SourcePlan] = {}
     # Plain files first: when a file and its gzipped copy are both present, read the plain one.
     for path in sorted(paths, key=lambda p: (_is_gzip(p), str(p))):
         try:
-            source_id, flen, compressed = source_identity(path)
+            compressed = _is_gzip(path)
+            with _open_text_bytes(path, compressed) as f:
+                head = f.read(FINGERPRINT_BYTES)
         except (OSError, EOFError) as exc:
             log.error("cannot read %s (%s); skipped this run", path, exc)
             continue
-        known = manifest.get(source_id)
-        if known is None and str(path) in by_path:
-            # A file shorter than 1 KiB when first read has grown: same source if the bytes
-            # the old fingerprint covered are unchanged.
-            old_id, _, old_len, *_ = by_path[str(path)]
-            with _open_text_bytes(path, compressed) as f:
-                if old_len < flen and hashlib.sha256(f.read(old_len)).hexdigest()[:16] == old_id:
-                    source_id, known = old_id, manifest[old_id]
-        size = path.stat().st_size
-        offset, lines = 0, 0
+        fingerprint = _fingerprint(head)
+        known = None
+        for n in lengths:
+            if n <= len(head) and (n, _fingerprint(head[:n])) in by_fingerprint:
+                known = by_fingerprint[(n, _fingerprint(head[:n]))]
+                break
+        stat = path.stat()
+        source_id, offset, lines = fingerprint, 0, 0
         if known is not None:
-            _, flen, offset, lines, known_size = known
-            if compressed and size == known_size:
+            source_id, _, _, offset, lines, known_size = known
+            if compressed and stat.st_size == known_size:
                 continue  # a .gz is written once, at rotation: nothing new to decompress
-            if not compressed and size == offset:
+            if not compressed and stat.st_size == offset:
                 continue
-            if not compressed and size < offset:
+            if not compressed and stat.st_size < offset:
                 log.warning("%s is shorter than its committed offset: truncated, reading from 0", path)
                 offset, lines = 0, 0
+        idle = now.timestamp() - stat.st_mtime >= TAIL_GRACE.total_seconds()
         if source_id not in plans:
-            plans[source_id] = SourcePlan(str(path), source_id, flen, compressed, size, offset, lines)
+            plans[source_id] = SourcePlan(
+                str(path), source_id, fingerprint, len(head), compressed, stat.st_size, offset, lines,
+                read_tail=compressed or idle,
+            )  # fmt: skip
     return list(plans.values())
 
 
@@ -194,8 +202,9 @@ class _Chunk:
 def _read_chunks(plan: SourcePlan, chunk_bytes: int) -> Iterator[tuple[_Chunk, int]]:
     """Yield (chunk of whole lines, offset after it), starting at the plan's offset.
 
-    A last line without a newline is yielded too: nginx writes each line with one write(),
-    so an unterminated last line is a cut-off record, not one still being written.
+    A last line without a newline is yielded only when ``plan.read_tail``: a ``.gz`` is
+    complete, and a plain file whose writer has been idle for :data:`TAIL_GRACE` will not
+    finish the line; otherwise it is left for the next run (the offset stops before it).
     """
     path = Path(plan.path)
     offset, line = plan.start_offset, plan.start_line + 1
@@ -223,7 +232,7 @@ def _read_chunks(plan: SourcePlan, chunk_bytes: int) -> Iterator[tuple[_Chunk, i
             offset += cut
             yield _Chunk(data[:cut], line), offset
             line += data.count(b"\n", 0, cut)
-        if carry:
+        if carry and plan.read_tail:
             offset += len(carry)
             yield _Chunk(carry, line), offset
 
@@ -265,14 +274,17 @@ def _process_chunk(
         pl.lit(plan.path).alias("source_path"),
         "line_number",
         "reason",
-        redact_addresses(pl.col("line")).alias("line"),
+        redact_param_values(redact_addresses(pl.col("line")), enricher.sensitive_params).alias("line"),
     )
     reasons = collections.Counter(dict(parsed.quarantine.get_column("reason").value_counts().iter_rows()))
     return _ChunkResult(by_day, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), lines.height, reasons)
 
 
-def _final_name(plan: SourcePlan) -> str:
-    return f"{plan.source_id}-{plan.start_offset:015d}.parquet"
+def _final_name(plan: SourcePlan, run_id: str) -> str:
+    # The run's digest keeps a re-read from the same offset (a truncated source) from
+    # overwriting the registered file it replaces before the replacement is committed.
+    run = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    return f"{plan.source_id}-{plan.start_offset:015d}-{run}.parquet"
 
 
 def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date: dt.date) -> dict:
@@ -354,7 +366,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
         writer.close()
         if key[0] == "events":
             day = key[1]
-            final = Path("events") / f"event_date={day.isoformat()}" / _final_name(plan)
+            final = Path("events") / f"event_date={day.isoformat()}" / _final_name(plan, run_id)
             files.append(
                 {
                     "kind": "events",
@@ -365,7 +377,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
                 }
             )
         else:
-            final = Path("quarantine") / f"ingest_date={ingest_date.isoformat()}" / _final_name(plan)
+            final = Path("quarantine") / f"ingest_date={ingest_date.isoformat()}" / _final_name(plan, run_id)
             files.append(
                 {
                     "kind": "quarantine",
@@ -446,9 +458,11 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
                 if f["kind"] == "ua_cache":
                     _merge_ua_cache(settings.data_dir / f["final"], settings.data_dir / f["staged"])
                     continue
-                final = settings.data_dir / f["final"]
+                final, staged = settings.data_dir / f["final"], settings.data_dir / f["staged"]
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(settings.data_dir / f["staged"], final)
+                # A retry after a failed transaction finds the file already moved: keep it.
+                if staged.exists() or not final.exists():
+                    os.replace(staged, final)
                 replaced.discard(f["final"])
                 con.execute(
                     "insert or replace into ingest_files values (?, ?, ?, ?, ?, ?, ?)",
@@ -458,14 +472,17 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
                     days.add(f["event_date"])
             con.execute(
                 """
-                insert into ingest_sources values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                insert into ingest_sources (source_id, fingerprint, path, fingerprint_len, compressed, file_size,
+                    committed_offset, committed_lines, first_ingested_at, last_ingested_at)
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 on conflict (source_id) do update set
+                    fingerprint = excluded.fingerprint, fingerprint_len = excluded.fingerprint_len,
                     path = excluded.path, compressed = excluded.compressed, file_size = excluded.file_size,
                     committed_offset = excluded.committed_offset, committed_lines = excluded.committed_lines,
                     last_ingested_at = excluded.last_ingested_at
                 """,
                 [
-                    plan.source_id, plan.path, plan.fingerprint_len, plan.compressed, plan.file_size,
+                    plan.source_id, plan.fingerprint, plan.path, plan.fingerprint_len, plan.compressed, plan.file_size,
                     result["end_offset"], plan.start_line + result["lines_read"], now, now,
                 ],
             )  # fmt: skip

@@ -10,8 +10,9 @@ before it is queued (docs/reporting.md):
      "data": {"YYYY-MM-DD HH": {"count": N, "paths": {...}, "user_agents": {...},
                                "countries": {...}}}}
 
-Hour buckets are UTC. ``count`` is page views (docs/metrics.md); ``paths``,
-``user_agents`` (first 100 characters) and ``countries`` count the same page views. Each map
+Hour buckets are wall-clock hours in FOOTFALL_TIMEZONE (UTC by default). ``count`` is page
+views (docs/metrics.md); ``paths``, ``user_agents`` (first 100 characters) and
+``countries`` count the same page views. Each map
 lists its ``top_n`` most frequent keys; the rest is summed under ``"(other)"``.
 
 ``daily_summary`` (one day, wall clock in ``FOOTFALL_TIMEZONE``): traffic totals, status

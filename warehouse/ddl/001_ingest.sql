@@ -4,7 +4,7 @@
 create table if not exists ingest_sources (
     source_id        varchar primary key,   -- sha256 (hex, 16 chars) of the first bytes of the decompressed content
     path             varchar not null,      -- last path the source was read from
-    fingerprint_len  integer not null,      -- how many leading bytes source_id covers (up to 1024)
+    fingerprint_len  integer not null,      -- how many leading bytes fingerprint covers (up to 1024)
     compressed       boolean not null,
     file_size        bigint not null,       -- on-disk size when last read (a .gz of this size is not read again)
     committed_offset bigint not null,       -- bytes of decompressed content committed
@@ -12,6 +12,10 @@ create table if not exists ingest_sources (
     first_ingested_at timestamptz not null,
     last_ingested_at  timestamptz not null
 );
+
+-- Added after the first release: the fingerprint grows with a file first read under 1 KiB,
+-- so that it is still recognised after rotation (source_id stays its first fingerprint).
+alter table ingest_sources add column if not exists fingerprint varchar;
 
 create table if not exists ingest_files (
     path        varchar primary key,        -- Parquet file, relative to the data dir
