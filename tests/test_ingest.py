@@ -201,3 +201,44 @@ def test_a_small_file_is_recognised_after_it_grew_and_was_rotated(footfall_env, 
     third = ingest_once("run-3")
     assert third["lines_read"] == 1
     assert totals(data_dir) == (31, 31, 31)
+
+
+def test_reingesting_a_file_on_purpose_replaces_it_without_double_counting(footfall_env, tmp_path, nginx_lines):
+    from warehouse.cli import main
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "*"))
+    (logs / "access.log.1.gz").write_bytes(gzip.compress(b"".join(nginx_lines[:2000])))
+    ingest_once("run-1")
+    assert ingest_once("run-2")["lines_read"] == 0  # nothing new
+    before = sorted(p.name for p in (data_dir / "events").rglob("*.parquet"))
+
+    assert main(["reingest", str(logs / "access.log.1.gz")]) == 0
+    again = ingest_once("run-3")
+
+    assert again["lines_read"] == 2000
+    assert totals(data_dir) == (2000, 2000, 2000)
+    after = sorted(p.name for p in (data_dir / "events").rglob("*.parquet"))
+    assert after and set(after).isdisjoint(before)  # the first read's files were replaced
+    assert main(["reingest", str(shared_log("apache_logs"))]) == 1  # never ingested here
+
+
+def test_rebuild_regroups_past_days_after_a_time_zone_change(footfall_env, monkeypatch):
+    from warehouse.cli import main
+
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")))
+    ingest_once("run-1")
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    utc = dict(con.execute("select day, hits from daily_traffic").fetchall())
+    con.close()
+    monkeypatch.setenv("FOOTFALL_TIMEZONE", "Asia/Tokyo")  # +09:00: every UTC day shifts
+    assert main(["rebuild"]) == 0
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    con.execute("set TimeZone = 'UTC'")
+    tokyo = dict(con.execute("select day, hits from daily_traffic").fetchall())
+    expected = dict(
+        con.execute("select cast(ts + interval 9 hour as date), count(*) from events group by all").fetchall()
+    )
+    con.close()
+    assert tokyo == expected and tokyo != utc and sum(tokyo.values()) == sum(utc.values()) == 10_000

@@ -4,6 +4,10 @@ Commands:
     summary             print what the warehouse holds (the end of ``make run``)
     query SQL           run one SQL statement on the warehouse, read-only, and print the result
     check               validate the configuration (environment); exit 2 with the reason if wrong
+    reingest PATH       make the next ingest run read a log file again from the start
+    rebuild [FROM TO]   recompute every aggregate table for the days FROM..TO (ISO dates, in
+                        FOOTFALL_TIMEZONE; default every day with events), e.g. after
+                        changing FOOTFALL_TIMEZONE or FOOTFALL_COUNT_CRAWLERS
     last-interval-end   print the end of the report interval holding the newest event,
                         ISO-8601, for ``airflow dags test footfall_report <date>``
     outbox list|show|retry|discard|deliver
@@ -16,6 +20,7 @@ import argparse
 import datetime as dt
 import logging
 import sys
+from pathlib import Path
 
 from warehouse import storage
 from warehouse.settings import Settings
@@ -42,7 +47,7 @@ def summary(settings: Settings, out=sys.stdout) -> None:
         q = lambda sql, *p: con.execute(sql, list(p)).fetchall()  # noqa: E731
         ((sources, read, parsed, quarantined),) = q(
             "select count(distinct source_id), coalesce(sum(lines_read), 0), coalesce(sum(lines_parsed), 0), "
-            "coalesce(sum(lines_quarantined), 0) from data_quality"
+            "coalesce(sum(lines_quarantined), 0) from data_quality where not rejected"  # rejected: read again later
         )
         reasons = q("select reason, count(*) n from quarantine group by all order by n desc, reason limit 5")
         days = q("select day, hits, page_views, visitors, visits, bytes from daily_traffic order by day")
@@ -179,13 +184,38 @@ def outbox_command(argv: list[str], settings: Settings | None = None, out=sys.st
     return 0
 
 
+def rebuild(settings: Settings, first: str | None = None, last: str | None = None) -> int:
+    """Recompute the aggregates of the days ``first``..``last`` (ISO dates, inclusive), or of
+    every day with events; returns how many days were rebuilt. One transaction."""
+    con = storage.connect(settings.data_dir)
+    try:
+        tz = settings.timezone
+        if first:
+            start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last or first)
+            days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        else:
+            # Days already aggregated too: under another time zone or rule they may have no events now.
+            rows = con.execute(
+                "select distinct cast(timezone(?, ts) as date) from events union select day from daily_traffic", [tz]
+            ).fetchall()
+            days = [r[0] for r in rows]
+        return storage.rebuild_aggregates(con, days, settings.model_params)
+    finally:
+        con.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["outbox"]:
         return outbox_command(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m warehouse.cli", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["summary", "last-interval-end", "query", "check", "outbox"])
-    parser.add_argument("sql", nargs="?", help="the statement, for query")
+    parser.add_argument(
+        "command", choices=["summary", "last-interval-end", "query", "check", "reingest", "rebuild", "outbox"]
+    )
+    parser.add_argument(
+        "sql", nargs="?", help="the statement, for query; the log file, for reingest; FROM, for rebuild"
+    )
+    parser.add_argument("until", nargs="?", help="TO, for rebuild")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -202,6 +232,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "summary":
         summary(settings)
+    elif args.command == "rebuild":
+        print(f"rebuilt {rebuild(settings, args.sql, args.until)} day(s)")
+    elif args.command == "reingest":
+        from warehouse.ingest import mark_for_reingest
+
+        if not args.sql:
+            parser.error("reingest needs the path of a log file")
+        source = mark_for_reingest(settings, Path(args.sql))
+        if source is None:
+            print(f"{args.sql} matches no ingested source: the next run reads it anyway", file=sys.stderr)
+            return 1
+        print(f"source {source} will be read again from the start by the next footfall_ingest run")
     elif args.command == "query":
         if not args.sql:
             parser.error("query needs a SQL statement")

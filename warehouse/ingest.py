@@ -168,11 +168,7 @@ def discover(settings: Settings, now: dt.datetime | None = None) -> list[SourceP
             log.error("cannot read %s (%s); skipped this run", path, exc)
             continue
         fingerprint = _fingerprint(head)
-        known = None
-        for n in lengths:
-            if n <= len(head) and (n, _fingerprint(head[:n])) in by_fingerprint:
-                known = by_fingerprint[(n, _fingerprint(head[:n]))]
-                break
+        known = _match(head, by_fingerprint, lengths)
         stat = path.stat()
         source_id, offset, lines = fingerprint, 0, 0
         if known is not None:
@@ -191,6 +187,45 @@ def discover(settings: Settings, now: dt.datetime | None = None) -> list[SourceP
                 read_tail=compressed or idle,
             )  # fmt: skip
     return list(plans.values())
+
+
+def _match(head: bytes, by_fingerprint: dict, lengths: list[int]) -> tuple | None:
+    """The manifest row whose fingerprint the file's first bytes reproduce, longest first."""
+    for n in lengths:
+        key = (n, _fingerprint(head[:n]))
+        if n <= len(head) and key in by_fingerprint:
+            return by_fingerprint[key]
+    return None
+
+
+def mark_for_reingest(settings: Settings, path: Path) -> str | None:
+    """Make the next ingest run read ``path`` again from its first byte.
+
+    The source is found by content, as :func:`discover` does. Its committed offset is reset,
+    so the next run parses the whole file and its commit replaces every file the source had
+    contributed (and rebuilds their days): nothing is counted twice.
+
+    Returns:
+        The source id, or ``None`` when no committed source matches the file.
+    """
+    path = Path(path)
+    with _open_text_bytes(path, _is_gzip(path)) as f:
+        head = f.read(FINGERPRINT_BYTES)
+    con = storage.connect(settings.data_dir)
+    try:
+        rows = con.execute(
+            "select source_id, coalesce(fingerprint, source_id), fingerprint_len from ingest_sources"
+        ).fetchall()
+        row = _match(head, {(r[2], r[1]): r for r in rows}, sorted({r[2] for r in rows}, reverse=True))
+        if row is None:
+            return None
+        con.execute(
+            "update ingest_sources set committed_offset = 0, committed_lines = 0, file_size = -1 where source_id = ?",
+            [row[0]],
+        )
+        return row[0]
+    finally:
+        con.close()
 
 
 @dataclass
