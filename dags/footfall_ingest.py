@@ -10,7 +10,8 @@ received data.
 * `plan_sources`: which files have new bytes, from the manifest (exactly-once by content).
 * `parse_source`: one mapped task per file; writes staged Parquet, never the warehouse.
 * `commit_sources`: registers the files, advances the manifest and records the run in one
-  transaction (also when nothing was new).
+  transaction (also when nothing was new). Fails without retries when more than
+  `FOOTFALL_MAX_REJECT_RATE` of a file's lines were quarantined (wrong `FOOTFALL_LOG_FORMAT`?).
 * `rebuild_aggregates`: `daily_traffic`, `status_daily`, `page_daily`, `hourly_traffic`.
 
 Tasks that open the warehouse share the one-slot pool `footfall_warehouse`.
@@ -66,10 +67,19 @@ def footfall_ingest():
     # this interval was ingested: footfall_report waits for that.
     @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed")
     def commit_sources(results: list[dict], run_id=None, data_interval_end=None) -> dict:
-        from warehouse.ingest import commit
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.ingest import RejectRateExceeded, aggregate, commit
         from warehouse.settings import task_settings
 
-        return commit(task_settings(), list(results or []), run_id, data_interval_end)
+        settings = task_settings()
+        try:
+            return commit(settings, list(results or []), run_id, data_interval_end)
+        except RejectRateExceeded as exc:
+            # The other files did commit, and rebuild_aggregates will not run: rebuild their
+            # days here. Then fail without retries: only a fixed FOOTFALL_LOG_FORMAT helps.
+            aggregate(settings, exc.committed["days"])
+            raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WAREHOUSE_POOL, outlets=[AGGREGATES])
     def rebuild_aggregates(committed: dict) -> int:

@@ -242,3 +242,127 @@ def test_rebuild_regroups_past_days_after_a_time_zone_change(footfall_env, monke
     )
     con.close()
     assert tokyo == expected and tokyo != utc and sum(tokyo.values()) == sum(utc.values()) == 10_000
+
+
+# -- FOOTFALL_MAX_REJECT_RATE: a wrong log format fails the run after keeping the evidence ----
+
+# The JSON template of nginx_json_logs: a valid format, but not the one nginx_logs is written in.
+JSON_TEMPLATE = (
+    '{"time": "$time_local", "remote_ip": "$remote_addr", "remote_user": "$remote_user", '
+    '"request": "$request", "response": $status, "bytes": $body_bytes_sent, '
+    '"referrer": "$http_referer", "agent": "$http_user_agent"}'
+)
+
+
+def warehouse_rows(data_dir, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_wrong_log_format_is_rejected_after_its_lines_are_quarantined(footfall_env, tmp_path, nginx_lines):
+    log = tmp_path / "access.log"
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
+    first = b"".join(nginx_lines[:1000])
+    log.write_bytes(first)
+    ingest_once("run-1")
+    with open(log, "ab") as f:
+        f.write(b"".join(nginx_lines[1000:]))
+
+    footfall_env(FOOTFALL_LOG_FORMAT=JSON_TEMPLATE)
+    for run in ("run-2", "run-3"):  # rejected again while the format stays wrong
+        with pytest.raises(ingest.RejectRateExceeded) as caught:
+            ingest_once(run)
+        message = str(caught.value)
+        assert f"{log}: 2,000 of 2,000 lines quarantined (100.0%; top reasons: invalid_json 2,000)" in message
+        assert "more than 5.0% (FOOTFALL_MAX_REJECT_RATE)" in message
+        assert 'FOOTFALL_LOG_FORMAT is \'{"time": "$time_local"' in message
+        assert caught.value.committed["days"] == []
+
+    # The evidence is kept (one copy, however many runs rejected it) and counted apart.
+    assert warehouse_rows(data_dir, "select count(*), min(reason) from rejected_lines") == [(2000, "invalid_json")]
+    assert warehouse_rows(
+        data_dir, "select run_id, lines_read, lines_parsed, lines_quarantined, quarantine_reasons, rejected"
+        " from data_quality order by run_id"
+    ) == [
+        ("run-1", 1000, 1000, 0, {}, False),
+        ("run-2", 2000, 0, 2000, {"invalid_json": 2000}, True),
+        ("run-3", 2000, 0, 2000, {"invalid_json": 2000}, True),
+    ]  # fmt: skip
+    # Nothing else moved: no events, the offset and the runs are those of run-1.
+    assert totals(data_dir) == (1000, 1000, 1000)
+    assert warehouse_rows(data_dir, "select committed_offset, committed_lines from ingest_sources") == [
+        (len(first), 1000)
+    ]
+    assert warehouse_rows(data_dir, "select run_id from ingest_runs") == [("run-1",)]
+    assert warehouse_rows(data_dir, "select count(*) from quarantine") == [(0,)]
+
+    footfall_env(FOOTFALL_LOG_FORMAT="combined")  # the operator fixes the format
+    fixed = ingest_once("run-4")
+    assert (fixed["lines_read"], fixed["lines_parsed"], fixed["lines_quarantined"]) == (2000, 2000, 0)
+    assert totals(data_dir) == (3000, 3000, 3000)
+    assert warehouse_rows(
+        data_dir, "select sum(lines_read), sum(lines_parsed) from data_quality where not rejected"
+    ) == [(3000, 3000)]
+    assert warehouse_rows(data_dir, "select count(*) from rejected_lines") == [(2000,)]
+    assert ingest_once("run-5")["lines_read"] == 0
+
+
+def test_small_reads_are_rejected_only_when_no_line_parsed(footfall_env, tmp_path, nginx_lines):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "*.log"))
+    (logs / "mostly-fine.log").write_bytes(nginx_lines[0] + b"half a line\n")  # 50% bad, but 1 line parsed
+    (logs / "wrong.log").write_bytes(b"2026/11/21 10:00:00 [error] 12#12: *1 open() failed\n" * 3)
+    with pytest.raises(ingest.RejectRateExceeded) as caught:
+        ingest_once("run-1")
+    assert [r["path"] for r in caught.value.rejected] == [str(logs / "wrong.log")]
+    assert caught.value.committed["days"] == ["2015-05-17"]  # the other file did commit
+    assert warehouse_rows(data_dir, "select count(*) from events") == [(1,)]
+    assert warehouse_rows(data_dir, "select count(*) from quarantine") == [(1,)]
+    assert warehouse_rows(data_dir, "select count(*) from rejected_lines") == [(3,)]
+
+    footfall_env(FOOTFALL_MAX_REJECT_RATE="1")  # the operator accepts the file as it is
+    assert ingest_once("run-2")["lines_quarantined"] == 3
+    assert warehouse_rows(data_dir, "select count(*) from quarantine") == [(4,)]
+
+
+@pytest.mark.parametrize(
+    ("read", "parsed", "quarantined", "max_rate", "rejected"),
+    [
+        (1000, 950, 50, 0.05, False),  # exactly the rate is allowed
+        (1000, 949, 51, 0.05, True),
+        (20, 18, 2, 0.05, True),  # from 20 lines on, the rate alone decides
+        (19, 17, 2, 0.05, False),  # below 20, some lines parsed: committed
+        (2, 1, 1, 0.05, False),
+        (1, 0, 1, 0.05, True),  # below 20, nothing parsed: rejected
+        (1000, 0, 1000, 1.0, False),  # 1 never rejects
+        (1000, 999, 1, 0.0, True),  # 0 rejects any quarantined line
+        (0, 0, 0, 0.0, False),
+    ],
+)
+def test_reject_rule(read, parsed, quarantined, max_rate, rejected):
+    assert ingest.exceeds_reject_rate(read, parsed, quarantined, max_rate) is rejected
+
+
+@pytest.mark.parametrize("raw", ["1.5", "-0.1", "5%", "nan"])
+def test_max_reject_rate_must_be_a_fraction(raw):
+    with pytest.raises(ConfigError, match="FOOTFALL_MAX_REJECT_RATE="):
+        Settings.from_env({"FOOTFALL_MAX_REJECT_RATE": raw})
+    assert Settings.from_env({"FOOTFALL_MAX_REJECT_RATE": "0.2"}).max_reject_rate == 0.2
+    assert Settings.from_env({}).max_reject_rate == 0.05
+
+
+def test_the_dag_fails_without_retries_on_a_wrong_format(dagbag, footfall_env, tmp_path, nginx_lines):
+    log = tmp_path / "access.log"
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log), FOOTFALL_LOG_FORMAT=JSON_TEMPLATE)
+    log.write_bytes(b"".join(nginx_lines[:500]))
+    run = dagbag.get_dag("footfall_ingest").test(logical_date=dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC))
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    assert run.state == "failed"
+    assert (tis["commit_sources"].state, tis["commit_sources"].try_number) == ("failed", 1)  # not up_for_retry
+    assert tis["rebuild_aggregates"].state == "upstream_failed"
+    assert warehouse_rows(data_dir, "select lines_quarantined, rejected from data_quality") == [(500, True)]
+    assert warehouse_rows(data_dir, "select count(*) from ingest_runs") == [(0,)]

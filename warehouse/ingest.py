@@ -445,6 +445,96 @@ def _safe(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
 
 
+# Below this many lines a read is judged by the reject rate only when none of its lines
+# parsed: 1 bad line out of 2 says little about the format, 2 bad lines out of 2 do.
+MIN_LINES_FOR_RATE = 20
+
+
+def exceeds_reject_rate(lines_read: int, lines_parsed: int, lines_quarantined: int, max_rate: float) -> bool:
+    """Whether one read of a source quarantined too much to be committed (the format is probably wrong).
+
+    True when more than ``max_rate`` (a fraction, FOOTFALL_MAX_REJECT_RATE) of ``lines_read``
+    were quarantined and the read either has at least :data:`MIN_LINES_FOR_RATE` lines or
+    parsed none at all. So a small read with some good lines is always committed, a small read
+    with no good line is not, and ``max_rate = 1`` never rejects anything.
+    """
+    if lines_read == 0 or lines_quarantined <= max_rate * lines_read:
+        return False
+    return lines_read >= MIN_LINES_FOR_RATE or lines_parsed == 0
+
+
+class RejectRateExceeded(RuntimeError):
+    """Raised by :func:`commit` after it committed, when some sources' reads were rejected.
+
+    Attributes:
+        rejected: one dict per rejected source: ``path``, ``source_id``, ``start_offset``,
+            ``end_offset``, ``lines_read``, ``lines_quarantined``, ``rate``, ``reasons``.
+        committed: what :func:`commit` would have returned (the other sources' days, counts).
+    """
+
+    def __init__(self, rejected: list[dict], committed: dict, max_rate: float, log_format: str):
+        self.rejected = rejected
+        self.committed = committed
+        lines = []
+        for r in rejected:
+            top = sorted(r["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+            lines.append(
+                f"  {r['path']}: {r['lines_quarantined']:,} of {r['lines_read']:,} lines quarantined "
+                f"({r['rate']:.1%}; top reasons: {', '.join(f'{k} {v:,}' for k, v in top)})"
+            )
+        shown = log_format if len(log_format) <= 300 else log_format[:300] + "..."
+        super().__init__(
+            f"{len(rejected)} log file(s) rejected: more than {max_rate:.1%} (FOOTFALL_MAX_REJECT_RATE) of the "
+            f"lines read were quarantined, so FOOTFALL_LOG_FORMAT probably does not match them:\n"
+            + "\n".join(lines)
+            + f"\nFOOTFALL_LOG_FORMAT is {shown!r}.\n"
+            "Their quarantined lines are kept (view rejected_lines; data_quality.rejected), none of their "
+            "events were committed and their offsets did not move: fix FOOTFALL_LOG_FORMAT and the next run "
+            "reads the same lines again. To accept them as they are, run once with FOOTFALL_MAX_REJECT_RATE=1."
+        )
+
+
+def _commit_rejected(con, settings: Settings, plan: SourcePlan, result: dict, run_id: str, now) -> set[str]:
+    """Register a rejected read's quarantined lines (kind ``rejected``) and its data_quality
+    row, and nothing else: no events, no manifest change. Returns the files it replaces.
+
+    An earlier rejected read of the same source and start offset covered no more than this
+    one, so its lines are replaced: a format left wrong for days keeps one copy, not one per run.
+    """
+    old = {
+        path
+        for (path,) in con.execute(
+            "select f.path from ingest_files f join data_quality d using (run_id, source_id)"
+            " where f.kind = 'rejected' and f.source_id = ? and d.start_offset = ?",
+            [plan.source_id, plan.start_offset],
+        ).fetchall()
+    }
+    for path in old:
+        con.execute("delete from ingest_files where path = ?", [path])
+    for f in result["files"]:
+        if f["kind"] != "quarantine":
+            continue  # events and user agents of a rejected read are dropped with the staging dir
+        final, staged = settings.data_dir / f["final"], settings.data_dir / f["staged"]
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if staged.exists() or not final.exists():
+            os.replace(staged, final)
+        old.discard(f["final"])
+        con.execute(
+            "insert or replace into ingest_files values (?, ?, ?, ?, ?, ?, ?)",
+            [f["final"], "rejected", plan.source_id, None, f["rows"], run_id, now],
+        )
+    con.execute(
+        "insert or replace into data_quality (run_id, source_id, source_path, start_offset, end_offset, lines_read,"
+        " lines_parsed, lines_quarantined, quarantine_reasons, committed_at, rejected)"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+        [
+            run_id, plan.source_id, plan.path, plan.start_offset, result["end_offset"], result["lines_read"],
+            result["lines_parsed"], result["lines_quarantined"], result["reasons"], now,
+        ],
+    )  # fmt: skip
+    return old
+
+
 def commit(settings: Settings, results: list[dict], run_id: str, data_interval_end: dt.datetime | None = None) -> dict:
     """Move staged files into place and register them, exactly once per byte range.
 
@@ -456,15 +546,26 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
     between leaves unregistered files that the views ignore and the retry overwrites. A
     source read again from offset 0 replaces its earlier files, which are deleted after.
 
+    A read that :func:`exceeds_reject_rate` (``settings.max_reject_rate``) commits only its
+    quarantined lines and its ``data_quality`` row (``rejected``); its events are dropped and
+    its offset stays, so the same bytes are read again once the format is fixed. The other
+    sources commit as usual, but the run is not recorded in ``ingest_runs`` (reports wait
+    rather than miss that file's lines).
+
     Returns:
         ``{"days": [ISO dates to rebuild], "sources": n committed, "skipped": n stale,
         "lines_read", "lines_parsed", "lines_quarantined"}``.
+
+    Raises:
+        RejectRateExceeded: after the commit, when any read was rejected; its ``committed``
+            holds the dict above.
     """
     con = storage.connect(settings.data_dir)
     now = dt.datetime.now(dt.UTC)
     days: set[str] = set()
     replaced: set[str] = set()
     summary = collections.Counter()
+    rejected: list[dict] = []
     try:
         con.execute("begin transaction")
         for result in results:
@@ -480,15 +581,26 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
                 )  # fmt: skip
                 summary["skipped"] += 1
                 continue
+            counts = (result["lines_read"], result["lines_parsed"], result["lines_quarantined"])
+            if exceeds_reject_rate(*counts, settings.max_reject_rate):
+                replaced |= _commit_rejected(con, settings, plan, result, run_id, now)
+                rejected.append(
+                    {k: result[k] for k in ("end_offset", "lines_read", "lines_quarantined", "reasons")}
+                    | {"path": plan.path, "source_id": plan.source_id, "start_offset": plan.start_offset}
+                    | {"rate": counts[2] / counts[0]}
+                )
+                continue
             if plan.start_offset == 0:
-                # Read from the start (new or truncated source): its earlier files go.
+                # Read from the start (new or truncated source): its earlier files go, except
+                # the evidence of rejected reads (never counted, so never double counted).
                 for path, event_date in con.execute(
-                    "select path, event_date from ingest_files where source_id = ?", [plan.source_id]
+                    "select path, event_date from ingest_files where source_id = ? and kind <> 'rejected'",
+                    [plan.source_id],
                 ).fetchall():
                     replaced.add(path)
                     if event_date is not None:
                         days.add(event_date.isoformat())
-                con.execute("delete from ingest_files where source_id = ?", [plan.source_id])
+                con.execute("delete from ingest_files where source_id = ? and kind <> 'rejected'", [plan.source_id])
             for f in result["files"]:
                 if f["kind"] == "ua_cache":
                     _merge_ua_cache(settings.data_dir / f["final"], settings.data_dir / f["staged"])
@@ -523,7 +635,9 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
             )  # fmt: skip
             if result["lines_read"]:
                 con.execute(
-                    "insert or replace into data_quality values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "insert or replace into data_quality (run_id, source_id, source_path, start_offset, end_offset,"
+                    " lines_read, lines_parsed, lines_quarantined, quarantine_reasons, committed_at, rejected)"
+                    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
                     [
                         run_id, plan.source_id, plan.path, plan.start_offset, result["end_offset"],
                         result["lines_read"], result["lines_parsed"], result["lines_quarantined"],
@@ -533,10 +647,11 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
             summary["sources"] += 1
             for k in ("lines_read", "lines_parsed", "lines_quarantined"):
                 summary[k] += result[k]
-        con.execute(
-            "insert or replace into ingest_runs values (?, ?, ?, ?, ?)",
-            [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
-        )
+        if not rejected:  # a run with a rejected file has not ingested its interval
+            con.execute(
+                "insert or replace into ingest_runs values (?, ?, ?, ?, ?)",
+                [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
+            )
         storage.refresh_views(con, settings.data_dir)
         con.execute("commit")
     except BaseException:
@@ -548,7 +663,12 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
         (settings.data_dir / path).unlink(missing_ok=True)
     shutil.rmtree(settings.staging_dir / _safe(run_id), ignore_errors=True)
     keys = ("sources", "skipped", "lines_read", "lines_parsed", "lines_quarantined")
-    return {"days": sorted(days), **{k: summary[k] for k in keys}}
+    committed = {"days": sorted(days), **{k: summary[k] for k in keys}}
+    if rejected:
+        for r in rejected:
+            log.error("rejected %s: %.1f%% of %d lines quarantined", r["path"], 100 * r["rate"], r["lines_read"])
+        raise RejectRateExceeded(rejected, committed, settings.max_reject_rate, settings.log_format.text)
+    return committed
 
 
 def _merge_ua_cache(target: Path, staged: Path) -> None:

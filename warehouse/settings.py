@@ -65,6 +65,19 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; give a fraction between 0 and 1, e.g. 0.05") from None
+    if not 0 <= value <= 1:  # also refuses nan
+        raise ConfigError(f"{name}={raw!r} must be between 0 and 1 (a fraction, e.g. 0.05 for 5%)")
+    return value
+
+
 def _secret(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name) or None
 
@@ -178,6 +191,10 @@ class Settings:
             several); user agents matching it (case-insensitive) count as crawlers.
         geoip_database: ``GEOIP_DATABASE``, a GeoLite2/GeoIP2 City ``.mmdb``; ``None`` means the
             GeoLite2 City file shipped with the ``maxminddb-geolite2`` package.
+        max_reject_rate: ``FOOTFALL_MAX_REJECT_RATE`` (default 0.05): when more than this
+            fraction of the lines read from one source in one run are quarantined, that read is
+            rejected and the ingest run fails (the log format is probably wrong); 1 never rejects.
+            See :func:`warehouse.ingest.exceeds_reject_rate`.
         salt_max_age_h: ``FOOTFALL_SALT_MAX_AGE_H`` (default 48): daily salts older than this
             are deleted.
         visit_tracking_enabled / visit_tracking_api / visit_tracking_interval /
@@ -217,6 +234,7 @@ class Settings:
     sensitive_params: tuple[str, ...] | None = None
     crawler_patterns: str | None = None
     geoip_database: Path | None = None
+    max_reject_rate: float = 0.05
     salt_max_age_h: int = 48
     visit_tracking_enabled: bool = False
     visit_tracking_api: str | None = None
@@ -277,6 +295,7 @@ class Settings:
             sensitive_params=_list(env, "FOOTFALL_SENSITIVE_PARAMS", None, str.lower),
             crawler_patterns=_regex(env, "FOOTFALL_CRAWLER_PATTERNS"),
             geoip_database=_existing_file(env, "GEOIP_DATABASE"),
+            max_reject_rate=_fraction(env, "FOOTFALL_MAX_REJECT_RATE", 0.05),
             salt_max_age_h=_positive_int(env, "FOOTFALL_SALT_MAX_AGE_H", 48),
             visit_tracking_enabled=_bool(env, "VISIT_TRACKING_ENABLED", False),
             visit_tracking_api=env.get("VISIT_TRACKING_API") or None,

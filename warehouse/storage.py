@@ -144,15 +144,18 @@ def _quote(text: str) -> str:
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
-    """(Re)create the ``events`` and ``quarantine`` views over the registered Parquet files.
+    """(Re)create the ``events``, ``quarantine`` and ``rejected_lines`` views over the
+    registered Parquet files (``ingest_files`` kinds ``events``, ``quarantine``, ``rejected``).
 
     Only files in ``ingest_files`` are read, so a file written by a run that crashed before
     its commit is never counted. Runs inside the caller's transaction when there is one.
     """
     data_dir = Path(data_dir)
-    for kind, schema, partition in (
-        ("events", EVENTS_SCHEMA, ("event_date", "date")),
-        ("quarantine", QUARANTINE_SCHEMA, ("ingest_date", "date")),
+    for view, kind, schema, partition in (
+        ("events", "events", EVENTS_SCHEMA, ("event_date", "date")),
+        ("quarantine", "quarantine", QUARANTINE_SCHEMA, ("ingest_date", "date")),
+        # Quarantined lines of reads rejected for their reject rate: evidence, not counted.
+        ("rejected_lines", "rejected", QUARANTINE_SCHEMA, ("ingest_date", "date")),
     ):
         rows = con.execute("select path from ingest_files where kind = ? order by path", [kind]).fetchall()
         if rows:
@@ -160,7 +163,7 @@ def refresh_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
             body = f"select * from read_parquet([{files}], hive_partitioning = true, union_by_name = true)"
         else:
             body = empty_select(schema, partition)
-        con.execute(f"create or replace view {kind} as {body}")
+        con.execute(f"create or replace view {view} as {body}")
     for view in sorted(VIEWS_DIR.glob("*.sql")):
         con.execute(view.read_text())
 

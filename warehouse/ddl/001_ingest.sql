@@ -42,6 +42,12 @@ create table if not exists data_quality (
     primary key (run_id, source_id)
 );
 
+-- Added after the first release: true when the read was rejected because more than
+-- FOOTFALL_MAX_REJECT_RATE of its lines were quarantined. A rejected read committed only its
+-- quarantined lines (ingest_files kind 'rejected', view rejected_lines): the same bytes are
+-- read again by a later run, so sum data_quality counts over `not rejected` only.
+alter table data_quality add column if not exists rejected boolean default false;
+
 -- One row per ingest run that committed (with or without new lines): how far ingestion has
 -- got. The report DAG waits until a run whose data interval ends at or after its own is here.
 create table if not exists ingest_runs (
