@@ -39,6 +39,7 @@ from parsers.log_format import LogFormat
 from transforms.enrich import UA_CACHE_SCHEMA, Enricher
 from transforms.privacy import KeyStore, pseudonymise, redact_addresses, redact_param_values
 from warehouse import storage
+from warehouse.failpoints import failpoint
 from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA
 from warehouse.settings import Settings
 
@@ -373,6 +374,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
             totals["quarantined"] += result.quarantine.num_rows
             reasons.update(result.reasons)
             end_offset = after
+            failpoint("parse.mid_chunks")
 
         # At most parse_threads + 1 chunks in memory at once, whatever the file size.
         for chunk, after in _read_chunks(plan, settings.chunk_bytes):
@@ -422,6 +424,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
                     "final": str(final),
                 }
             )
+    failpoint("parse.after_write")
     log.info(
         "parsed source %s (%s): %d lines read, %d parsed, %d quarantined",
         plan.source_id,
@@ -652,13 +655,16 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
                 "insert or replace into ingest_runs values (?, ?, ?, ?, ?)",
                 [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
             )
+        con.execute("insert or ignore into aggregates_pending select unnest(cast(? as date[]))", [sorted(days)])
         storage.refresh_views(con, settings.data_dir)
+        failpoint("commit.after_rename")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     finally:
         con.close()
+    failpoint("commit.after_commit")
     for path in replaced:
         (settings.data_dir / path).unlink(missing_ok=True)
     shutil.rmtree(settings.staging_dir / _safe(run_id), ignore_errors=True)
@@ -703,12 +709,16 @@ def aggregate(settings: Settings, days: list[str]) -> int:
     Returns:
         How many days were rebuilt.
     """
-    utc_days = {dt.date.fromisoformat(d) for d in days}
-    if settings.timezone != "UTC":
-        utc_days = {d + dt.timedelta(days=k) for d in utc_days for k in (-1, 0, 1)}
     con = storage.connect(settings.data_dir)
     try:
-        return storage.rebuild_aggregates(con, utc_days, settings.model_params)
+        # Also the days of commits whose rebuild never finished (a killed run, table
+        # aggregates_pending): a later run has nothing new to commit for them.
+        pending = {r[0] for r in con.execute("select event_date from aggregates_pending").fetchall()}
+        utc_days = {dt.date.fromisoformat(d) for d in days} | pending
+        local_days = utc_days
+        if settings.timezone != "UTC":
+            local_days = {d + dt.timedelta(days=k) for d in utc_days for k in (-1, 0, 1)}
+        return storage.rebuild_aggregates(con, local_days, settings.model_params, done=utc_days)
     finally:
         con.close()
 

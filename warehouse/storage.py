@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.failpoints import failpoint
 from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, empty_select
 
 DDL_DIR = Path(__file__).with_name("ddl")
@@ -192,15 +193,22 @@ def _rebuild_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date], params: 
         key = "cast(hour as date)" if table == "hourly_traffic" else "day"
         con.execute(f"delete from {table} where {key} = any($days)", {"days": days})
         run_model(con, f"insert into {table} by name {model_sql(table)}", values)
+        failpoint("aggregate.mid_rebuild")
     con.execute("drop macro temp.events_local")
 
 
-def rebuild_aggregates(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date], params: ModelParams) -> int:
+def rebuild_aggregates(
+    con: duckdb.DuckDBPyConnection, days: Iterable[dt.date], params: ModelParams, done: Iterable[dt.date] = ()
+) -> int:
     """Recompute every aggregate table for the given days (in ``params.timezone``) in one transaction.
 
     Rows of those days are deleted and inserted again from the ``events`` view, so running
     it twice, or after late data for a day, gives the same tables as one clean run. When the
     aggregate tables were recreated (new :data:`AGGREGATES_VERSION`), every day is rebuilt.
+
+    Args:
+        done: UTC partitions these days cover, removed from ``aggregates_pending`` in the
+            same transaction (a crash before the commit leaves them there for the next run).
 
     Returns:
         The number of days rebuilt.
@@ -213,6 +221,7 @@ def rebuild_aggregates(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date], 
         for first in range(0, len(days), REBUILD_BATCH_DAYS):
             _rebuild_batch(con, days[first : first + REBUILD_BATCH_DAYS], params)
         con.execute("update warehouse_meta set value = 'false' where key = 'aggregates_stale'")
+        con.execute("delete from aggregates_pending where event_date = any(?)", [sorted(set(done))])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -1,0 +1,38 @@
+"""Failpoints: named places where a test can kill the ingest process, to prove crash safety.
+
+``failpoint("commit.after_rename")`` sends SIGKILL to the current process when the
+environment variable ``FOOTFALL_FAILPOINT`` equals that name, and does nothing otherwise.
+SIGKILL, not an exception: nothing runs after it (no ``except``/``finally``, no rollback,
+no atexit), exactly like the OOM killer or a lost worker. tests/test_fault_injection.py
+sets the variable in a child process, lets it die at the named point, runs the ingest
+again and checks that the warehouse equals one clean run.
+
+Names in use (see the call sites):
+
+* ``parse.mid_chunks``: ``ingest.parse_source``, after the first chunk was written to the
+  staged Parquet, before the last.
+* ``parse.after_write``: ``ingest.parse_source``, staged files closed, before returning.
+* ``commit.after_rename``: ``ingest.commit``, files moved into place, before the COMMIT.
+* ``commit.after_commit``: ``ingest.commit``, after the COMMIT, before replaced files and
+  the staging dir are removed.
+* ``aggregate.mid_rebuild``: ``storage.rebuild_aggregates``, inside its transaction, after
+  the first table of the first batch was rebuilt.
+
+The variable is read from ``os.environ`` at the call, not from ``Settings``: this is a test
+hook, not configuration, so it stays out of the settings object the DAG and the docs
+describe, and a deployment can never set it by accident through an Airflow Variable. When
+it is unset a call costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV_VAR = "FOOTFALL_FAILPOINT"
+
+
+def failpoint(name: str) -> None:
+    """Kill this process with SIGKILL when ``FOOTFALL_FAILPOINT`` equals ``name``."""
+    if os.environ.get(ENV_VAR) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
