@@ -39,43 +39,42 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default, convert, kind: str, valid, bound: str):
+    """``env[name]`` converted with ``convert`` and checked with ``valid``; ``default`` when unset.
+
+    Raises:
+        ConfigError: naming the variable and its value: it is not ``kind``, or it must be ``bound``.
+    """
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = convert(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be greater than 0")
+        raise ConfigError(f"{name}={raw!r} is not {kind}") from None
+    if not valid(value):  # a NaN fails every comparison, so it is refused here too
+        raise ConfigError(f"{name}={raw!r} must be {bound}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int, "a whole number", lambda v: v > 0, "greater than 0")
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be greater than 0")
-    return value
+    return _number(env, name, default, float, "a number", lambda v: v > 0, "greater than 0")
 
 
 def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number; give a fraction between 0 and 1, e.g. 0.05") from None
-    if not 0 <= value <= 1:  # also refuses nan
-        raise ConfigError(f"{name}={raw!r} must be between 0 and 1 (a fraction, e.g. 0.05 for 5%)")
-    return value
+    return _number(
+        env,
+        name,
+        default,
+        float,
+        "a number; give a fraction between 0 and 1, e.g. 0.05",
+        lambda v: 0 <= v <= 1,
+        "between 0 and 1 (a fraction, e.g. 0.05 for 5%)",
+    )
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:
