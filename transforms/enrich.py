@@ -88,7 +88,7 @@ class Enricher:
             fresh = classified.filter(pl.col("user_agent_id").is_not_null())
             self._new.append(fresh.select(list(UA_CACHE_SCHEMA)))
             parts.append(classified.select("user_agent", "user_agent_id", *UA_SCHEMA))
-        return pl.concat([p.select("user_agent", *UA_SCHEMA) for p in parts])
+        return pl.concat([p.select("user_agent", "user_agent_id", *UA_SCHEMA) for p in parts])
 
     def apply(self, events: pl.DataFrame) -> pl.DataFrame:
         """Add the enrichment columns to parsed events (``parsers.access_log.PARSED_SCHEMA``).

@@ -124,37 +124,33 @@ def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str 
     key = keys.hash_key()
     frame = events.with_columns(pl.col("ts").dt.convert_time_zone(timezone).dt.date().alias("_day"))
     cols = ["_day", "remote_addr", "user_agent", "remote_user"]
-    # One unique() and one join instead of four: each column's hash is memoised in a dict,
-    # so BLAKE2b still runs once per distinct value (and once per distinct visitor triple).
+    # The enricher already computed user_agent_id (its cache key): it is not hashed again.
+    hash_ua = "user_agent_id" not in frame.columns
+    # One unique() and one join: each hash is memoised per distinct value, so BLAKE2b runs
+    # once per distinct address, user agent and user, and once per distinct visitor triple.
     distinct = frame.select(cols).unique()
+    memo: dict = {}
+
+    def once(label: str, value: str | None) -> int | None:
+        if value is None:
+            return None
+        if (label, value) not in memo:
+            memo[(label, value)] = keyed_hash(key, label, value)
+        return memo[(label, value)]
+
     salts: dict = {}
-    ip_memo: dict = {}
-    ua_memo: dict = {}
-    user_memo: dict = {}
-    ip_h, ua_h, user_h, vis_h = [], [], [], []
+    columns: dict[str, list] = {"client_ip_hash": [], "user_hash": [], "visitor_id": []}
+    if hash_ua:
+        columns["user_agent_id"] = []
     for day, ip, ua, user in distinct.iter_rows():
-        h = ip_memo.get(ip)
-        if h is None and ip not in ip_memo:
-            h = ip_memo[ip] = keyed_hash(key, "ip", ip) if ip else None
-        ip_h.append(h)
-        h = ua_memo.get(ua)
-        if h is None and ua not in ua_memo:
-            h = ua_memo[ua] = keyed_hash(key, "ua", ua) if ua is not None else None
-        ua_h.append(h)
-        h = user_memo.get(user)
-        if h is None and user not in user_memo:
-            h = user_memo[user] = keyed_hash(key, "user", user) if user is not None else None
-        user_h.append(h)
-        salt = salts.get(day)
-        if salt is None:
-            salt = salts[day] = keys.daily_salt(day)
-        vis_h.append(keyed_hash(salt, site, ip, ua))
-    distinct = distinct.with_columns(
-        pl.Series("client_ip_hash", ip_h, dtype=pl.Int64),
-        pl.Series("user_agent_id", ua_h, dtype=pl.Int64),
-        pl.Series("user_hash", user_h, dtype=pl.Int64),
-        pl.Series("visitor_id", vis_h, dtype=pl.Int64),
-    )
+        columns["client_ip_hash"].append(once("ip", ip or None))
+        if hash_ua:
+            columns["user_agent_id"].append(once("ua", ua))
+        columns["user_hash"].append(once("user", user))
+        if day not in salts:
+            salts[day] = keys.daily_salt(day)
+        columns["visitor_id"].append(keyed_hash(salts[day], site, ip, ua))
+    distinct = distinct.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in columns.items())
     frame = frame.join(distinct, on=cols, how="left", nulls_equal=True)
     return frame.drop("_day", "remote_addr", "remote_user", "x_forwarded_for").with_columns(
         pl.col("user_agent").str.slice(0, 100)

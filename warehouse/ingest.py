@@ -517,15 +517,8 @@ def _commit_rejected(con, settings: Settings, plan: SourcePlan, result: dict, ru
     for f in result["files"]:
         if f["kind"] != "quarantine":
             continue  # events and user agents of a rejected read are dropped with the staging dir
-        final, staged = settings.data_dir / f["final"], settings.data_dir / f["staged"]
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if staged.exists() or not final.exists():
-            os.replace(staged, final)
+        _install(con, settings.data_dir, f, "rejected", plan.source_id, run_id, now)
         old.discard(f["final"])
-        con.execute(
-            "insert or replace into ingest_files values (?, ?, ?, ?, ?, ?, ?)",
-            [f["final"], "rejected", plan.source_id, None, f["rows"], run_id, now],
-        )
     con.execute(
         "insert or replace into data_quality (run_id, source_id, source_path, start_offset, end_offset, lines_read,"
         " lines_parsed, lines_quarantined, quarantine_reasons, committed_at, rejected)"
@@ -608,16 +601,8 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
                 if f["kind"] == "ua_cache":
                     _merge_ua_cache(settings.data_dir / f["final"], settings.data_dir / f["staged"])
                     continue
-                final, staged = settings.data_dir / f["final"], settings.data_dir / f["staged"]
-                final.parent.mkdir(parents=True, exist_ok=True)
-                # A retry after a failed transaction finds the file already moved: keep it.
-                if staged.exists() or not final.exists():
-                    os.replace(staged, final)
+                _install(con, settings.data_dir, f, f["kind"], plan.source_id, run_id, now)
                 replaced.discard(f["final"])
-                con.execute(
-                    "insert or replace into ingest_files values (?, ?, ?, ?, ?, ?, ?)",
-                    [f["final"], f["kind"], plan.source_id, f["event_date"], f["rows"], run_id, now],
-                )
                 if f["event_date"]:
                     days.add(f["event_date"])
             con.execute(
@@ -675,6 +660,19 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
             log.error("rejected %s: %.1f%% of %d lines quarantined", r["path"], 100 * r["rate"], r["lines_read"])
         raise RejectRateExceeded(rejected, committed, settings.max_reject_rate, settings.log_format.text)
     return committed
+
+
+def _install(con, data_dir: Path, f: dict, kind: str, source_id: str, run_id: str, now: dt.datetime) -> None:
+    """Move a staged file to its final name and register it in ``ingest_files`` (caller's transaction)."""
+    final, staged = data_dir / f["final"], data_dir / f["staged"]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # A retry after a failed transaction finds the file already moved: keep it.
+    if staged.exists() or not final.exists():
+        os.replace(staged, final)
+    con.execute(
+        "insert or replace into ingest_files values (?, ?, ?, ?, ?, ?, ?)",
+        [f["final"], kind, source_id, f["event_date"], f["rows"], run_id, now],
+    )
 
 
 def _merge_ua_cache(target: Path, staged: Path) -> None:
