@@ -22,7 +22,9 @@ from parsers.log_format import LogFormat
 MAX_LINE_BYTES = 64 * 1024
 
 # The columns parse_lines returns, with their types. ``remote_addr`` is the raw client
-# address: it only lives in memory and is replaced by keyed hashes before anything is written.
+# address, ``user_id`` and ``session_id`` the raw values of the configured user-id and
+# session fields: they only live in memory and are replaced by keyed hashes before anything
+# is written (transforms.privacy.pseudonymise).
 PARSED_SCHEMA: dict[str, pl.DataType] = {
     "line_number": pl.Int64(),
     "remote_addr": pl.String(),
@@ -36,7 +38,8 @@ PARSED_SCHEMA: dict[str, pl.DataType] = {
     "bytes_sent": pl.Int64(),
     "referrer": pl.String(),
     "user_agent": pl.String(),
-    "remote_user": pl.String(),
+    "user_id": pl.String(),
+    "session_id": pl.String(),
     "host": pl.String(),
     "request_time": pl.Float64(),
     "x_forwarded_for": pl.String(),
@@ -150,13 +153,20 @@ def _first_present(fields: pl.DataFrame, *names: str, dtype: pl.DataType = pl.St
     return pl.lit(None, dtype)
 
 
-def parse_lines(lines: pl.DataFrame, fmt: LogFormat) -> ParsedChunk:
+def parse_lines(
+    lines: pl.DataFrame, fmt: LogFormat, *, user_field: str | None = "remote_user", session_field: str | None = None
+) -> ParsedChunk:
     """Parse a chunk of access-log lines.
 
     Args:
         lines: columns ``line_number`` (Int64, 1-based position in the source file) and
             ``line`` (String, without the trailing newline).
         fmt: the compiled ``log_format``.
+        user_field: the variable (without ``$``) whose value is the signed-in user's id
+            (FOOTFALL_USER_ID_FIELD, e.g. ``remote_user`` or ``upstream_http_x_user_id``);
+            ``user_id`` is null when the format does not log it or it is ``-``.
+        session_field: the variable carrying the session id (FOOTFALL_SESSION_FIELD, e.g.
+            ``cookie_sessionid``), or ``None``; same rules, column ``session_id``.
 
     Returns:
         A :class:`ParsedChunk`. Every input line is in exactly one of ``events`` or
@@ -201,7 +211,7 @@ def parse_lines(lines: pl.DataFrame, fmt: LogFormat) -> ParsedChunk:
     good = typed.filter(pl.col("_reason").is_null())
     # JSON string values are already unescaped by the JSON reader; unescaping them again would
     # turn two backslashes in a value (logged as "a\\\\b") into one, or a value "\\x41" into "A".
-    events = _to_events(good, unescape=not fmt.is_json)
+    events = _to_events(good, unescape=not fmt.is_json, user_field=user_field, session_field=session_field)
     quarantine = (
         pl.concat(
             [
@@ -218,9 +228,12 @@ def parse_lines(lines: pl.DataFrame, fmt: LogFormat) -> ParsedChunk:
     return ParsedChunk(events=events, quarantine=quarantine)
 
 
-def _to_events(good: pl.DataFrame, *, unescape: bool = True) -> pl.DataFrame:
+def _to_events(
+    good: pl.DataFrame, *, unescape: bool = True, user_field: str | None = None, session_field: str | None = None
+) -> pl.DataFrame:
     cols = set(good.columns)
-    for name in ("request", "http_referer", "http_user_agent", "remote_user", "request_uri", "uri", "args"):
+    escaped = ("request", "http_referer", "http_user_agent", user_field, session_field, "request_uri", "uri", "args")
+    for name in dict.fromkeys(n for n in escaped if n):
         if unescape and name in cols:
             good = good.with_columns(_unescape_column(name, good))
 
@@ -273,12 +286,18 @@ def _to_events(good: pl.DataFrame, *, unescape: bool = True) -> pl.DataFrame:
         _first_present(good, "body_bytes_sent", "bytes_sent").cast(pl.Int64, strict=False).alias("bytes_sent"),
         _first_present(good, "http_referer").alias("referrer"),
         _first_present(good, "http_user_agent").alias("user_agent"),
-        _first_present(good, "remote_user").alias("remote_user"),
+        (_first_present(good, user_field) if user_field else pl.lit(None, pl.String)).alias("user_id"),
+        (_first_present(good, session_field) if session_field else pl.lit(None, pl.String)).alias("session_id"),
         _first_present(good, "host", "http_host", "server_name").alias("host"),
         _first_present(good, "request_time").cast(pl.Float64, strict=False).alias("request_time"),
         _first_present(good, "http_x_forwarded_for").alias("x_forwarded_for"),
     )
     out = out.with_columns(
-        _dash_to_null(c) for c in ("remote_addr", "referrer", "user_agent", "remote_user", "host", "x_forwarded_for")
+        _dash_to_null(c)
+        for c in ("remote_addr", "referrer", "user_agent", "user_id", "session_id", "host", "x_forwarded_for")
+    ).with_columns(
+        # An empty header or cookie is logged as "" inside quotes: no user, no session.
+        pl.when(pl.col(c) != "").then(pl.col(c)).alias(c)
+        for c in ("user_id", "session_id")
     )
     return out.select(list(PARSED_SCHEMA)).cast(PARSED_SCHEMA)

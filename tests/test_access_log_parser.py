@@ -94,7 +94,8 @@ def test_combined_line_all_columns():
         "bytes_sent": 2326,
         "referrer": "http://example.com/start",
         "user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
-        "remote_user": "alice",
+        "user_id": "alice",
+        "session_id": None,
         "host": None,
         "request_time": None,
         "x_forwarded_for": None,
@@ -103,7 +104,7 @@ def test_combined_line_all_columns():
 
 def test_dash_values_become_null():
     event = only_event(parse(['- - - [10/Oct/2015:13:55:36 +0000] "GET / HTTP/1.1" 304 - "-" "-"']))
-    assert (event["remote_addr"], event["remote_user"], event["bytes_sent"]) == (None, None, None)
+    assert (event["remote_addr"], event["user_id"], event["bytes_sent"]) == (None, None, None)
     assert (event["referrer"], event["user_agent"]) == (None, None)
 
 

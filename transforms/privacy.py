@@ -7,8 +7,11 @@
   visitor cannot be linked across days. Salts live in the secrets dir, outside the data dir;
   once a day's salt is deleted, no id of that day can be recomputed, even by brute force over
   the IPv4 space.
-* ``user_agent_id`` and ``user_hash``: the full user agent and ``$remote_user``, keyed with
-  the hash key, so distinct values can be counted without storing them.
+* ``user_agent_id`` and ``user_hash``: the full user agent and the signed-in user's id
+  (FOOTFALL_USER_ID_FIELD, ``$remote_user`` by default), keyed with the hash key, so
+  distinct values can be counted, and a user followed across days, without storing them.
+* ``session_hash``: the session id (FOOTFALL_SESSION_FIELD), keyed with the day's salt like
+  ``visitor_id``: a session cookie cannot be linked across days or recovered.
 
 All hashes are the first 8 bytes of the digest as a signed 64-bit integer. Hashing runs in
 Python once per *distinct* value of a chunk and is joined back column-wise.
@@ -107,23 +110,24 @@ class KeyStore:
 
 
 def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str = "UTC") -> pl.DataFrame:
-    """Replace the raw client address and user name with keyed hashes.
+    """Replace the raw client address, user id and session id with keyed hashes.
 
     Args:
-        events: parsed events with at least ``ts``, ``remote_addr``, ``user_agent`` and
-            ``remote_user`` (see ``parsers.access_log.PARSED_SCHEMA``).
+        events: parsed events with at least ``ts``, ``remote_addr``, ``user_agent``,
+            ``user_id`` and ``session_id`` (see ``parsers.access_log.PARSED_SCHEMA``).
         keys: where the key and the daily salts come from.
         site: site name mixed into the visitor id.
         timezone: IANA name; visitor ids change at midnight in this zone (the reporting day).
 
     Returns:
-        ``events`` without ``remote_addr``, ``remote_user`` and ``x_forwarded_for``, with
-        Int64 columns ``client_ip_hash``, ``visitor_id``, ``user_agent_id``, ``user_hash``
-        (null where the input value is null) and ``user_agent`` cut to 100 characters.
+        ``events`` without ``remote_addr``, ``user_id``, ``session_id`` and
+        ``x_forwarded_for``, with Int64 columns ``client_ip_hash``, ``visitor_id``,
+        ``user_agent_id``, ``user_hash``, ``session_hash`` (null where the input value is
+        null) and ``user_agent`` cut to 100 characters.
     """
     key = keys.hash_key()
     frame = events.with_columns(pl.col("ts").dt.convert_time_zone(timezone).dt.date().alias("_day"))
-    cols = ["_day", "remote_addr", "user_agent", "remote_user"]
+    cols = ["_day", "remote_addr", "user_agent", "user_id", "session_id"]
     # The enricher already computed user_agent_id (its cache key): it is not hashed again.
     hash_ua = "user_agent_id" not in frame.columns
     # One unique() and one join: each hash is memoised per distinct value, so BLAKE2b runs
@@ -139,10 +143,10 @@ def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str 
         return memo[(label, value)]
 
     salts: dict = {}
-    columns: dict[str, list] = {"client_ip_hash": [], "user_hash": [], "visitor_id": []}
+    columns: dict[str, list] = {"client_ip_hash": [], "user_hash": [], "session_hash": [], "visitor_id": []}
     if hash_ua:
         columns["user_agent_id"] = []
-    for day, ip, ua, user in distinct.iter_rows():
+    for day, ip, ua, user, session in distinct.iter_rows():
         columns["client_ip_hash"].append(once("ip", ip or None))
         if hash_ua:
             columns["user_agent_id"].append(once("ua", ua))
@@ -150,9 +154,11 @@ def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str 
         if day not in salts:
             salts[day] = keys.daily_salt(day)
         columns["visitor_id"].append(keyed_hash(salts[day], site, ip, ua))
+        # The "session" label keeps a session id from colliding with an (address, agent) pair.
+        columns["session_hash"].append(None if session is None else keyed_hash(salts[day], "session", site, session))
     distinct = distinct.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in columns.items())
     frame = frame.join(distinct, on=cols, how="left", nulls_equal=True)
-    return frame.drop("_day", "remote_addr", "remote_user", "x_forwarded_for").with_columns(
+    return frame.drop("_day", "remote_addr", "user_id", "session_id", "x_forwarded_for").with_columns(
         pl.col("user_agent").str.slice(0, 100)
     )
 
