@@ -21,6 +21,7 @@ from transforms.client_address import client_addresses
 from transforms.geoip import GeoIP
 from transforms.privacy import keyed_hash
 from transforms.referrers import DEFAULT_SENSITIVE_PARAMS, referrer_columns, strip_params, utm_columns
+from transforms.routes import Routes
 from transforms.user_agents import UA_SCHEMA, UserAgentClassifier
 
 UA_CACHE_SCHEMA = {"user_agent_id": pl.Int64, **UA_SCHEMA}
@@ -36,6 +37,8 @@ class Enricher:
         geoip_database: the .mmdb file, or ``None`` for the bundled GeoLite2 City.
         trusted_proxies, site_hosts, sensitive_params, crawler_patterns: from Settings
             (``sensitive_params=None``: :data:`transforms.referrers.DEFAULT_SENSITIVE_PARAMS`).
+        routes: the route rules (FOOTFALL_ROUTES) giving ``page_type``, ``community_slug``
+            and ``post_id``; ``None`` leaves them null.
 
     Raises:
         transforms.geoip.GeoIPConfigError: the GeoIP database is missing or unreadable.
@@ -50,8 +53,10 @@ class Enricher:
         site_hosts: tuple[str, ...] = (),
         sensitive_params: tuple[str, ...] | None = None,
         crawler_patterns: str | None = None,
+        routes: Routes | None = None,
     ) -> None:
         self.hash_key = hash_key
+        self.routes = routes or Routes(())
         self.geoip = GeoIP(geoip_database)
         self.classifier = UserAgentClassifier((crawler_patterns,) if crawler_patterns else ())
         self.trusted_proxies = trusted_proxies
@@ -94,14 +99,18 @@ class Enricher:
         """Add the enrichment columns to parsed events (``parsers.access_log.PARSED_SCHEMA``).
 
         ``remote_addr`` becomes the client address (behind trusted proxies); ``query`` and
-        ``referrer`` lose their sensitive parameters. Row order and count are unchanged.
+        ``referrer`` lose their sensitive parameters; ``page_type``, ``community_slug`` and
+        ``post_id`` come from the routes. Row order and count are unchanged.
         """
         if self.trusted_proxies:
             events = events.with_columns(client_addresses(events, self.trusted_proxies).alias("remote_addr"))
         geo = self.geoip.lookup(events.get_column("remote_addr").unique())
         agents = self._user_agents(events.get_column("user_agent"))
-        events = events.join(geo, on="remote_addr", how="left", nulls_equal=True).join(
-            agents, on="user_agent", how="left", nulls_equal=True
+        routes = self.routes.classify(events.get_column("path"))
+        events = (
+            events.join(geo, on="remote_addr", how="left", nulls_equal=True)
+            .join(agents, on="user_agent", how="left", nulls_equal=True)
+            .join(routes, on="path", how="left")
         )
         return events.with_columns(
             *utm_columns(pl.col("query")),

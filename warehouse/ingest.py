@@ -39,6 +39,7 @@ from parsers.log_format import LogFormat
 from transforms.enrich import UA_CACHE_SCHEMA, Enricher
 from transforms.privacy import KeyStore, pseudonymise, redact_addresses, redact_param_values
 from warehouse import storage
+from warehouse.dimensions import load_dimensions
 from warehouse.failpoints import failpoint
 from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA
 from warehouse.settings import Settings
@@ -81,6 +82,7 @@ def make_enricher(settings: Settings, keys: KeyStore) -> Enricher:
         site_hosts=settings.site_hosts,
         sensitive_params=settings.sensitive_params,
         crawler_patterns=settings.crawler_patterns,
+        routes=settings.routes,
     )
 
 
@@ -295,7 +297,7 @@ def _process_chunk(
     chunk: _Chunk, fmt: LogFormat, keys: KeyStore, enricher: Enricher, settings: Settings, plan: SourcePlan
 ) -> _ChunkResult:
     lines = _lines_frame(chunk)
-    parsed = parse_lines(lines, fmt)
+    parsed = parse_lines(lines, fmt, user_field=settings.user_id_field, session_field=settings.session_field)
     enriched = enricher.apply(parsed.events)
     events = pseudonymise(enriched, keys, settings.site, settings.timezone).with_columns(
         pl.lit(settings.site).alias("site"), pl.lit(plan.source_id).alias("source_id")
@@ -706,9 +708,18 @@ def aggregate(settings: Settings, days: list[str]) -> int:
 
     Returns:
         How many days were rebuilt.
+
+    Raises:
+        warehouse.dimensions.DimensionError: a dimension file is invalid (nothing rebuilt).
     """
     con = storage.connect(settings.data_dir)
     try:
+        # The community views join the dimensions at query time: a changed file applies to
+        # every day kept without a rebuild. A bad file fails here, before any rebuild.
+        load_dimensions(con, settings.dimensions_dir, KeyStore(settings.secrets_dir, settings.hash_key).hash_key())
+        con.execute(
+            "insert or replace into warehouse_meta values ('growth_stable_pct', ?)", [str(settings.growth_stable_pct)]
+        )
         # Also the days of commits whose rebuild never finished (a killed run, table
         # aggregates_pending): a later run has nothing new to commit for them.
         pending = {r[0] for r in con.execute("select event_date from aggregates_pending").fetchall()}

@@ -42,6 +42,10 @@ EVENTS_SCHEMA = pa.schema(
         pa.field("city", pa.string()),
         pa.field("visitor_id", pa.int64(), nullable=False),
         pa.field("user_hash", pa.int64()),
+        pa.field("session_hash", pa.int64()),
+        pa.field("page_type", pa.string()),
+        pa.field("community_slug", pa.string()),
+        pa.field("post_id", pa.string()),
         pa.field("source_id", pa.string(), nullable=False),
         pa.field("line_number", pa.int64(), nullable=False),
     ]

@@ -15,9 +15,13 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from parsers.log_format import COMBINED, LogFormat, compile_log_format
+
+if TYPE_CHECKING:
+    from transforms.routes import Routes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_LOG = REPO_ROOT / "tests" / "fixtures" / "apache_combined_sample.log"
@@ -145,6 +149,46 @@ def _existing_file(env: Mapping[str, str], name: str) -> Path | None:
     return path
 
 
+def _log_field(env: Mapping[str, str], name: str, fmt: LogFormat, default: str | None) -> str | None:
+    """A log_format variable named by setting ``name``: it must be logged by ``fmt``.
+
+    The default applies only when the format logs it (``combined`` logs ``$remote_user``).
+    """
+    raw = (env.get(name) or "").strip().lstrip("$")
+    if not raw:
+        return default if default in fmt.variables else None
+    if raw not in fmt.variables:
+        raise ConfigError(
+            f"{name}={raw!r} is not a variable of FOOTFALL_LOG_FORMAT (it logs "
+            + ", ".join("$" + v for v in fmt.variables)
+            + "); add it to the log_format in nginx.conf and FOOTFALL_LOG_FORMAT, or unset it"
+        )
+    return raw
+
+
+def _routes(env: Mapping[str, str]) -> Routes | None:
+    raw = env.get("FOOTFALL_ROUTES") or None
+    if raw is None:
+        return None
+    # Imported here: DAG files import settings, and must not import polars when parsed.
+    from transforms.routes import Routes, RoutesConfigError
+
+    try:
+        return Routes.load(Path(raw).expanduser())
+    except RoutesConfigError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _existing_dir(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name) or None
+    if raw is None:
+        return None
+    path = Path(raw).expanduser().resolve()
+    if not path.is_dir():
+        raise ConfigError(f"{name}={raw!r}: no such directory; point it at the dimension files (docs/communities.md)")
+    return path
+
+
 def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
     """``VISIT_TRACKING_INTERVAL`` in seconds (default 1800): the schedule of the ingest and
     report DAGs and the length of a report's data interval.
@@ -215,6 +259,15 @@ class Settings:
         report_batch: ``FOOTFALL_REPORT_BATCH``, reports claimed by one delivery run at most.
         report_top_n: ``FOOTFALL_REPORT_TOP_N``, entries listed per map of an hour bucket (and
             pages of a daily summary); the rest is summed under ``"(other)"``.
+        user_id_field: ``FOOTFALL_USER_ID_FIELD`` (default ``remote_user``), the log_format
+            variable carrying the signed-in user's id; ``None`` when the default is not logged.
+        session_field: ``FOOTFALL_SESSION_FIELD``, the variable carrying the session id, or ``None``.
+        routes: the rules of the ``FOOTFALL_ROUTES`` TOML file (page type, community, post),
+            or ``None``. docs/communities.md describes the file.
+        dimensions_dir: ``FOOTFALL_DIMENSIONS_DIR``, the divisions, communities, content and
+            users files (CSV or Parquet), or ``None``.
+        growth_stable_pct: ``FOOTFALL_GROWTH_STABLE_PCT`` (default 5): a change within this many
+            percent is a ``stable`` trend in the ``growth`` view.
     """
 
     log_globs: tuple[str, ...]
@@ -247,6 +300,11 @@ class Settings:
     report_max_backoff_s: float = 900.0
     report_batch: int = 100
     report_top_n: int = 50
+    user_id_field: str | None = "remote_user"
+    session_field: str | None = None
+    routes: Routes | None = field(default=None, compare=False)
+    dimensions_dir: Path | None = None
+    growth_stable_pct: float = 5.0
 
     def __post_init__(self) -> None:
         # Checked here, not only in from_env, because the secrets may come from Airflow.
@@ -308,7 +366,13 @@ class Settings:
             report_max_backoff_s=_positive_float(env, "FOOTFALL_REPORT_MAX_BACKOFF_S", 900.0),
             report_batch=_positive_int(env, "FOOTFALL_REPORT_BATCH", 100),
             report_top_n=_positive_int(env, "FOOTFALL_REPORT_TOP_N", 50),
+            routes=_routes(env),
+            dimensions_dir=_existing_dir(env, "FOOTFALL_DIMENSIONS_DIR"),
+            growth_stable_pct=_positive_float(env, "FOOTFALL_GROWTH_STABLE_PCT", 5.0),
         )
+        fmt = values["log_format"]
+        values["user_id_field"] = _log_field(env, "FOOTFALL_USER_ID_FIELD", fmt, default="remote_user")
+        values["session_field"] = _log_field(env, "FOOTFALL_SESSION_FIELD", fmt, default=None)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
