@@ -32,10 +32,17 @@ AGGREGATE_TABLES = (
     "devices_daily",
     "countries_daily",
     "bots_daily",
+    # docs/communities.md
+    "visitor_daily",
+    "visitor_hourly",
+    "post_views_daily",
+    "conversions_daily",
+    "peak_visitors_daily",
+    "current_visitors_daily",
 )
 # Bump when warehouse/ddl/002_aggregates.sql or a model changes what a table holds: the
 # aggregate tables are then dropped and rebuilt from the events on the next write connection.
-AGGREGATES_VERSION = "2"
+AGGREGATES_VERSION = "3"
 _PARAM_RE = re.compile(r"\$([A-Za-z_]\w*)")
 
 

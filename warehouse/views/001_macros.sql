@@ -20,3 +20,28 @@ create or replace macro page_views_local(days, tz, include_crawlers) as table
     select *
     from events_local(days, tz)
     where is_page_view and (include_crawlers or not coalesce(is_crawler, false));
+
+-- Hits that count for the community and signed-in metrics (docs/communities.md): every
+-- method and status, crawlers only when counted, with
+--   session_key: session_hash when the session field is logged, else the daily visitor_id;
+--   visitor_key: the hit's own user_hash when signed in, else the first user (by time) whose
+--     signed-in hit shares its session key that day, else the session key;
+--   visitor_user_hash: the user of visitor_key (null for an anonymous visitor).
+create or replace macro visitor_hits(days, tz, include_crawlers) as table
+    with hits as (
+        select *, coalesce(session_hash, visitor_id) as session_key
+        from events_local(days, tz)
+        where include_crawlers or not coalesce(is_crawler, false)
+    ),
+    session_users as (
+        select day, session_key, arg_min(user_hash, ts) as session_user
+        from hits
+        where user_hash is not null
+        group by all
+    )
+    select
+        hits.*,
+        coalesce(hits.user_hash, s.session_user, hits.session_key) as visitor_key,
+        coalesce(hits.user_hash, s.session_user) as visitor_user_hash
+    from hits
+    left join session_users as s on s.day = hits.day and s.session_key = hits.session_key;
