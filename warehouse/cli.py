@@ -12,6 +12,8 @@ Commands:
                         ISO-8601, for ``airflow dags test footfall_report <date>``
     outbox list|show|retry|discard|deliver
                         the report outbox (``python -m warehouse.cli outbox --help``)
+    export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE]
+                        one view as CSV (``python -m warehouse.cli export --help``)
 """
 
 from __future__ import annotations
@@ -204,13 +206,51 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
         con.close()
 
 
+def export_command(argv: list[str]) -> int:
+    """``export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE]``."""
+    from warehouse.export import EXPORTS, ExportError, export_csv
+
+    parser = argparse.ArgumentParser(
+        prog="python -m warehouse.cli export",
+        description="Write one view of the warehouse as CSV (docs/communities.md, docs/metrics.md).",
+    )
+    parser.add_argument("view", choices=sorted(EXPORTS), metavar="VIEW", help=", ".join(sorted(EXPORTS)))
+    parser.add_argument("--from", dest="start", required=True, type=dt.date.fromisoformat, help="first day, ISO")
+    parser.add_argument("--to", dest="end", required=True, type=dt.date.fromisoformat, help="last day, ISO")
+    parser.add_argument("--community", help="only this community_slug (views with communities)")
+    parser.add_argument("--grain", help="hour, day, week or month (trends, peak_visitors)")
+    parser.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    con = storage.connect(settings.data_dir, read_only=True)
+    try:
+        rows = export_csv(
+            con, args.view, args.start, args.end, community=args.community, grain=args.grain, output=args.output
+        )
+    except ExportError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    if args.output is not None:
+        print(f"{rows} row(s) of {args.view} written to {args.output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["outbox"]:
         return outbox_command(argv[1:])
+    if argv[:1] == ["export"]:
+        return export_command(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m warehouse.cli", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "command", choices=["summary", "last-interval-end", "query", "check", "reingest", "rebuild", "outbox"]
+        "command",
+        choices=["summary", "last-interval-end", "query", "check", "reingest", "rebuild", "outbox", "export"],
     )
     parser.add_argument(
         "sql", nargs="?", help="the statement, for query; the log file, for reingest; FROM, for rebuild"

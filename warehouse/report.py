@@ -146,7 +146,8 @@ def build_daily_summary(
     from ``status_daily`` (only classes with hits), ``top_pages`` are the ``top_n`` paths of
     ``page_daily`` by page views (paths of at most :data:`MAX_PATH_CHARS` characters), and
     ``other_pages`` counts the paths and page views not listed. The optional sections
-    ``communities`` and ``cross_division_flows`` are not produced yet.
+    ``communities`` and ``cross_division_flows`` (docs/communities.md) are present when the
+    day has community page views.
     """
     start, end = day_bounds(day, timezone)
     row = con.execute(
@@ -163,7 +164,7 @@ def build_daily_summary(
     paths, page_views = con.execute(
         "select count(*), coalesce(sum(page_views), 0)::bigint from page_daily where day = ?", [day]
     ).fetchone()
-    return {
+    summary = {
         "kind": "daily_summary",
         "version": SUMMARY_VERSION,
         "day": day.isoformat(),
@@ -174,6 +175,40 @@ def build_daily_summary(
         "status_classes": {f"{cls}xx": hits for cls, hits in classes},
         "top_pages": [{"path": p, "page_views": pv, "visitors": v} for p, pv, v in pages],
         "other_pages": {"paths": paths - len(pages), "page_views": page_views - sum(p[1] for p in pages)},
+    }
+    summary.update(_community_sections(con, day, top_n))
+    return summary
+
+
+_COMMUNITY_COLUMNS = (
+    "community_slug, community_id, division_id, visitors, signed_in_visitors, anonymous_visitors, page_views, "
+    "same_division_visitors, cross_division_visitors, unknown_division_visitors, cross_division_pct"
+)
+
+
+def _community_sections(con: duckdb.DuckDBPyConnection, day: dt.date, top_n: int) -> dict:
+    """``communities`` (top ``top_n`` of ``community_daily`` by visitors) and
+    ``cross_division_flows`` (top ``top_n`` of the day's flows), only for a day with
+    community page views: sites without communities keep the payload they had."""
+    cursor = con.execute(
+        f"select {_COMMUNITY_COLUMNS} from community_daily where day = ? order by visitors desc, community_slug "
+        "limit ?",
+        [day, top_n],
+    )
+    names = [d[0] for d in cursor.description]
+    communities = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    if not communities:
+        return {}
+    flows = con.execute(
+        "select from_division_id, to_division_id, visitors, page_views from cross_division_flows(?, ?) "
+        "order by visitors desc, page_views desc, from_division_id, to_division_id limit ?",
+        [day, day, top_n],
+    ).fetchall()
+    return {
+        "communities": communities,
+        "cross_division_flows": [
+            {"from_division_id": f, "to_division_id": t, "visitors": v, "page_views": pv} for f, t, v, pv in flows
+        ],
     }
 
 
