@@ -1,4 +1,5 @@
-# footfall: `make run` (set up and run the pipeline on a real log), `make test`.
+# footfall: `make run` (set up and run the pipeline on a real log), `make demo` (on generated
+# community traffic, beside its ground truth), `make test`.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -12,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 # Airflow's own startup chatter is not what `make run` is for.
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 
-.PHONY: venv airflow-init run test bench lint standalone clean
+.PHONY: venv airflow-init run demo test bench lint standalone clean
 
 venv: $(VENV)/.installed
 
@@ -36,6 +37,10 @@ airflow-init: venv
 
 run: airflow-init
 	$(WITH_SECRETS) bin/run-pipeline
+
+# Generated community traffic (demo/traffic.py) through the same pipeline, into data/demo/.
+demo: airflow-init
+	$(WITH_SECRETS) bin/run-demo
 
 test: venv
 	$(BIN)/python -m pytest
