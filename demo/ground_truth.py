@@ -645,7 +645,7 @@ class GroundTruth:
         """Per day, per community and ``(all)``: the 5-minute peak of distinct visitors.
 
         Reading (the spec names no columns): ``day, community_slug, peak_visitors,
-        peak_window_start`` (naive UTC); sorted by day, then slug with ``(all)`` first.
+        window_start`` (naive UTC); sorted by day, then slug with ``(all)`` first.
         """
         grouped: dict[tuple[dt.date, str], list[_PageView]] = collections.defaultdict(list)
         for pv in self.page_views:
@@ -660,33 +660,35 @@ class GroundTruth:
                     "day": day,
                     "community_slug": slug,
                     "peak_visitors": peak,
-                    "peak_window_start": start.replace(tzinfo=None),
+                    "window_start": start.replace(tzinfo=None),
                 }
             )
         return rows
 
     def peak_visitors(self, grain: str) -> list[dict[str, Any]]:
-        """Per ISO week or month and community (and ``(all)``): the largest daily peak.
+        """Per day, ISO week or month and community (and ``(all)``): the largest daily peak
+        and the earliest ``window_start`` reaching it.
 
-        Reading (the spec names no columns): ``period_start`` (a date), ``community_slug``,
-        ``peak_visitors``.
+        Columns: ``period_start`` (a date), ``community_slug``, ``peak_visitors``, ``window_start``.
         """
-        if grain not in ("week", "month"):
-            raise ValueError(f"grain must be week or month, not {grain!r}")
-        best: dict[tuple, int] = {}
+        if grain not in ("day", "week", "month"):
+            raise ValueError(f"grain must be day, week or month, not {grain!r}")
+        best: dict[tuple, tuple[int, dt.datetime]] = {}
         for row in self.peak_visitors_daily():
             key = (self.period_start(grain, dt.datetime.combine(row["day"], dt.time())), row["community_slug"])
-            best[key] = max(best.get(key, 0), row["peak_visitors"])
+            peak, start = row["peak_visitors"], row["window_start"]
+            if key not in best or (-peak, start) < (-best[key][0], best[key][1]):
+                best[key] = (peak, start)
         return [
-            {"period_start": period, "community_slug": slug, "peak_visitors": peak}
-            for (period, slug), peak in sorted(best.items())
+            {"period_start": period, "community_slug": slug, "peak_visitors": peak, "window_start": start}
+            for (period, slug), (peak, start) in sorted(best.items())
         ]
 
     def current_visitors(self) -> list[dict[str, Any]]:
         """Distinct visitors in (newest - 300 s, newest], newest = the latest human page view.
 
-        Reading (the spec names no columns): ``community_slug, visitors``, one row for
-        ``(all)`` and one per community with a visitor in the window.
+        Columns: ``community_slug, window_end, visitors`` (``window_end`` = newest), one row
+        for ``(all)`` and one per community with a visitor in the window.
         """
         newest = max(pv.ts for pv in self.page_views)
         since = newest - dt.timedelta(seconds=WINDOW_S)
@@ -696,7 +698,9 @@ class GroundTruth:
                 visitors[ALL].add(pv.visitor)
                 if pv.community_slug is not None:
                     visitors[pv.community_slug].add(pv.visitor)
-        return [{"community_slug": slug, "visitors": len(v)} for slug, v in sorted(visitors.items())]
+        return [
+            {"community_slug": slug, "window_end": newest.replace(tzinfo=None), "visitors": len(v)} for slug, v in sorted(visitors.items())
+        ]
 
     def _content_views(self) -> list[tuple[_PageView, str]]:
         """Page views with a captured ``post_id``, without those of the post's owner.

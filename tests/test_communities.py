@@ -171,7 +171,7 @@ def test_cross_division_flows(con, truth, start, end):
 def test_visitor_stats(con, truth, start, end, community, division):
     actual = query(
         con,
-        "select * from visitor_stats(?, ?, community_slug := ?, division_id := ?)",
+        "select * from visitor_stats(?, ?, community := ?, division := ?)",
         [start, end, community, division],
     )
     assert actual == truth.visitor_stats(start, end, community, division)
@@ -229,7 +229,7 @@ def test_peak_visitors_daily(con, truth):
     assert_rows(query(con, "select * from peak_visitors_daily"), truth.peak_visitors_daily())
 
 
-@pytest.mark.parametrize("grain", ["week", "month"])
+@pytest.mark.parametrize("grain", ["day", "week", "month"])
 def test_peak_visitors(con, truth, grain):
     actual = query(con, "select * from peak_visitors(?)", [grain])
     for row in actual:

@@ -430,15 +430,16 @@ def test_peak_is_the_most_distinct_visitors_in_any_five_minutes():
         hit(300, "/communities/toronto", ip="4.4.4.4"),  # [0, 300) excludes it; [100, 400) has 3
         hit(350, "/communities/toronto", ip="2.2.2.2"),
     )
-    peaks = {r["community_slug"]: (r["peak_visitors"], r["peak_window_start"]) for r in truth.peak_visitors_daily()}
+    peaks = {r["community_slug"]: (r["peak_visitors"], r["window_start"]) for r in truth.peak_visitors_daily()}
     start = T0.replace(tzinfo=None)
     assert peaks == {
         "(all)": (3, start),
         "toronto": (2, start),
         "ontario": (1, start + dt.timedelta(seconds=299)),
     }
+    newest = start + dt.timedelta(seconds=350)
     assert truth.current_visitors() == [
-        {"community_slug": "(all)", "visitors": 3},
-        {"community_slug": "ontario", "visitors": 1},
-        {"community_slug": "toronto", "visitors": 2},
+        {"community_slug": "(all)", "window_end": newest, "visitors": 3},
+        {"community_slug": "ontario", "window_end": newest, "visitors": 1},
+        {"community_slug": "toronto", "window_end": newest, "visitors": 2},
     ]

@@ -1,13 +1,15 @@
 -- Grain: one row per day, post (a page view the routes gave a post_id), visitor, and the
--- page view's own user, sign-in state, country, device and referrer domain.
+-- page view's country (Unknown: not located), device and referrer domain. user_hash and
+-- signed_in are the visitor's (docs/communities.md): an anonymous view in a session that
+-- signs in is the user's, so an owner's views before signing in are the owner's too.
 -- Parameters: $days, $tz, $include_crawlers.
 select
     day,
     post_id,
     visitor_key,
-    user_hash,
-    user_hash is not null as signed_in,
-    country_code,
+    visitor_user_hash as user_hash,
+    visitor_user_hash is not null as signed_in,
+    coalesce(country_code, 'Unknown') as country_code,
     device_type,
     referrer_domain,
     count(*) as views

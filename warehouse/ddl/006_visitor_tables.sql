@@ -27,9 +27,9 @@ create table if not exists post_views_daily (
     day             date not null,
     post_id         varchar not null,
     visitor_key     bigint not null,
-    user_hash       bigint,                -- the page view's own user (owner views are excluded by the views)
-    signed_in       boolean not null,      -- the page view was made signed in
-    country_code    varchar,
+    user_hash       bigint,                -- the visitor's user (owner views are excluded by the views)
+    signed_in       boolean not null,      -- the visitor is a user
+    country_code    varchar,               -- of the page view; 'Unknown' when not located
     device_type     varchar,
     referrer_domain varchar,
     views           bigint not null

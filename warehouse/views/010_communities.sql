@@ -219,17 +219,23 @@ create or replace macro demographics(start_day, end_day) as table
     group by all
     order by visitors desc, division_type;
 
--- Visitors per country of their division (Unknown visitors have none).
+-- Visitors per country of their division (Unknown: visitors without a division), with their
+-- share of all visitors of the range; Unknown ranks last among equals.
 create or replace macro top_countries(start_day, end_day, top_n := 10) as table
     with counts as (
-        select d.iso_country as country, count(*) as visitors
+        select d.iso_country, count(*) as visitors
         from range_visitors(start_day, end_day) as v
-        join dim_divisions as d on d.division_id = v.division_id
+        left join dim_divisions as d on d.division_id = v.division_id
         group by all
     ),
 
     ranked as (
-        select *, row_number() over (order by visitors desc, country) as rank from counts
+        select
+            coalesce(iso_country, 'Unknown') as iso_country,
+            visitors,
+            round(100.0 * visitors / sum(visitors) over (), 2) as pct,
+            row_number() over (order by visitors desc, iso_country asc nulls last) as rank
+        from counts
     )
 
     select * from ranked where rank <= top_n order by rank;
@@ -304,7 +310,7 @@ select community_slug, window_end, visitors
 from current_visitors_daily
 where day = (select max(day) from current_visitors_daily);
 
--- Post views without the owner's own (signed-in) views.
+-- Post views without the owner's own views (the owner as visitor, docs/communities.md).
 create or replace view post_views_counted as
 select p.*, c.kind
 from post_views_daily as p
@@ -328,7 +334,6 @@ create or replace view content_views_summary as
 select
     day,
     post_id,
-    any_value(kind) as kind,
     cast(sum(views) as bigint) as views,
     count(distinct visitor_key) as unique_viewers,
     cast(coalesce(sum(views) filter (where signed_in), 0) as bigint) as signed_in_views,
