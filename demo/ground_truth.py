@@ -699,7 +699,8 @@ class GroundTruth:
                 if pv.community_slug is not None:
                     visitors[pv.community_slug].add(pv.visitor)
         return [
-            {"community_slug": slug, "window_end": newest.replace(tzinfo=None), "visitors": len(v)} for slug, v in sorted(visitors.items())
+            {"community_slug": slug, "window_end": newest.replace(tzinfo=None), "visitors": len(v)}
+            for slug, v in sorted(visitors.items())
         ]
 
     def _content_views(self) -> list[tuple[_PageView, str]]:
