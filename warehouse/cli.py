@@ -187,7 +187,7 @@ def outbox_command(argv: list[str], settings: Settings | None = None, out=sys.st
     return 0
 
 
-def rebuild(settings: Settings, first: str | None = None, last: str | None = None, out=sys.stdout) -> int:
+def rebuild(settings: Settings, first: str | None = None, last: str | None = None, out=None) -> int:
     """Recompute the aggregates of the days ``first``..``last`` (ISO dates, inclusive), or of
     every day with events; returns how many days were rebuilt. One transaction.
 
@@ -207,7 +207,7 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
             days = [r[0] for r in rows]
         frozen = sorted(storage.frozen_days(con, days, tz))
         if frozen:
-            out.write(
+            (out or sys.stdout).write(
                 f"skipped {len(frozen)} day(s) whose raw events retention purged ({frozen[0]} .. {frozen[-1]}): "
                 "their aggregates are kept as they are\n"
             )
@@ -216,7 +216,7 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
         con.close()
 
 
-def retention_command(settings: Settings, now: str | None, out=sys.stdout) -> None:
+def retention_command(settings: Settings, now: str | None, out=None) -> None:
     """Run every retention step (:func:`warehouse.retention.run`) and print what it did.
 
     Args:
@@ -233,7 +233,7 @@ def retention_command(settings: Settings, now: str | None, out=sys.stdout) -> No
     cut = retention.Cutoffs.at(settings, clock)
     done = retention.run(settings, clock, wall_now)
     raw, rolled, aggregates, sweep = done["purge_raw"], done["roll_up"], done["purge_aggregates"], done["sweep_orphans"]
-    w = out.write
+    w = (out or sys.stdout).write
     w(f"retention at {clock.isoformat()}\n")
     w(f"  rebuilt pending:    {done['rebuild_pending']} day(s)\n")
     w(f"  raw events:         before {cut.events} (UTC): ")
