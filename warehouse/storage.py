@@ -39,7 +39,8 @@ AGGREGATE_TABLES = (
 # its `day` column unless listed. Rebuilds, the version migration and retention all use it.
 AGGREGATE_DAY = {"hourly_traffic": "cast(hour as date)"}
 # Bump when warehouse/ddl/002_aggregates.sql or a model changes what a table holds: the
-# aggregate tables are then dropped and rebuilt from the events on the next write connection.
+# aggregate tables are then recreated on the next write connection and rebuilt from the events
+# (the rows of days whose raw events retention purged are carried over, see _migrate_aggregates).
 AGGREGATES_VERSION = "2"
 _PARAM_RE = re.compile(r"\$([A-Za-z_]\w*)")
 
