@@ -30,6 +30,13 @@ EXPECTED = {
         "post_reports": {"claim_reports"},
         "record_deliveries": {"claim_reports", "post_reports"},
     },
+    "footfall_retention": {
+        "rebuild_pending": set(),
+        "purge_raw": {"rebuild_pending"},
+        "roll_up": {"purge_raw"},
+        "purge_aggregates": {"roll_up"},
+        "sweep_orphans": {"purge_aggregates"},
+    },
 }
 WAREHOUSE_TASKS = {
     "plan_sources",
@@ -40,6 +47,11 @@ WAREHOUSE_TASKS = {
     "build_daily_summary",
     "claim_reports",
     "record_deliveries",
+    "rebuild_pending",
+    "purge_raw",
+    "roll_up",
+    "purge_aggregates",
+    "sweep_orphans",
 }
 # The time part of each DAG's schedule (footfall_delivery also runs when a report is queued).
 SCHEDULES = {
@@ -47,6 +59,7 @@ SCHEDULES = {
     "footfall_report": dt.timedelta(seconds=1800),
     "footfall_daily_summary": dt.timedelta(days=1),
     "footfall_delivery": dt.timedelta(seconds=1800),
+    "footfall_retention": dt.timedelta(days=1),
 }
 
 

@@ -8,6 +8,9 @@ Commands:
     rebuild [FROM TO]   recompute every aggregate table for the days FROM..TO (ISO dates, in
                         FOOTFALL_TIMEZONE; default every day with events), e.g. after
                         changing FOOTFALL_TIMEZONE or FOOTFALL_COUNT_CRAWLERS
+    retention [--now ISO]
+                        run the retention steps now (what footfall_retention does) with the
+                        clock at ISO (default: now) and print what was deleted and rolled up
     last-interval-end   print the end of the report interval holding the newest event,
                         ISO-8601, for ``airflow dags test footfall_report <date>``
     outbox list|show|retry|discard|deliver
@@ -186,9 +189,12 @@ def outbox_command(argv: list[str], settings: Settings | None = None, out=sys.st
     return 0
 
 
-def rebuild(settings: Settings, first: str | None = None, last: str | None = None) -> int:
+def rebuild(settings: Settings, first: str | None = None, last: str | None = None, out=None) -> int:
     """Recompute the aggregates of the days ``first``..``last`` (ISO dates, inclusive), or of
-    every day with events; returns how many days were rebuilt. One transaction."""
+    every day with events; returns how many days were rebuilt. One transaction.
+
+    Days whose raw events retention purged are skipped (their aggregates are final) and
+    listed on ``out``."""
     con = storage.connect(settings.data_dir)
     try:
         tz = settings.timezone
@@ -201,6 +207,12 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
                 "select distinct cast(timezone(?, ts) as date) from events union select day from daily_traffic", [tz]
             ).fetchall()
             days = [r[0] for r in rows]
+        frozen = sorted(storage.frozen_days(con, days, tz))
+        if frozen:
+            (out or sys.stdout).write(
+                f"skipped {len(frozen)} day(s) whose raw events retention purged ({frozen[0]} .. {frozen[-1]}): "
+                "their aggregates are kept as they are\n"
+            )
         return storage.rebuild_aggregates(con, days, settings.model_params)
     finally:
         con.close()
@@ -241,6 +253,41 @@ def export_command(argv: list[str]) -> int:
     return 0
 
 
+def retention_command(settings: Settings, now: str | None, out=None) -> None:
+    """Run every retention step (:func:`warehouse.retention.run`) and print what it did.
+
+    Args:
+        now: ISO-8601 clock (a date means its midnight UTC; no offset means UTC); default the
+            real time. Files orphaned by crashes are judged by real time whatever ``now`` is.
+    """
+    from warehouse import retention
+
+    wall_now = dt.datetime.now(dt.UTC)
+    clock = wall_now
+    if now:
+        clock = dt.datetime.fromisoformat(now)
+        clock = clock if clock.tzinfo else clock.replace(tzinfo=dt.UTC)
+    cut = retention.Cutoffs.at(settings, clock)
+    done = retention.run(settings, clock, wall_now)
+    raw, rolled, aggregates, sweep = done["purge_raw"], done["roll_up"], done["purge_aggregates"], done["sweep_orphans"]
+    w = (out or sys.stdout).write
+    w(f"retention at {clock.isoformat()}\n")
+    w(f"  rebuilt pending:    {done['rebuild_pending']} day(s)\n")
+    w(f"  raw events:         before {cut.events} (UTC): ")
+    if raw["deferred"]:
+        w(f"deferred, {raw['deferred']}\n")
+    else:
+        w(f"{raw['event_rows']:,} event(s) in {raw['event_files']} file(s), partitions {raw['event_partitions']}\n")
+    w(f"  quarantine:         before {cut.quarantine} (UTC): {raw['quarantine_rows']:,} line(s) in ")
+    w(f"{raw['quarantine_files']} file(s)\n")
+    w(f"  rolled up:          {len(rolled['days'])} day(s) {rolled['days']}")
+    w(f"; waiting for their raw events to go: {rolled['waiting']}\n" if rolled["waiting"] else "\n")
+    w(f"  daily aggregates:   before {cut.aggregates} ({settings.timezone}): ")
+    deleted = ", ".join(f"{t} {n:,}" for t, n in aggregates["rows"].items() if n)
+    w(f"rows deleted: {deleted}\n" if deleted else "nothing deleted\n")
+    w(f"  orphans swept:      {len(sweep['files'])} file(s), {len(sweep['staging'])} staging dir(s)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["outbox"]:
@@ -250,12 +297,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m warehouse.cli", description=__doc__.splitlines()[0])
     parser.add_argument(
         "command",
-        choices=["summary", "last-interval-end", "query", "check", "reingest", "rebuild", "outbox", "export"],
+        choices=[
+            "summary",
+            "last-interval-end",
+            "query",
+            "check",
+            "reingest",
+            "rebuild",
+            "retention",
+            "outbox",
+            "export",
+        ],
     )
     parser.add_argument(
         "sql", nargs="?", help="the statement, for query; the log file, for reingest; FROM, for rebuild"
     )
     parser.add_argument("until", nargs="?", help="TO, for rebuild")
+    parser.add_argument("--now", help="retention: the clock, ISO-8601 (default: now)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -274,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         summary(settings)
     elif args.command == "rebuild":
         print(f"rebuilt {rebuild(settings, args.sql, args.until)} day(s)")
+    elif args.command == "retention":
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        retention_command(settings, args.now)
     elif args.command == "reingest":
         from warehouse.ingest import mark_for_reingest
 

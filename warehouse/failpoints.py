@@ -17,6 +17,12 @@ Names in use (see the call sites):
   the staging dir are removed.
 * ``aggregate.mid_rebuild``: ``storage.rebuild_aggregates``, inside its transaction, after
   the first table of the first batch was rebuilt.
+* ``retention.after_purge_commit``: ``retention.purge_raw``, files unregistered and the purge
+  recorded (committed), before the files are deleted.
+* ``retention.mid_rollup``: ``retention.roll_up``, inside its transaction, after the first
+  monthly table was updated.
+* ``retention.mid_purge_aggregates``: ``retention.purge_aggregates``, inside its transaction,
+  after the first daily table's rows were deleted.
 
 The variable is read from ``os.environ`` at the call, not from ``Settings``: this is a test
 hook, not configuration, so it stays out of the settings object the DAG and the docs

@@ -189,6 +189,38 @@ def _existing_dir(env: Mapping[str, str], name: str) -> Path | None:
     return path
 
 
+def _check_retention(settings: Settings) -> None:
+    """Retention periods footfall can honour: whole days, at least 1, and nothing derived from
+    the raw events may go before them.
+
+    Daily aggregates and the per-day visitor tables are recomputed from the raw events until
+    those are deleted; only then are they final (rolled up, then deleted). Deleting them earlier
+    would either lose a day from the monthly rollups or have the next rebuild bring it back.
+    The aggregates and visitor tables are not ordered against each other: a deployment may
+    keep visitor-grain rows for less time than the aggregates, or for more.
+
+    Raises:
+        ConfigError: naming the variables to change.
+    """
+    periods = {
+        "FOOTFALL_RETENTION_EVENTS_DAYS": settings.retention_events_days,
+        "FOOTFALL_RETENTION_QUARANTINE_DAYS": settings.retention_quarantine_days,
+        "FOOTFALL_RETENTION_AGGREGATES_DAYS": settings.retention_aggregates_days,
+        "FOOTFALL_RETENTION_VISITORS_DAYS": settings.retention_visitors_days,
+    }
+    for name, days in periods.items():
+        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            raise ConfigError(f"{name}={days!r} must be a whole number of days, at least 1")
+    events = settings.retention_events_days
+    for name in ("FOOTFALL_RETENTION_AGGREGATES_DAYS", "FOOTFALL_RETENTION_VISITORS_DAYS"):
+        if periods[name] < events:
+            raise ConfigError(
+                f"{name}={periods[name]} is shorter than FOOTFALL_RETENTION_EVENTS_DAYS={events}: a day's "
+                "aggregates are rebuilt from its raw events until those are deleted, so they cannot be deleted "
+                f"first; raise {name} or lower FOOTFALL_RETENTION_EVENTS_DAYS"
+            )
+
+
 def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
     """``VISIT_TRACKING_INTERVAL`` in seconds (default 1800): the schedule of the ingest and
     report DAGs and the length of a report's data interval.
@@ -240,6 +272,18 @@ class Settings:
             See :func:`warehouse.ingest.exceeds_reject_rate`.
         salt_max_age_h: ``FOOTFALL_SALT_MAX_AGE_H`` (default 48): daily salts older than this
             are deleted.
+        retention_events_days: ``FOOTFALL_RETENTION_EVENTS_DAYS`` (default 7): the raw events of a
+            UTC day (its ``events`` partition) are deleted once the day ended this many days ago.
+        retention_quarantine_days: ``FOOTFALL_RETENTION_QUARANTINE_DAYS`` (default 7): the same for
+            quarantined and rejected lines, by the ``ingest_date`` of their partition.
+        retention_aggregates_days: ``FOOTFALL_RETENTION_AGGREGATES_DAYS`` (default 30): rows of the
+            daily aggregate tables (days in ``FOOTFALL_TIMEZONE``) are rolled up into the monthly
+            tables and deleted once the day ended this many days ago. At least
+            ``retention_events_days``: a day is rolled up only after its raw events are gone.
+        retention_visitors_days: ``FOOTFALL_RETENTION_VISITORS_DAYS`` (default 90): the same for
+            the per-day visit and visitor tables (``warehouse.retention.VISITOR_TABLES``), which
+            are not rolled up. At least ``retention_events_days``. All four are whole days, at
+            least 1; see :mod:`warehouse.retention` and docs/operations.md#retention.
         visit_tracking_enabled / visit_tracking_api / visit_tracking_interval /
         visit_tracking_api_token: the reporting API, compatible with existing deployments
             (``VISIT_TRACKING_*``). Interval in seconds. The token may also come from the
@@ -288,6 +332,10 @@ class Settings:
     geoip_database: Path | None = None
     max_reject_rate: float = 0.05
     salt_max_age_h: int = 48
+    retention_events_days: int = 7
+    retention_quarantine_days: int = 7
+    retention_aggregates_days: int = 30
+    retention_visitors_days: int = 90
     visit_tracking_enabled: bool = False
     visit_tracking_api: str | None = None
     visit_tracking_interval: int = 1800
@@ -313,6 +361,7 @@ class Settings:
         )
         if self.visit_tracking_signing_secret is not None and not self.visit_tracking_signing_secret.strip():
             raise ConfigError("VISIT_TRACKING_SIGNING_SECRET is blank; set a long random secret or unset it")
+        _check_retention(self)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -354,6 +403,10 @@ class Settings:
             geoip_database=_existing_file(env, "GEOIP_DATABASE"),
             max_reject_rate=_fraction(env, "FOOTFALL_MAX_REJECT_RATE", 0.05),
             salt_max_age_h=_positive_int(env, "FOOTFALL_SALT_MAX_AGE_H", 48),
+            retention_events_days=_positive_int(env, "FOOTFALL_RETENTION_EVENTS_DAYS", 7),
+            retention_quarantine_days=_positive_int(env, "FOOTFALL_RETENTION_QUARANTINE_DAYS", 7),
+            retention_aggregates_days=_positive_int(env, "FOOTFALL_RETENTION_AGGREGATES_DAYS", 30),
+            retention_visitors_days=_positive_int(env, "FOOTFALL_RETENTION_VISITORS_DAYS", 90),
             visit_tracking_enabled=_bool(env, "VISIT_TRACKING_ENABLED", False),
             visit_tracking_api=env.get("VISIT_TRACKING_API") or None,
             visit_tracking_interval=report_interval_seconds(env),

@@ -8,7 +8,9 @@ writing process per file, so the Airflow tasks that open it share the one-slot p
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,10 +42,21 @@ AGGREGATE_TABLES = (
     "peak_visitors_daily",
     "current_visitors_daily",
 )
+# The day (in FOOTFALL_TIMEZONE) a row of an aggregate table belongs to, as SQL over the row:
+# its `day` column unless listed. Rebuilds, the version migration and retention all use it.
+AGGREGATE_DAY = {"hourly_traffic": "cast(hour as date)"}
 # Bump when warehouse/ddl/002_aggregates.sql or a model changes what a table holds: the
-# aggregate tables are then dropped and rebuilt from the events on the next write connection.
+# aggregate tables are then recreated on the next write connection and rebuilt from the events
+# (the rows of days whose raw events retention purged are carried over, see _migrate_aggregates).
 AGGREGATES_VERSION = "3"
 _PARAM_RE = re.compile(r"\$([A-Za-z_]\w*)")
+
+log = logging.getLogger(__name__)
+
+
+def aggregate_day(table: str) -> str:
+    """SQL expression giving the day of a row of aggregate ``table`` (see :data:`AGGREGATE_DAY`)."""
+    return AGGREGATE_DAY.get(table, "day")
 
 
 @dataclass(frozen=True)
@@ -112,26 +125,80 @@ def connect(data_dir: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
     con.execute("set TimeZone = 'UTC'")
     # Bounded memory whatever the data size: DuckDB spills to <warehouse>.duckdb.tmp/ beyond this.
     con.execute(f"set memory_limit = '{MEMORY_LIMIT}'")
-    _migrate_aggregates(con)
     for ddl in sorted(DDL_DIR.glob("*.sql")):
         con.execute(ddl.read_text())
+    _migrate_aggregates(con)
     # Views name files by absolute path: rebuilding them here keeps a moved data dir working.
     refresh_views(con, data_dir)
     return con
 
 
 def _migrate_aggregates(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the aggregate tables when their definition changed; they are rebuilt from events."""
-    con.execute("create table if not exists warehouse_meta (key varchar primary key, value varchar not null)")
+    """Recreate the aggregate tables when their definition changed; they are rebuilt from events.
+
+    Rows of days whose raw events retention has purged cannot be rebuilt, so they are carried
+    over into the new tables (the columns both definitions have) instead of being dropped with
+    the rest. Without knowing the time zone here, every day next to a purged UTC partition
+    is kept; the rebuild that follows replaces the rows of those it can still recompute.
+    One transaction: a crash leaves the old tables and the old version.
+
+    Raises:
+        RuntimeError: the new definition has a NOT NULL column that the carried-over rows
+            have no value for; give it a default in ``warehouse/ddl/002_aggregates.sql``.
+    """
     row = con.execute("select value from warehouse_meta where key = 'aggregates_version'").fetchone()
     if row and row[0] == AGGREGATES_VERSION:
         return
-    for table in AGGREGATE_TABLES:
-        con.execute(f"drop table if exists {table}")
-    con.execute(
-        "insert or replace into warehouse_meta values ('aggregates_version', ?), ('aggregates_stale', 'true')",
-        [AGGREGATES_VERSION],
-    )
+    tables = con.execute("select table_name from duckdb_tables() where schema_name = 'main'").fetchall()
+    existing = {r[0] for r in tables}
+    con.execute("begin transaction")
+    try:
+        for table in AGGREGATE_TABLES:
+            con.execute(f"drop table if exists {table}__previous")
+            if table in existing:
+                con.execute(f"alter table {table} rename to {table}__previous")
+        con.execute((DDL_DIR / "002_aggregates.sql").read_text())
+        for table in AGGREGATE_TABLES:
+            if table in existing:
+                _carry_over_purged_days(con, table)
+                con.execute(f"drop table {table}__previous")
+        con.execute(
+            "insert or replace into warehouse_meta values ('aggregates_version', ?), ('aggregates_stale', 'true')",
+            [AGGREGATES_VERSION],
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = 'main' and table_name = ?"
+            " order by column_index",
+            [table],
+        ).fetchall()
+    ]
+
+
+def _carry_over_purged_days(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Copy the rows of days next to a purged partition from ``<table>__previous`` into ``table``."""
+    old = set(_columns(con, f"{table}__previous"))
+    common = ", ".join(c for c in _columns(con, table) if c in old)
+    day = aggregate_day(table)
+    try:
+        con.execute(
+            f"insert into {table} ({common}) select {common} from {table}__previous "
+            f"where {day} in (select event_date + cast(k as integer) from retention_purged_days, range(-1, 2) as t(k))"
+        )
+    except duckdb.ConstraintException as exc:
+        raise RuntimeError(
+            f"AGGREGATES_VERSION {AGGREGATES_VERSION}: the rows of {table} for days whose raw events retention "
+            f"purged cannot be recomputed and are carried over, but the new definition needs a value they lack "
+            f"({exc}). Give the new column a default in warehouse/ddl/002_aggregates.sql."
+        ) from exc
 
 
 def stale_days(con: duckdb.DuckDBPyConnection, params: ModelParams) -> list[dt.date]:
@@ -145,6 +212,34 @@ def stale_days(con: duckdb.DuckDBPyConnection, params: ModelParams) -> list[dt.d
             "select distinct cast(timezone(?, ts) as date) from events order by 1", [params.timezone]
         ).fetchall()
     ]
+
+
+def purged_partitions(con: duckdb.DuckDBPyConnection) -> set[dt.date]:
+    """UTC event partitions whose raw events retention has deleted (table ``retention_purged_days``)."""
+    return {r[0] for r in con.execute("select event_date from retention_purged_days").fetchall()}
+
+
+def utc_partitions_of(day: dt.date, timezone: str) -> list[dt.date]:
+    """The UTC dates (event partitions) that the day ``day`` in ``timezone`` overlaps: one in UTC,
+    two (sometimes one) elsewhere."""
+    tz = zoneinfo.ZoneInfo(timezone)
+    start = dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+    last = (dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz) - dt.timedelta(microseconds=1)).astimezone(
+        dt.UTC
+    )
+    return [start.date() + dt.timedelta(days=k) for k in range((last.date() - start.date()).days + 1)]
+
+
+def frozen_days(con: duckdb.DuckDBPyConnection, days: Iterable[dt.date], timezone: str) -> set[dt.date]:
+    """The days among ``days`` (in ``timezone``) that overlap a purged UTC partition.
+
+    Their raw events are (partly) gone, so their aggregates are final: recomputing them
+    would count only what is left, or nothing. :func:`rebuild_aggregates` skips them.
+    """
+    purged = purged_partitions(con)
+    if not purged:
+        return set()
+    return {d for d in days if not purged.isdisjoint(utc_partitions_of(d, timezone))}
 
 
 def _quote(text: str) -> str:
@@ -213,22 +308,33 @@ def rebuild_aggregates(
     it twice, or after late data for a day, gives the same tables as one clean run. When the
     aggregate tables were recreated (new :data:`AGGREGATES_VERSION`), every day is rebuilt.
 
+    Days whose raw events retention has purged (:func:`frozen_days`) are skipped, whoever asks
+    (a commit with late lines, ``aggregates_pending``, the version migration, ``cli rebuild``):
+    their rows are final and recomputing them from what is left would wipe them. The skip is
+    logged as a warning, with the late events waiting for the next retention run.
+
     Args:
         done: UTC partitions these days cover, removed from ``aggregates_pending`` in the
             same transaction (a crash before the commit leaves them there for the next run).
 
     Returns:
-        The number of days rebuilt.
+        The number of days rebuilt (skipped days not counted).
     """
-    days = sorted(set(days) | set(stale_days(con, params)))
-    if not days:
+    days = set(days) | set(stale_days(con, params))
+    done = sorted(set(done))
+    frozen = frozen_days(con, days, params.timezone)
+    if frozen:
+        _warn_frozen(con, sorted(frozen), params.timezone)
+    days = sorted(days - frozen)
+    stale = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone() == ("true",)
+    if not days and not done and not stale:
         return 0
     con.execute("begin transaction")
     try:
         for first in range(0, len(days), REBUILD_BATCH_DAYS):
             _rebuild_batch(con, days[first : first + REBUILD_BATCH_DAYS], params)
         con.execute("update warehouse_meta set value = 'false' where key = 'aggregates_stale'")
-        con.execute("delete from aggregates_pending where event_date = any(?)", [sorted(set(done))])
+        con.execute("delete from aggregates_pending where event_date = any(?)", [done])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -237,3 +343,17 @@ def rebuild_aggregates(
         con.execute("drop macro if exists temp.events_local")
         con.execute("drop table if exists temp.scoped_events")
     return len(days)
+
+
+def _warn_frozen(con: duckdb.DuckDBPyConnection, days: list[dt.date], timezone: str) -> None:
+    partitions = sorted(purged_partitions(con) & {p for d in days for p in utc_partitions_of(d, timezone)})
+    (late,) = con.execute(
+        "select coalesce(sum(row_count), 0) from ingest_files where kind = 'events' and event_date = any(?)",
+        [partitions],
+    ).fetchone()
+    shown = ", ".join(d.isoformat() for d in days[:10]) + (f" and {len(days) - 10} more" if len(days) > 10 else "")
+    log.warning(
+        "not rebuilding %d day(s) whose raw events retention purged (%s): their aggregates stay as they were; "
+        "%d late event(s) committed since for those partitions are not counted and go with the next retention run",
+        len(days), shown, late,
+    )  # fmt: skip
