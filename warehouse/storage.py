@@ -42,6 +42,8 @@ AGGREGATE_TABLES = (
     "peak_visitors_daily",
     "current_visitors_daily",
 )
+# The DDL files that create the tables of AGGREGATE_TABLES (run again by the version migration).
+AGGREGATE_DDL = ("002_aggregates.sql", "006_visitor_tables.sql")
 # The day (in FOOTFALL_TIMEZONE) a row of an aggregate table belongs to, as SQL over the row:
 # its `day` column unless listed. Rebuilds, the version migration and retention all use it.
 AGGREGATE_DAY = {"hourly_traffic": "cast(hour as date)"}
@@ -144,7 +146,7 @@ def _migrate_aggregates(con: duckdb.DuckDBPyConnection) -> None:
 
     Raises:
         RuntimeError: the new definition has a NOT NULL column that the carried-over rows
-            have no value for; give it a default in ``warehouse/ddl/002_aggregates.sql``.
+            have no value for; give it a default in its file of :data:`AGGREGATE_DDL`.
     """
     row = con.execute("select value from warehouse_meta where key = 'aggregates_version'").fetchone()
     if row and row[0] == AGGREGATES_VERSION:
@@ -157,7 +159,8 @@ def _migrate_aggregates(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"drop table if exists {table}__previous")
             if table in existing:
                 con.execute(f"alter table {table} rename to {table}__previous")
-        con.execute((DDL_DIR / "002_aggregates.sql").read_text())
+        for ddl in AGGREGATE_DDL:
+            con.execute((DDL_DIR / ddl).read_text())
         for table in AGGREGATE_TABLES:
             if table in existing:
                 _carry_over_purged_days(con, table)
@@ -197,7 +200,7 @@ def _carry_over_purged_days(con: duckdb.DuckDBPyConnection, table: str) -> None:
         raise RuntimeError(
             f"AGGREGATES_VERSION {AGGREGATES_VERSION}: the rows of {table} for days whose raw events retention "
             f"purged cannot be recomputed and are carried over, but the new definition needs a value they lack "
-            f"({exc}). Give the new column a default in warehouse/ddl/002_aggregates.sql."
+            f"({exc}). Give the new column a default in its DDL file ({', '.join(AGGREGATE_DDL)})."
         ) from exc
 
 
