@@ -57,12 +57,15 @@ def task(name, fn):
     done.write_text(json.dumps(value))
     return value
 
-plans = task("plan_sources", lambda: [p.to_dict() for p in ingest.discover(settings)])
+plans = task("plan_sources", lambda: [p.to_dict() for p in ingest.find_sources(settings)])
+units = task(
+    "plan_units", lambda: [u.to_dict() for u in ingest.plan_units(settings, [ingest.SourcePlan(**p) for p in plans])]
+)
 results = [
-    task(f"parse_source-{i}", lambda p=p: ingest.parse_source(settings, ingest.SourcePlan(**p), run_id, end.date()))
-    for i, p in enumerate(plans)
+    task(f"parse_source-{i}", lambda u=u: ingest.parse_source(settings, ingest.WorkUnit.from_dict(u), run_id, end.date()))
+    for i, u in enumerate(units)
 ]
-committed = task("commit_sources", lambda: ingest.commit(settings, results, run_id, end))
+committed = task("commit_sources", lambda: ingest.commit(settings, results, run_id, end, planned=units))
 task("rebuild_aggregates", lambda: ingest.aggregate(settings, committed["days"]))
 """
 
