@@ -236,11 +236,6 @@ def find_sources(settings: Settings, now: dt.datetime | None = None) -> list[Sou
         source_id, offset, lines = fingerprint, 0, 0
         if known is not None:
             source_id, _, _, offset, lines, known_size, known_site = known
-            if known_site is not None and known_site != site:
-                log.warning(
-                    "%s was read as site %r and is now matched as site %r: its new lines get %r "
-                    "(reingest it to relabel the lines already read)", path, known_site, site, site,
-                )  # fmt: skip
             if compressed and stat.st_size == known_size:
                 continue  # a .gz is written once, at rotation: nothing new to decompress
             if not compressed and stat.st_size == offset:
@@ -248,6 +243,11 @@ def find_sources(settings: Settings, now: dt.datetime | None = None) -> list[Sou
             if not compressed and stat.st_size < offset:
                 log.warning("%s is shorter than its committed offset: truncated, reading from 0", path)
                 offset, lines = 0, 0
+            if known_site is not None and known_site != site:
+                log.warning(
+                    "%s was read as site %r and is now matched as site %r: its new lines get %r "
+                    "(reingest it to relabel the lines already read)", path, known_site, site, site,
+                )  # fmt: skip
         idle = now.timestamp() - stat.st_mtime >= TAIL_GRACE.total_seconds()
         if source_id in plans:
             if plans[source_id].site != site:
@@ -286,8 +286,8 @@ def plan_units(settings: Settings, plans: Iterable[SourcePlan], max_units: int |
     Returns:
         Units ordered by source (newest first), then by offset.
 
-    Raises:
-        OSError: a plain source cannot be opened (its parse would fail too).
+    A source that cannot be read or shrank since :func:`find_sources` is skipped (logged);
+    the next run plans it again.
     """
     cap = settings.map_max_units if max_units is None else max_units
     if cap < 1:
@@ -299,18 +299,24 @@ def plan_units(settings: Settings, plans: Iterable[SourcePlan], max_units: int |
         if budget == 0:
             deferred.append(plan.path)
             continue
-        cuts = [plan.start_offset]
-        if not plan.compressed:
-            cuts += _line_boundaries(Path(plan.path), plan.start_offset, plan.file_size, settings.map_chunk_bytes)
-        ends: list[int | None] = [*cuts[1:], None]
-        if len(cuts) > budget:
-            deferred.append(f"{plan.path} from byte {cuts[budget]:,}")
-            cuts, ends = cuts[:budget], ends[:budget]
-        first_line = plan.start_line
-        for index, (start, end) in enumerate(zip(cuts, ends, strict=True)):
-            units.append(WorkUnit(plan, index, start, end, first_line))
-            if index + 1 < len(cuts):  # the next unit's first line number
-                first_line += _count_lines(Path(plan.path), start, end)
+        try:
+            cuts = [plan.start_offset]
+            if not plan.compressed:
+                cuts += _line_boundaries(Path(plan.path), plan.start_offset, plan.file_size, settings.map_chunk_bytes)
+            ends: list[int | None] = [*cuts[1:], None]
+            if len(cuts) > budget:
+                deferred.append(f"{plan.path} from byte {cuts[budget]:,}")
+                cuts, ends = cuts[:budget], ends[:budget]
+            source_units, first_line = [], plan.start_line
+            for index, (start, end) in enumerate(zip(cuts, ends, strict=True)):
+                source_units.append(WorkUnit(plan, index, start, end, first_line))
+                if index + 1 < len(cuts):  # the next unit's first line number
+                    first_line += _count_lines(Path(plan.path), start, end)
+        except (OSError, SourceChanged) as exc:
+            # Removed or truncated since plan_sources looked: the next run plans it afresh.
+            log.error("cannot plan %s (%s); skipped this run", plan.path, exc)
+            continue
+        units.extend(source_units)
     if deferred:
         log.warning(
             "%d work units planned (FOOTFALL_MAP_MAX_UNITS or [core] max_map_length: %d); left for the next "
