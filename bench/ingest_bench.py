@@ -16,7 +16,8 @@ What it does:
    With ``--gzip`` the input is the original gzip member repeated (a valid multi-member
    gzip file), so the ingest also pays for gzip decoding.
 2. Runs the full ingest in a child Python process, the same four steps the Airflow DAG
-   runs: ``discover`` -> ``parse_source`` (once per plan) -> ``commit`` -> ``aggregate``,
+   runs: ``discover`` -> ``parse_source`` (once per work unit, one after the other: the
+   DAG maps them over workers) -> ``commit`` -> ``aggregate``,
    into an empty data dir, with a fixed bench hash key and a throw-away secrets dir.
    The child times each step (wall and CPU seconds) and records ``ru_maxrss`` after it;
    the parent gets the child's whole-process peak RSS from ``wait4``.

@@ -1,18 +1,23 @@
 """
 ### footfall_ingest
 
-Reads new lines of the access logs matching `FOOTFALL_LOG_GLOB`, parses them with the
-nginx `log_format` in `FOOTFALL_LOG_FORMAT`, pseudonymises visitors and writes Parquet
-under `$FOOTFALL_DATA_DIR/events/`, then rebuilds the DuckDB aggregates of every day that
-received data.
+Reads new lines of the access logs matching `FOOTFALL_LOG_GLOB` and `FOOTFALL_LOG_SOURCES`
+(globs labelled with a site), parses them with the nginx `log_format` in `FOOTFALL_LOG_FORMAT`,
+pseudonymises visitors and writes Parquet under `$FOOTFALL_DATA_DIR/events/`, then rebuilds
+the DuckDB aggregates of every day that received data.
 
 * `purge_old_salts`: deletes daily visitor salts older than 48 hours (docs/privacy.md).
-* `plan_sources`: which files have new bytes, from the manifest (exactly-once by content).
-* `parse_source`: one mapped task per file; writes staged Parquet, never the warehouse.
-* `commit_sources`: registers the files, advances the manifest and records the run in one
-  transaction (also when nothing was new). Fails without retries when more than
-  `FOOTFALL_MAX_REJECT_RATE` of a file's lines were quarantined (wrong `FOOTFALL_LOG_FORMAT`?).
-* `rebuild_aggregates`: `daily_traffic`, `status_daily`, `page_daily`, `hourly_traffic`.
+* `plan_sources`: which files have new bytes, and their site, from the manifest
+  (exactly-once by content).
+* `plan_units`: splits the new bytes into work units of at most `FOOTFALL_MAP_CHUNK_BYTES`
+  (a `.gz` file is one unit), at most `FOOTFALL_MAP_MAX_UNITS` per run; never the warehouse.
+* `parse_source`: one mapped task per work unit; writes staged Parquet, never the warehouse.
+* `commit_sources`: per file, commits the units parsed without a gap from its committed
+  offset, registers the files, advances the manifest and records the run in one transaction
+  (also when nothing was new). Fails without retries, after committing the rest, when a
+  unit did not parse or when more than `FOOTFALL_MAX_REJECT_RATE` of a file's lines were
+  quarantined (wrong `FOOTFALL_LOG_FORMAT`?).
+* `rebuild_aggregates`: every aggregate table, for the days that received lines.
 
 Tasks that open the warehouse share the one-slot pool `footfall_warehouse`.
 """
@@ -51,33 +56,57 @@ def footfall_ingest():
 
     @task(pool=WAREHOUSE_POOL)
     def plan_sources() -> list[dict]:
-        from warehouse.ingest import discover
-        from warehouse.settings import task_settings
-
-        return [plan.to_dict() for plan in discover(task_settings())]
-
-    @task
-    def parse_source(plan: dict, run_id=None, data_interval_end=None) -> dict:
-        from warehouse.ingest import SourcePlan, parse_source
-        from warehouse.settings import task_settings
-
-        return parse_source(task_settings(), SourcePlan(**plan), run_id, data_interval_end.date())
-
-    # Runs when no file had new bytes too (parse_source is then skipped), to record that
-    # this interval was ingested: footfall_report waits for that.
-    @task(pool=WAREHOUSE_POOL, trigger_rule="none_failed")
-    def commit_sources(results: list[dict], run_id=None, data_interval_end=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from warehouse.ingest import RejectRateExceeded, aggregate, commit
+        from warehouse.ingest import find_sources
+        from warehouse.settings import ConfigError, task_settings
+
+        try:
+            return [plan.to_dict() for plan in find_sources(task_settings())]
+        except ConfigError as exc:  # e.g. a file matched by two sites' globs: retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
+
+    # Outside the pool: it reads the log files (seeks, and counts the lines of units that
+    # have a successor), never the warehouse.
+    @task
+    def plan_units(plans: list[dict]) -> list[dict]:
+        from airflow.sdk import conf
+
+        from warehouse.ingest import SourcePlan, plan_units
         from warehouse.settings import task_settings
 
         settings = task_settings()
+        # More mapped tasks than [core] max_map_length would fail the whole run at expand time.
+        cap = min(settings.map_max_units, conf.getint("core", "max_map_length", fallback=1024))
+        return [unit.to_dict() for unit in plan_units(settings, [SourcePlan(**p) for p in plans], cap)]
+
+    @task
+    def parse_source(unit: dict, run_id=None, data_interval_end=None) -> dict:
+        from warehouse.ingest import WorkUnit, parse_source
+        from warehouse.settings import task_settings
+
+        return parse_source(task_settings(), WorkUnit.from_dict(unit), run_id, data_interval_end.date())
+
+    # all_done: runs when some units failed (after their retries), to commit each file up to
+    # its first failed unit, and when no file had new bytes (parse_source is then skipped), to
+    # record that this interval was ingested: footfall_report waits for that.
+    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
+    def commit_sources(units: list[dict] | None, results: list[dict], run_id=None, data_interval_end=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.ingest import IngestIncomplete, aggregate, commit
+        from warehouse.settings import task_settings
+
+        if units is None:  # planning failed: parse_source never ran, there is nothing to commit
+            raise AirflowFailException("plan_sources or plan_units failed; nothing was parsed or committed")
+        settings = task_settings()
         try:
-            return commit(settings, list(results or []), run_id, data_interval_end)
-        except RejectRateExceeded as exc:
-            # The other files did commit, and rebuild_aggregates will not run: rebuild their
-            # days here. Then fail without retries: only a fixed FOOTFALL_LOG_FORMAT helps.
+            return commit(settings, list(results or []), run_id, data_interval_end, planned=units)
+        except IngestIncomplete as exc:
+            # The rest did commit, and rebuild_aggregates will not run: rebuild their days here.
+            # Then fail without retries: a retry would find nothing more to commit (a fixed
+            # FOOTFALL_LOG_FORMAT or the next run's re-planned units are what helps), and a
+            # failed parse_source alone would not fail the run (its state follows the leaves).
             aggregate(settings, exc.committed["days"])
             raise AirflowFailException(str(exc)) from exc
 
@@ -90,7 +119,8 @@ def footfall_ingest():
 
     plans = plan_sources()
     purge_old_salts() >> plans
-    rebuild_aggregates(commit_sources(parse_source.expand(plan=plans)))
+    units = plan_units(plans)
+    rebuild_aggregates(commit_sources(units, parse_source.expand(unit=units)))
 
 
 footfall_ingest()

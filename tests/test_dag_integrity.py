@@ -13,8 +13,9 @@ EXPECTED = {
     "footfall_ingest": {
         "purge_old_salts": set(),
         "plan_sources": {"purge_old_salts"},
-        "parse_source": {"plan_sources"},
-        "commit_sources": {"parse_source"},
+        "plan_units": {"plan_sources"},
+        "parse_source": {"plan_units"},
+        "commit_sources": {"plan_units", "parse_source"},
         "rebuild_aggregates": {"commit_sources"},
     },
     "footfall_report": {

@@ -97,6 +97,7 @@ def test_running_the_same_intervals_again_changes_nothing(dagbag, footfall_env):
     assert states == {
         "purge_old_salts": "success",
         "plan_sources": "success",
+        "plan_units": "success",
         "parse_source": "skipped",
         "commit_sources": "success",
         "rebuild_aggregates": "success",

@@ -1,11 +1,11 @@
 """Crash safety with real processes: SIGKILL the ingest at each failpoint, run again, compare.
 
-Each case runs the ingest in a child process (discover, parse_source per source, commit,
-aggregate: the DAG's tasks in order) with ``FOOTFALL_FAILPOINT`` set, so it dies by SIGKILL
-at that point (warehouse/failpoints.py). Then it runs the ingest again without the
-failpoint, in one of two ways Airflow would:
+Each case runs the ingest in a child process (find_sources, plan_units, parse_source per work
+unit, commit, aggregate: the DAG's tasks in order) with ``FOOTFALL_FAILPOINT`` set, so it
+dies by SIGKILL at that point (warehouse/failpoints.py). Then it runs the ingest again
+without the failpoint, in one of two ways Airflow would:
 
-* ``next_run``: a new run id and everything from ``discover`` on (the next scheduled run,
+* ``next_run``: a new run id and everything from ``find_sources`` on (the next scheduled run,
   or the DAG run cleared and run anew);
 * ``task_retry``: the same run id; the tasks that had finished keep their results (XCom),
   the killed task runs again with the same input, then the tasks after it.
@@ -57,12 +57,15 @@ def task(name, fn):
     done.write_text(json.dumps(value))
     return value
 
-plans = task("plan_sources", lambda: [p.to_dict() for p in ingest.discover(settings)])
-results = [
-    task(f"parse_source-{i}", lambda p=p: ingest.parse_source(settings, ingest.SourcePlan(**p), run_id, end.date()))
-    for i, p in enumerate(plans)
-]
-committed = task("commit_sources", lambda: ingest.commit(settings, results, run_id, end))
+plans = task("plan_sources", lambda: [p.to_dict() for p in ingest.find_sources(settings)])
+units = task(
+    "plan_units", lambda: [u.to_dict() for u in ingest.plan_units(settings, [ingest.SourcePlan(**p) for p in plans])]
+)
+def parse(unit):
+    return ingest.parse_source(settings, ingest.WorkUnit.from_dict(unit), run_id, end.date())
+
+results = [task(f"parse_source-{i}", lambda u=u: parse(u)) for i, u in enumerate(units)]
+committed = task("commit_sources", lambda: ingest.commit(settings, results, run_id, end, planned=units))
 task("rebuild_aggregates", lambda: ingest.aggregate(settings, committed["days"]))
 """
 
@@ -137,6 +140,7 @@ def world(tmp_path_factory):
         "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
         "FOOTFALL_LOG_GLOB": str(logs / "*.log"),
         "FOOTFALL_CHUNK_BYTES": "262144",
+        "FOOTFALL_MAP_CHUNK_BYTES": "1000000",  # the grown apache log is read in 2 work units
     }
     world = {"root": root, "env": env}
     # Before: the first 4,000 lines of one log were ingested.

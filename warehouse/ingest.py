@@ -1,17 +1,23 @@
 """Ingestion: find new log bytes, parse them into Parquet, commit them exactly once.
 
-Three steps, each an Airflow task (dags/footfall_ingest.py):
+Four steps, each an Airflow task (dags/footfall_ingest.py):
 
-1. :func:`discover` reads the manifest (``ingest_sources``) and plans, per source file, the
-   byte offset to start from. A source is identified by a hash of its first bytes
-   (decompressed), not by its name, so a renamed or gzipped copy of a file already read
-   is not read again.
-2. :func:`parse_source` streams one source in chunks of ``chunk_bytes``, parses and
-   pseudonymises each chunk column-wise, and writes Parquet into the staging dir. It never
-   opens the warehouse, so many can run at once.
-3. :func:`commit` moves staged files into place and, in one DuckDB transaction, registers
-   them, advances the manifest and records data quality. A plan whose start offset no
-   longer matches the manifest (another run got there first) is discarded.
+1. :func:`find_sources` reads the manifest (``ingest_sources``) and plans, per source file, the
+   byte offset to start from and the site it belongs to. A source is identified by a hash of
+   its first bytes (decompressed), not by its name, so a renamed or gzipped copy of a file
+   already read is not read again.
+2. :func:`plan_units` splits each source's new bytes into :class:`WorkUnit` byte ranges of at
+   most ``map_chunk_bytes``, cut at line ends found by seeking, so that parsing can be mapped
+   over workers. It never opens the warehouse.
+3. :func:`parse_source` parses one work unit in chunks of ``chunk_bytes``, pseudonymises each
+   chunk column-wise, and writes Parquet into the staging dir. It never opens the warehouse,
+   so many can run at once.
+4. :func:`commit` moves staged files into place and, in one DuckDB transaction, registers
+   them, advances the manifest over each source's contiguous parsed units and records data
+   quality. A plan whose start offset no longer matches the manifest (another run got there
+   first) is discarded.
+
+:func:`discover` runs steps 1 and 2 in one call, for scripts and tests.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import io
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +48,7 @@ from warehouse import storage
 from warehouse.dimensions import load_dimensions
 from warehouse.failpoints import failpoint
 from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA
-from warehouse.settings import Settings
+from warehouse.settings import ConfigError, LogSource, Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,9 @@ FINGERPRINT_BYTES = 1024
 # A plain file's unterminated last line is read once its writer has been idle this long;
 # before that it is probably a line still being written, left for the next run.
 TAIL_GRACE = dt.timedelta(minutes=5)
+# Bytes read per step when looking for a line end after a unit boundary, and when counting lines.
+_SCAN_BYTES = 64 * 1024
+_COUNT_BYTES = 8 * 1024 * 1024
 
 
 def ua_cache_path(settings: Settings) -> str:
@@ -89,6 +98,11 @@ def make_enricher(settings: Settings, keys: KeyStore) -> Enricher:
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+class SourceChanged(RuntimeError):
+    """A plain source no longer has the bytes a work unit was planned on (truncated or
+    rewritten in between). The unit fails; the next run plans the file again."""
+
+
 @dataclass(frozen=True)
 class SourcePlan:
     """What to read from one source file (JSON-serialisable for XCom via :meth:`to_dict`)."""
@@ -102,9 +116,36 @@ class SourcePlan:
     start_offset: int
     start_line: int
     read_tail: bool = True  # read an unterminated last line (writer done with the file)
+    site: str = "default"  # the site (vhost) of the glob that matched the file
+    mtime: float = 0.0  # modification time when planned, seconds since the epoch
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One byte range of one source, parsed by one (mapped) parse task.
+
+    Offsets are bytes of decompressed content. ``end_offset`` is exclusive and always just
+    after a newline; ``None`` means "to the end of the file", which only the last unit of a
+    source has (it also reads an unterminated last line when ``plan.read_tail``).
+    ``first_line`` is the number of lines of the source before ``start_offset``, so that line
+    numbers are the same however the source is split.
+    """
+
+    plan: SourcePlan
+    index: int  # 0-based position among the units of its source in this run
+    start_offset: int
+    end_offset: int | None
+    first_line: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WorkUnit:
+        return cls(SourcePlan(**d["plan"]), d["index"], d["start_offset"], d["end_offset"], d["first_line"])
 
 
 def _is_gzip(path: Path) -> bool:
@@ -121,18 +162,29 @@ def _fingerprint(head: bytes) -> str:
     return hashlib.sha256(head).hexdigest()[:16]
 
 
-def expand_globs(globs: tuple[str, ...]) -> list[Path]:
-    """Regular, non-empty files matching any glob, sorted, without duplicates."""
-    found: set[Path] = set()
-    for pattern in globs:
-        for name in glob.glob(os.path.expanduser(pattern)):
+def expand_globs(sources: Iterable[LogSource]) -> dict[Path, LogSource]:
+    """Regular, non-empty files matching any configured glob, sorted, each with its source.
+
+    Raises:
+        ConfigError: one file matches globs of two different sites (the message names the
+            file, both globs and both sites). A file matched by two globs of one site is fine.
+    """
+    found: dict[Path, LogSource] = {}
+    for source in sources:
+        for name in glob.glob(os.path.expanduser(source.glob)):
             p = Path(name).resolve()
-            if p.is_file() and p.stat().st_size > 0:
-                found.add(p)
-    return sorted(found)
+            if not (p.is_file() and p.stat().st_size > 0):
+                continue
+            other = found.setdefault(p, source)
+            if other.site != source.site:
+                raise ConfigError(
+                    f"{p} is matched by {other.glob!r} (site {other.site!r}) and by {source.glob!r} "
+                    f"(site {source.site!r}); a log file belongs to one site: narrow one of the globs"
+                )
+    return dict(sorted(found.items()))
 
 
-def discover(settings: Settings, now: dt.datetime | None = None) -> list[SourcePlan]:
+def find_sources(settings: Settings, now: dt.datetime | None = None) -> list[SourcePlan]:
     """Plan what to read: one :class:`SourcePlan` per source with possibly new content.
 
     A source is recognised by the hash of its first bytes (up to 1 KiB, decompressed),
@@ -141,17 +193,26 @@ def discover(settings: Settings, now: dt.datetime | None = None) -> list[SourceP
     skipped, and so is a ``.gz`` whose size equals the size it had when read. A plain file
     shorter than its committed offset was truncated and is read again from 0.
 
+    Each plan carries the site of the glob that matched the file. When a source's site
+    differs from the one it was last committed with (the operator relabelled a glob), its
+    new lines get the new site; a warning says so.
+
     Args:
         now: the current time (default: the clock), to tell whether a plain file's
             unterminated last line is finished (its writer idle for :data:`TAIL_GRACE`).
+
+    Raises:
+        ConfigError: a file is matched by globs of two sites, or two files of different
+            sites have the same content fingerprint (footfall could not tell which site a
+            source belongs to).
     """
     now = now or dt.datetime.now(dt.UTC)
-    paths = expand_globs(settings.log_globs)
+    paths = expand_globs(settings.log_sources)
     con = storage.connect(settings.data_dir)
     try:
         rows = con.execute(
             "select source_id, coalesce(fingerprint, source_id), fingerprint_len, committed_offset, committed_lines,"
-            " file_size from ingest_sources"
+            " file_size, site from ingest_sources"
         ).fetchall()
     finally:
         con.close()
@@ -163,6 +224,7 @@ def discover(settings: Settings, now: dt.datetime | None = None) -> list[SourceP
     plans: dict[str, SourcePlan] = {}
     # Plain files first: when a file and its gzipped copy are both present, read the plain one.
     for path in sorted(paths, key=lambda p: (_is_gzip(p), str(p))):
+        site = paths[path].site
         try:
             compressed = _is_gzip(path)
             with _open_text_bytes(path, compressed) as f:
@@ -175,7 +237,7 @@ def discover(settings: Settings, now: dt.datetime | None = None) -> list[SourceP
         stat = path.stat()
         source_id, offset, lines = fingerprint, 0, 0
         if known is not None:
-            source_id, _, _, offset, lines, known_size = known
+            source_id, _, _, offset, lines, known_size, known_site = known
             if compressed and stat.st_size == known_size:
                 continue  # a .gz is written once, at rotation: nothing new to decompress
             if not compressed and stat.st_size == offset:
@@ -183,13 +245,138 @@ def discover(settings: Settings, now: dt.datetime | None = None) -> list[SourceP
             if not compressed and stat.st_size < offset:
                 log.warning("%s is shorter than its committed offset: truncated, reading from 0", path)
                 offset, lines = 0, 0
+            if known_site is not None and known_site != site:
+                log.warning(
+                    "%s was read as site %r and is now matched as site %r: its new lines get %r "
+                    "(reingest it to relabel the lines already read)", path, known_site, site, site,
+                )  # fmt: skip
         idle = now.timestamp() - stat.st_mtime >= TAIL_GRACE.total_seconds()
-        if source_id not in plans:
-            plans[source_id] = SourcePlan(
-                str(path), source_id, fingerprint, len(head), compressed, stat.st_size, offset, lines,
-                read_tail=compressed or idle,
-            )  # fmt: skip
+        if source_id in plans:
+            if plans[source_id].site != site:
+                raise ConfigError(
+                    f"{plans[source_id].path} (site {plans[source_id].site!r}) and {path} (site {site!r}) begin "
+                    f"with the same {len(head)} bytes, so footfall takes them for one log and cannot tell which "
+                    "site it belongs to; move the copy out of the other site's glob"
+                )
+            continue
+        plans[source_id] = SourcePlan(
+            str(path), source_id, fingerprint, len(head), compressed, stat.st_size, offset, lines,
+            read_tail=compressed or idle, site=site, mtime=stat.st_mtime,
+        )  # fmt: skip
     return list(plans.values())
+
+
+def plan_units(settings: Settings, plans: Iterable[SourcePlan], max_units: int | None = None) -> list[WorkUnit]:
+    """Split the sources' new bytes into :class:`WorkUnit` byte ranges, at most ``max_units`` in all.
+
+    A plain source's range from its start offset is cut every ``settings.map_chunk_bytes``
+    at the next line end, found by seeking there and reading forward to a newline (a line
+    longer than a unit makes that unit longer). A ``.gz`` source cannot be seeked: it is
+    one unit. Every unit but the last of its source has its lines counted (read once at
+    memory speed, no parsing), so each unit knows its first line number.
+
+    Sources are taken newest first (by modification time), each with all its units, until
+    ``max_units`` are planned: the live logs are read every run, a backlog of old files or
+    the rest of a huge one is planned by the following runs. The units of a source are
+    always a prefix of its range, so committing them leaves no gap.
+
+    Args:
+        plans: from :func:`find_sources`.
+        max_units: cap on units (default ``settings.map_max_units``); Airflow's
+            ``[core] max_map_length`` must not be exceeded.
+
+    Returns:
+        Units ordered by source (newest first), then by offset.
+
+    A source that cannot be read or shrank since :func:`find_sources` is skipped (logged);
+    the next run plans it again.
+    """
+    cap = settings.map_max_units if max_units is None else max_units
+    if cap < 1:
+        raise ValueError(f"max_units must be at least 1, not {cap}")
+    units: list[WorkUnit] = []
+    deferred: list[str] = []
+    for plan in sorted(plans, key=lambda p: (-p.mtime, p.path)):
+        budget = cap - len(units)
+        if budget == 0:
+            deferred.append(plan.path)
+            continue
+        try:
+            cuts = [plan.start_offset]
+            if not plan.compressed:
+                cuts += _line_boundaries(Path(plan.path), plan.start_offset, plan.file_size, settings.map_chunk_bytes)
+            ends: list[int | None] = [*cuts[1:], None]
+            if len(cuts) > budget:
+                deferred.append(f"{plan.path} from byte {cuts[budget]:,}")
+                cuts, ends = cuts[:budget], ends[:budget]
+            source_units, first_line = [], plan.start_line
+            for index, (start, end) in enumerate(zip(cuts, ends, strict=True)):
+                source_units.append(WorkUnit(plan, index, start, end, first_line))
+                if index + 1 < len(cuts):  # the next unit's first line number
+                    first_line += _count_lines(Path(plan.path), start, end)
+        except (OSError, SourceChanged) as exc:
+            # Removed or truncated since plan_sources looked: the next run plans it afresh.
+            log.error("cannot plan %s (%s); skipped this run", plan.path, exc)
+            continue
+        units.extend(source_units)
+    if deferred:
+        log.warning(
+            "%d work units planned (FOOTFALL_MAP_MAX_UNITS or [core] max_map_length: %d); left for the next "
+            "run: %s", len(units), cap, "; ".join(deferred),
+        )  # fmt: skip
+    return units
+
+
+def _line_boundaries(path: Path, start: int, size: int, unit_bytes: int) -> list[int]:
+    """Offsets just after a newline, about ``unit_bytes`` apart, strictly between ``start`` and ``size``.
+
+    Seeks to each nominal cut and reads forward (``_SCAN_BYTES`` at a time) to the next
+    newline: the cost is a few reads per unit, not the file.
+    """
+    cuts: list[int] = []
+    with open(path, "rb") as f:
+        target = start + unit_bytes
+        while target < size:
+            # From target - 1: when the byte before the nominal cut is a newline, cut exactly there.
+            f.seek(target - 1)
+            pos = target - 1
+            while True:
+                block = f.read(_SCAN_BYTES)
+                if not block:
+                    return cuts  # no newline up to the end: the rest is the last unit
+                nl = block.find(b"\n")
+                if nl >= 0:
+                    cut = pos + nl + 1
+                    break
+                pos += len(block)
+            if cut >= size:
+                break
+            cuts.append(cut)
+            target = cut + unit_bytes
+    return cuts
+
+
+def _count_lines(path: Path, start: int, end: int) -> int:
+    """Newlines in bytes ``[start, end)`` of a plain file.
+
+    Raises:
+        SourceChanged: the file ends before ``end`` (truncated since it was planned).
+    """
+    n, remaining = 0, end - start
+    with open(path, "rb") as f:
+        f.seek(start)
+        while remaining:
+            block = f.read(min(_COUNT_BYTES, remaining))
+            if not block:
+                raise SourceChanged(f"{path} ends before byte {end:,}: it was truncated while being planned")
+            n += block.count(b"\n")
+            remaining -= len(block)
+    return n
+
+
+def discover(settings: Settings, now: dt.datetime | None = None) -> list[WorkUnit]:
+    """:func:`find_sources` then :func:`plan_units`: the work units of one ingest run."""
+    return plan_units(settings, find_sources(settings, now))
 
 
 def _match(head: bytes, by_fingerprint: dict, lengths: list[int]) -> tuple | None:
@@ -237,30 +424,39 @@ class _Chunk:
     first_line: int
 
 
-def _read_chunks(plan: SourcePlan, chunk_bytes: int) -> Iterator[tuple[_Chunk, int]]:
-    """Yield (chunk of whole lines, offset after it), starting at the plan's offset.
+def _read_chunks(unit: WorkUnit, chunk_bytes: int) -> Iterator[tuple[_Chunk, int]]:
+    """Yield (chunk of whole lines, offset after it) over the unit's byte range.
 
-    A last line without a newline is yielded only when ``plan.read_tail``: a ``.gz`` is
-    complete, and a plain file whose writer has been idle for :data:`TAIL_GRACE` will not
-    finish the line; otherwise it is left for the next run (the offset stops before it).
+    A bounded unit (``end_offset`` set) must end exactly at its planned line end. A last
+    line without a newline is yielded only by a source's last unit and only when
+    ``plan.read_tail``: a ``.gz`` is complete, and a plain file whose writer has been idle
+    for :data:`TAIL_GRACE` will not finish the line; otherwise it is left for the next run
+    (the offset stops before it).
+
+    Raises:
+        SourceChanged: a bounded unit's file ends early or has no line end at the planned
+            offset any more (truncated or rewritten since planning).
     """
-    path = Path(plan.path)
-    offset, line = plan.start_offset, plan.start_line + 1
+    plan, path = unit.plan, Path(unit.plan.path)
+    offset, line = unit.start_offset, unit.first_line + 1
+    remaining = None if unit.end_offset is None else unit.end_offset - unit.start_offset
     with _open_text_bytes(path, plan.compressed) as f:
         if plan.compressed:
-            remaining = plan.start_offset
-            while remaining:
-                skipped = len(f.read(min(remaining, chunk_bytes)))
+            skip = unit.start_offset
+            while skip:
+                skipped = len(f.read(min(skip, chunk_bytes)))
                 if not skipped:
                     return
-                remaining -= skipped
+                skip -= skipped
         else:
-            f.seek(plan.start_offset)
+            f.seek(unit.start_offset)
         carry = b""
-        while True:
-            block = f.read(chunk_bytes)
+        while remaining is None or remaining > 0:
+            block = f.read(chunk_bytes if remaining is None else min(chunk_bytes, remaining))
             if not block:
                 break
+            if remaining is not None:
+                remaining -= len(block)
             data = carry + block
             cut = data.rfind(b"\n") + 1
             if cut == 0:
@@ -270,7 +466,13 @@ def _read_chunks(plan: SourcePlan, chunk_bytes: int) -> Iterator[tuple[_Chunk, i
             offset += cut
             yield _Chunk(data[:cut], line), offset
             line += data.count(b"\n", 0, cut)
-        if carry and plan.read_tail:
+        if unit.end_offset is not None:
+            if remaining or carry:
+                raise SourceChanged(
+                    f"{path} has no line end at byte {unit.end_offset:,} any more (truncated or rewritten since "
+                    "it was planned); this unit fails and the next run plans the file again"
+                )
+        elif carry and plan.read_tail:
             offset += len(carry)
             yield _Chunk(carry, line), offset
 
@@ -299,8 +501,9 @@ def _process_chunk(
     lines = _lines_frame(chunk)
     parsed = parse_lines(lines, fmt, user_field=settings.user_id_field, session_field=settings.session_field)
     enriched = enricher.apply(parsed.events)
-    events = pseudonymise(enriched, keys, settings.site, settings.timezone).with_columns(
-        pl.lit(settings.site).alias("site"), pl.lit(plan.source_id).alias("source_id")
+    # The site of the glob that matched the file: stored, and keyed into the visitor id.
+    events = pseudonymise(enriched, keys, plan.site, settings.timezone).with_columns(
+        pl.lit(plan.site).alias("site"), pl.lit(plan.source_id).alias("source_id")
     )
     by_day: dict[dt.date, pa.Table] = {}
     if events.height:
@@ -318,31 +521,41 @@ def _process_chunk(
     return _ChunkResult(by_day, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), lines.height, reasons)
 
 
-def _final_name(plan: SourcePlan, run_id: str) -> str:
-    # The run's digest keeps a re-read from the same offset (a truncated source) from
-    # overwriting the registered file it replaces before the replacement is committed.
+def _final_name(unit: WorkUnit, run_id: str) -> str:
+    # The unit's start offset keeps the files of a source's units apart; the run's digest
+    # keeps a re-read from the same offset (a truncated source) from overwriting the
+    # registered file it replaces before the replacement is committed.
     run = hashlib.sha256(run_id.encode()).hexdigest()[:8]
-    return f"{plan.source_id}-{plan.start_offset:015d}-{run}.parquet"
+    return f"{unit.plan.source_id}-{unit.start_offset:015d}-{run}.parquet"
 
 
-def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date: dt.date) -> dict:
-    """Parse one source from its planned offset into staged Parquet files.
+def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: dt.date) -> dict:
+    """Parse one work unit of a source into staged Parquet files.
+
+    Reads the unit's byte range in chunks of ``settings.chunk_bytes``, ``parse_threads`` of
+    them at once; writes ``staging/<run_id>/<source_id>-<start_offset>/`` only (a retry
+    starts that folder again), never the warehouse.
 
     Args:
         settings: deployment settings (format, chunk size, threads, keys).
-        plan: what to read, from :func:`discover`.
-        run_id: the Airflow run id (names the staging folder).
+        unit: what to read, from :func:`plan_units`.
+        run_id: the Airflow run id (names the staging folder and the run digest of file names).
         ingest_date: the run's date, the partition of quarantined lines.
 
     Returns:
-        A JSON-serialisable dict: ``plan`` (the plan as a dict), ``end_offset``,
-        ``lines_read``, ``lines_parsed``, ``lines_quarantined``, ``reasons`` (reason -> lines)
-        and ``files``: list of {kind, staged, final, event_date, rows} with paths relative
-        to the data dir.
+        A JSON-serialisable dict: ``unit`` (the unit as a dict), ``end_offset`` (offset after
+        the last byte read), ``lines_read``, ``lines_parsed``, ``lines_quarantined``,
+        ``reasons`` (reason -> lines) and ``files``: list of {kind, staged, final, event_date,
+        rows} with paths relative to the data dir.
+
+    Raises:
+        SourceChanged: the file no longer has the planned bytes.
+        transforms.geoip.GeoIPConfigError: the GeoIP database is missing or unreadable.
     """
+    plan = unit.plan
     keys = KeyStore(settings.secrets_dir, settings.hash_key)
     enricher = make_enricher(settings, keys)
-    stage = settings.staging_dir / _safe(run_id) / plan.source_id
+    stage = settings.staging_dir / _safe(run_id) / f"{plan.source_id}-{unit.start_offset:015d}"
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
@@ -359,7 +572,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
 
     totals = collections.Counter()
     reasons: collections.Counter = collections.Counter()
-    end_offset = plan.start_offset
+    end_offset = unit.start_offset
     with ThreadPoolExecutor(max_workers=settings.parse_threads) as pool:
         pending: collections.deque = collections.deque()
 
@@ -379,7 +592,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
             failpoint("parse.mid_chunks")
 
         # At most parse_threads + 1 chunks in memory at once, whatever the file size.
-        for chunk, after in _read_chunks(plan, settings.chunk_bytes):
+        for chunk, after in _read_chunks(unit, settings.chunk_bytes):
             future = pool.submit(_process_chunk, chunk, settings.log_format, keys, enricher, settings, plan)
             pending.append((future, after))
             if len(pending) > settings.parse_threads:
@@ -405,7 +618,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
         writer.close()
         if key[0] == "events":
             day = key[1]
-            final = Path("events") / f"event_date={day.isoformat()}" / _final_name(plan, run_id)
+            final = Path("events") / f"event_date={day.isoformat()}" / _final_name(unit, run_id)
             files.append(
                 {
                     "kind": "events",
@@ -416,7 +629,7 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
                 }
             )
         else:
-            final = Path("quarantine") / f"ingest_date={ingest_date.isoformat()}" / _final_name(plan, run_id)
+            final = Path("quarantine") / f"ingest_date={ingest_date.isoformat()}" / _final_name(unit, run_id)
             files.append(
                 {
                     "kind": "quarantine",
@@ -428,15 +641,12 @@ def parse_source(settings: Settings, plan: SourcePlan, run_id: str, ingest_date:
             )
     failpoint("parse.after_write")
     log.info(
-        "parsed source %s (%s): %d lines read, %d parsed, %d quarantined",
-        plan.source_id,
-        plan.path,
-        totals["read"],
-        totals["parsed"],
-        totals["quarantined"],
-    )
+        "parsed unit %d of source %s (%s, site %s, bytes %d-%d): %d lines read, %d parsed, %d quarantined",
+        unit.index, plan.source_id, plan.path, plan.site, unit.start_offset, end_offset,
+        totals["read"], totals["parsed"], totals["quarantined"],
+    )  # fmt: skip
     return {
-        "plan": plan.to_dict(),
+        "unit": unit.to_dict(),
         "end_offset": end_offset,
         "lines_read": totals["read"],
         "lines_parsed": totals["parsed"],
@@ -468,18 +678,57 @@ def exceeds_reject_rate(lines_read: int, lines_parsed: int, lines_quarantined: i
     return lines_read >= MIN_LINES_FOR_RATE or lines_parsed == 0
 
 
-class RejectRateExceeded(RuntimeError):
-    """Raised by :func:`commit` after it committed, when some sources' reads were rejected.
+class IngestIncomplete(RuntimeError):
+    """Raised by :func:`commit` after it committed, when some of the run's reads were not
+    committed in full; the run is then not recorded in ``ingest_runs``.
+
+    Attributes:
+        committed: what :func:`commit` would have returned (days to rebuild, counts).
+        failed: one dict per planned work unit that has no parse result (its task failed):
+            ``path``, ``source_id``, ``index``, ``start_offset``, ``end_offset`` (None: to the
+            end of the file), and ``committed_offset``, where its source's offset now stands.
+    """
+
+    def __init__(self, message: str, committed: dict, failed: list[dict] = ()):
+        self.committed = committed
+        self.failed = list(failed)
+        if self.failed:
+            message += ("\n" if message else "") + _describe_failed(self.failed)
+        super().__init__(message)
+
+
+def _describe_failed(failed: list[dict]) -> str:
+    lines = [
+        f"  {f['path']} unit {f['index']} (bytes {f['start_offset']:,} to "
+        f"{'the end' if f['end_offset'] is None else format(f['end_offset'], ',')}): its source is committed "
+        f"up to byte {f['committed_offset']:,}"
+        for f in failed
+    ]
+    return (
+        f"{len(failed)} work unit(s) did not parse (see the failed parse_source tasks):\n"
+        + "\n".join(lines)
+        + "\nEach source was committed up to the first unit that did not parse; the units after it were "
+        "discarded and the next run plans those bytes again."
+    )
+
+
+class UnitsFailed(IngestIncomplete):
+    """Some planned work units did not parse: their sources committed the units before them."""
+
+
+class RejectRateExceeded(IngestIncomplete):
+    """Some sources' reads were rejected for their reject rate (the format is probably wrong).
 
     Attributes:
         rejected: one dict per rejected source: ``path``, ``source_id``, ``start_offset``,
             ``end_offset``, ``lines_read``, ``lines_quarantined``, ``rate``, ``reasons``.
-        committed: what :func:`commit` would have returned (the other sources' days, counts).
+        committed, failed: as :class:`IngestIncomplete` (units may also have failed).
     """
 
-    def __init__(self, rejected: list[dict], committed: dict, max_rate: float, log_format: str):
+    def __init__(
+        self, rejected: list[dict], committed: dict, max_rate: float, log_format: str, failed: list[dict] = ()
+    ):
         self.rejected = rejected
-        self.committed = committed
         lines = []
         for r in rejected:
             top = sorted(r["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
@@ -495,7 +744,9 @@ class RejectRateExceeded(RuntimeError):
             + f"\nFOOTFALL_LOG_FORMAT is {shown!r}.\n"
             "Their quarantined lines are kept (view rejected_lines; data_quality.rejected), none of their "
             "events were committed and their offsets did not move: fix FOOTFALL_LOG_FORMAT and the next run "
-            "reads the same lines again. To accept them as they are, run once with FOOTFALL_MAX_REJECT_RATE=1."
+            "reads the same lines again. To accept them as they are, run once with FOOTFALL_MAX_REJECT_RATE=1.",
+            committed,
+            failed,
         )
 
 
@@ -503,8 +754,9 @@ def _commit_rejected(con, settings: Settings, plan: SourcePlan, result: dict, ru
     """Register a rejected read's quarantined lines (kind ``rejected``) and its data_quality
     row, and nothing else: no events, no manifest change. Returns the files it replaces.
 
-    An earlier rejected read of the same source and start offset covered no more than this
-    one, so its lines are replaced: a format left wrong for days keeps one copy, not one per run.
+    An earlier rejected read of the same source and start offset is replaced by this one: a
+    format left wrong for days keeps one copy of the evidence, not one per run. (Its lines
+    beyond this read, if a unit failed this time, are read again by a later run anyway.)
     """
     old = {
         path
@@ -533,31 +785,101 @@ def _commit_rejected(con, settings: Settings, plan: SourcePlan, result: dict, ru
     return old
 
 
-def commit(settings: Settings, results: list[dict], run_id: str, data_interval_end: dt.datetime | None = None) -> dict:
+def _contiguous_reads(
+    results: Iterable[dict], planned: Iterable[dict] | None
+) -> tuple[list[tuple[SourcePlan, list[dict]]], list[WorkUnit]]:
+    """Per source, the parse results of its contiguous units from its start offset, and the
+    planned units that have no result (failed).
+
+    A source's chain stops at its first planned unit without a result, or whose result does
+    not start where the previous one ended; results after that point are discarded (the next
+    run plans those bytes again). With ``planned`` None, the units of ``results`` are taken
+    as the plan, so no unit can be missing.
+    """
+    by_unit = {(r["unit"]["plan"]["source_id"], r["unit"]["start_offset"]): r for r in results}
+    units = [WorkUnit.from_dict(u) for u in planned] if planned is not None else [
+        WorkUnit.from_dict(r["unit"]) for r in by_unit.values()
+    ]  # fmt: skip
+    sources: dict[str, list[WorkUnit]] = {}
+    for unit in units:
+        sources.setdefault(unit.plan.source_id, []).append(unit)
+    reads: list[tuple[SourcePlan, list[dict]]] = []
+    failed: list[WorkUnit] = []
+    for source_units in sources.values():
+        source_units.sort(key=lambda u: u.start_offset)
+        chain: list[dict] = []
+        for unit in source_units:
+            result = by_unit.get((unit.plan.source_id, unit.start_offset))
+            if result is None or (chain and chain[-1]["end_offset"] != unit.start_offset):
+                failed.append(unit)
+                discarded = [u.index for u in source_units if u.start_offset > unit.start_offset]
+                if discarded:
+                    log.warning("%s: units %s discarded after unit %d; the next run plans them again",
+                                unit.plan.path, discarded, unit.index)  # fmt: skip
+                break
+            chain.append(result)
+        if chain:
+            reads.append((source_units[0].plan, chain))
+    return reads, failed
+
+
+def _merge_reads(chain: list[dict]) -> dict:
+    """One source's contiguous unit results as one read: summed counts, all files, last end."""
+    reasons: collections.Counter = collections.Counter()
+    for r in chain:
+        reasons.update(r["reasons"])
+    return {
+        "end_offset": chain[-1]["end_offset"],
+        **{k: sum(r[k] for r in chain) for k in ("lines_read", "lines_parsed", "lines_quarantined")},
+        "reasons": dict(reasons),
+        "files": [f for r in chain for f in r["files"]],
+    }
+
+
+def commit(
+    settings: Settings,
+    results: Iterable[dict],
+    run_id: str,
+    data_interval_end: dt.datetime | None = None,
+    planned: Iterable[dict] | None = None,
+) -> dict:
     """Move staged files into place and register them, exactly once per byte range.
 
-    For each result whose plan still matches the manifest (same committed offset), in one
-    transaction: register its files in ``ingest_files``, advance ``ingest_sources`` and
-    insert a ``data_quality`` row; then record the run in ``ingest_runs`` (also when
-    ``results`` is empty) and refresh the views. Files are renamed into place before the
-    transaction: their names are deterministic (source id + start offset), so a crash in
+    Results are grouped by source: a source's read is its contiguous parsed units from its
+    planned start offset (see :func:`_contiguous_reads`); a unit that did not parse ends the
+    read before it, and the source's later units are discarded, so the offset never skips
+    bytes and no byte is counted twice. For each read whose plan still matches the manifest
+    (same committed offset), in one transaction: register its files in ``ingest_files``,
+    advance ``ingest_sources`` and insert one ``data_quality`` row (per source and run,
+    summed over its units); then record the run in ``ingest_runs`` (also when ``results``
+    is empty) and refresh the views. Files are renamed into place before the transaction:
+    their names are deterministic (source id + unit start offset + run digest), so a crash in
     between leaves unregistered files that the views ignore and the retry overwrites. A
     source read again from offset 0 replaces its earlier files, which are deleted after.
 
-    A read that :func:`exceeds_reject_rate` (``settings.max_reject_rate``) commits only its
-    quarantined lines and its ``data_quality`` row (``rejected``); its events are dropped and
-    its offset stays, so the same bytes are read again once the format is fixed. The other
-    sources commit as usual, but the run is not recorded in ``ingest_runs`` (reports wait
-    rather than miss that file's lines).
+    A read that :func:`exceeds_reject_rate` (``settings.max_reject_rate``, judged over all
+    the units of the source's read, so the verdict does not depend on how the source was
+    split) commits only its quarantined lines and its ``data_quality`` row (``rejected``);
+    its events are dropped and its offset stays, so the same bytes are read again once the
+    format is fixed. The other sources commit as usual, but the run is not recorded in
+    ``ingest_runs`` when a read was rejected or a unit failed (reports wait rather than miss
+    those lines).
+
+    Args:
+        results: :func:`parse_source` results, one per unit that parsed, in any order.
+        planned: every unit planned for the run (:meth:`WorkUnit.to_dict`); a unit without a
+            result failed. None (scripts that raise on any failure): the results are the plan.
 
     Returns:
         ``{"days": [ISO dates to rebuild], "sources": n committed, "skipped": n stale,
         "lines_read", "lines_parsed", "lines_quarantined"}``.
 
     Raises:
-        RejectRateExceeded: after the commit, when any read was rejected; its ``committed``
-            holds the dict above.
+        RejectRateExceeded: after the commit, when any read was rejected (also lists failed units).
+        UnitsFailed: after the commit, when a planned unit has no result and no read was rejected.
+        Both carry the dict above as ``committed``.
     """
+    reads, failed_units = _contiguous_reads(results, planned)
     con = storage.connect(settings.data_dir)
     now = dt.datetime.now(dt.UTC)
     days: set[str] = set()
@@ -566,8 +888,8 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
     rejected: list[dict] = []
     try:
         con.execute("begin transaction")
-        for result in results:
-            plan = SourcePlan(**result["plan"])
+        for plan, chain in reads:
+            result = _merge_reads(chain)
             row = con.execute(
                 "select committed_offset from ingest_sources where source_id = ?", [plan.source_id]
             ).fetchone()
@@ -610,17 +932,17 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
             con.execute(
                 """
                 insert into ingest_sources (source_id, fingerprint, path, fingerprint_len, compressed, file_size,
-                    committed_offset, committed_lines, first_ingested_at, last_ingested_at)
-                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    committed_offset, committed_lines, first_ingested_at, last_ingested_at, site)
+                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 on conflict (source_id) do update set
                     fingerprint = excluded.fingerprint, fingerprint_len = excluded.fingerprint_len,
                     path = excluded.path, compressed = excluded.compressed, file_size = excluded.file_size,
                     committed_offset = excluded.committed_offset, committed_lines = excluded.committed_lines,
-                    last_ingested_at = excluded.last_ingested_at
+                    last_ingested_at = excluded.last_ingested_at, site = excluded.site
                 """,
                 [
                     plan.source_id, plan.fingerprint, plan.path, plan.fingerprint_len, plan.compressed, plan.file_size,
-                    result["end_offset"], plan.start_line + result["lines_read"], now, now,
+                    result["end_offset"], plan.start_line + result["lines_read"], now, now, plan.site,
                 ],
             )  # fmt: skip
             if result["lines_read"]:
@@ -637,13 +959,15 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
             summary["sources"] += 1
             for k in ("lines_read", "lines_parsed", "lines_quarantined"):
                 summary[k] += result[k]
-        if not rejected:  # a run with a rejected file has not ingested its interval
+        # A run with a rejected read or a failed unit has not ingested its interval.
+        if not rejected and not failed_units:
             con.execute(
                 "insert or replace into ingest_runs values (?, ?, ?, ?, ?)",
                 [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
             )
         con.execute("insert or ignore into aggregates_pending select unnest(cast(? as date[]))", [sorted(days)])
         storage.refresh_views(con, settings.data_dir)
+        failed = [_failed_unit(con, unit) for unit in failed_units]
         failpoint("commit.after_rename")
         con.execute("commit")
     except BaseException:
@@ -660,8 +984,20 @@ def commit(settings: Settings, results: list[dict], run_id: str, data_interval_e
     if rejected:
         for r in rejected:
             log.error("rejected %s: %.1f%% of %d lines quarantined", r["path"], 100 * r["rate"], r["lines_read"])
-        raise RejectRateExceeded(rejected, committed, settings.max_reject_rate, settings.log_format.text)
+        raise RejectRateExceeded(rejected, committed, settings.max_reject_rate, settings.log_format.text, failed)
+    if failed:
+        raise UnitsFailed("", committed, failed)
     return committed
+
+
+def _failed_unit(con, unit: WorkUnit) -> dict:
+    """A failed unit for :class:`IngestIncomplete`, with where its source's offset now stands."""
+    row = con.execute("select committed_offset from ingest_sources where source_id = ?", [unit.plan.source_id])
+    committed_offset = (row.fetchone() or (0,))[0]
+    return {
+        "path": unit.plan.path, "source_id": unit.plan.source_id, "index": unit.index,
+        "start_offset": unit.start_offset, "end_offset": unit.end_offset, "committed_offset": committed_offset,
+    }  # fmt: skip
 
 
 def _install(con, data_dir: Path, f: dict, kind: str, source_id: str, run_id: str, now: dt.datetime) -> None:

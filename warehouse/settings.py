@@ -221,6 +221,75 @@ def _check_retention(settings: Settings) -> None:
             )
 
 
+# A site label: a host-name-like word, so that ``label=glob`` splits unambiguously and the label
+# reads well in queries (``where site = 'shop'``).
+_SITE_LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """One configured glob of access logs and the site (vhost) its lines belong to."""
+
+    site: str
+    glob: str
+
+
+def _glob_list(raw: str) -> list[str]:
+    """Entries of a ``:``- or newline-separated list, stripped, empty ones dropped."""
+    return [g.strip() for g in raw.replace("\n", ":").split(":") if g.strip()]
+
+
+def _log_sources(env: Mapping[str, str], default_site: str) -> tuple[LogSource, ...]:
+    """The globs to read and their sites, from ``FOOTFALL_LOG_GLOB`` and ``FOOTFALL_LOG_SOURCES``.
+
+    ``FOOTFALL_LOG_GLOB`` holds unlabelled globs: their lines belong to ``default_site``
+    (``FOOTFALL_SITE``). ``FOOTFALL_LOG_SOURCES`` holds ``site=glob`` entries. Both are lists
+    separated by ``:`` or newlines. With neither set, the bundled sample log is read.
+
+    Raises:
+        ConfigError: an entry of FOOTFALL_LOG_SOURCES has no ``site=`` label, a label is not
+            a host-name-like word, a glob is empty, the same glob is given twice for one site,
+            or one glob is given for two sites (each message names the entries).
+    """
+    unlabelled = _glob_list(env.get("FOOTFALL_LOG_GLOB") or "")
+    labelled_raw = _glob_list(env.get("FOOTFALL_LOG_SOURCES") or "")
+    if not unlabelled and not labelled_raw:
+        unlabelled = [str(SAMPLE_LOG)]
+    sources = [LogSource(default_site, g) for g in unlabelled]
+    for entry in labelled_raw:
+        label, sep, pattern = entry.partition("=")
+        label, pattern = label.strip(), pattern.strip()
+        if not sep:
+            raise ConfigError(
+                f"FOOTFALL_LOG_SOURCES: {entry!r} has no site label; write site=glob, for example "
+                "shop=/var/log/nginx/shop*.log (globs without a label go in FOOTFALL_LOG_GLOB)"
+            )
+        if not _SITE_LABEL_RE.fullmatch(label):
+            raise ConfigError(
+                f"FOOTFALL_LOG_SOURCES: site label {label!r} in {entry!r} must be 1 to 63 letters, digits, "
+                "'.', '_' or '-', starting with a letter or digit (for example shop or blog.example.org)"
+            )
+        if not pattern:
+            raise ConfigError(f"FOOTFALL_LOG_SOURCES: {entry!r} has no glob after '='")
+        sources.append(LogSource(label, pattern))
+    seen: dict[str, LogSource] = {}
+    for source in sources:
+        other = seen.get(source.glob)
+        if other is None:
+            seen[source.glob] = source
+        elif other.site == source.site:
+            raise ConfigError(
+                f"the glob {source.glob!r} is configured twice for site {source.site!r} "
+                "(FOOTFALL_LOG_GLOB with FOOTFALL_SITE, or FOOTFALL_LOG_SOURCES); give it once"
+            )
+        else:
+            raise ConfigError(
+                f"the glob {source.glob!r} is configured for two sites, {other.site!r} and {source.site!r} "
+                "(unlabelled globs of FOOTFALL_LOG_GLOB belong to FOOTFALL_SITE); a log file belongs to one site"
+            )
+    return tuple(sources)
+
+
 def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
     """``VISIT_TRACKING_INTERVAL`` in seconds (default 1800): the schedule of the ingest and
     report DAGs and the length of a report's data interval.
@@ -236,8 +305,10 @@ class Settings:
     """Configuration of one footfall deployment.
 
     Attributes:
-        log_globs: glob patterns of access logs (plain or ``.gz``), from
-            ``FOOTFALL_LOG_GLOB`` (several separated by ``:`` or newlines).
+        log_sources: the access logs to read (plain or ``.gz``) as :class:`LogSource` (site,
+            glob) pairs, in configuration order: the unlabelled globs of ``FOOTFALL_LOG_GLOB``
+            (site ``FOOTFALL_SITE``) then the ``site=glob`` entries of ``FOOTFALL_LOG_SOURCES``
+            (both lists separated by ``:`` or newlines). :attr:`log_globs` lists the globs.
         log_format: the compiled ``FOOTFALL_LOG_FORMAT`` (default nginx ``combined``).
         data_dir: ``FOOTFALL_DATA_DIR``; holds ``warehouse.duckdb``, ``events/``,
             ``quarantine/``, ``staging/``, ``reports/`` and ``outbox/``.
@@ -245,9 +316,16 @@ class Settings:
             development hash key. Must not be inside ``data_dir``.
         hash_key: ``FOOTFALL_HASH_KEY`` (or the Airflow Variable ``footfall_hash_key``),
             the secret for ``client_ip_hash``; ``None`` means "use the generated local key".
-        site: ``FOOTFALL_SITE``, the site name mixed into visitor ids.
+        site: ``FOOTFALL_SITE``, the site of the unlabelled globs: stored in the events'
+            ``site`` column and mixed into their visitor ids.
         chunk_bytes: ``FOOTFALL_CHUNK_BYTES``, bytes of log text parsed at once (bounds memory).
-        parse_threads: ``FOOTFALL_PARSE_THREADS``, chunks parsed concurrently per file.
+        parse_threads: ``FOOTFALL_PARSE_THREADS``, chunks parsed concurrently per work unit.
+        map_chunk_bytes: ``FOOTFALL_MAP_CHUNK_BYTES`` (default 64 MiB), the most bytes of a
+            plain source one work unit (one mapped parse task) reads; cut at line ends. A
+            ``.gz`` source is always one unit (it cannot be seeked).
+        map_max_units: ``FOOTFALL_MAP_MAX_UNITS`` (default 256), work units planned per ingest
+            run at most (Airflow also caps mapped tasks at ``[core] max_map_length``, 1024 by
+            default); the rest is planned by the next run.
         timezone: ``FOOTFALL_TIMEZONE``, IANA name (default UTC): days, hours and the daily
             visitor salt follow this zone's wall clock, daylight-saving changes included.
         count_crawlers: ``FOOTFALL_COUNT_CRAWLERS`` (default false): count crawlers and other
@@ -314,7 +392,7 @@ class Settings:
             percent is a ``stable`` trend in the ``growth`` view.
     """
 
-    log_globs: tuple[str, ...]
+    log_sources: tuple[LogSource, ...]
     log_format: LogFormat
     data_dir: Path
     secrets_dir: Path
@@ -322,6 +400,8 @@ class Settings:
     site: str = "default"
     chunk_bytes: int = 8 * 1024 * 1024
     parse_threads: int = 2
+    map_chunk_bytes: int = 64 * 1024 * 1024
+    map_max_units: int = 256
     timezone: str = "UTC"
     count_crawlers: bool = False
     session_gap_s: int = 1800
@@ -371,12 +451,12 @@ class Settings:
 
         Raises:
             ConfigError: a value is malformed (bad number or boolean, a token that cannot go
-                in an HTTP header), or the secrets dir is inside the data dir.
+                in an HTTP header, a log source without a valid site label or configured twice),
+                or the secrets dir is inside the data dir.
             parsers.variables.LogFormatError: the log format cannot be compiled.
         """
         env = os.environ if env is None else env
-        globs_raw = env.get("FOOTFALL_LOG_GLOB") or str(SAMPLE_LOG)
-        globs = tuple(g.strip() for g in globs_raw.replace("\n", ":").split(":") if g.strip())
+        site = env.get("FOOTFALL_SITE") or "default"
         data_dir = Path(env.get("FOOTFALL_DATA_DIR") or REPO_ROOT / "data").expanduser().resolve()
         secrets_dir = Path(env.get("FOOTFALL_SECRETS_DIR") or REPO_ROOT / ".secrets").expanduser().resolve()
         if secrets_dir == data_dir or data_dir in secrets_dir.parents:
@@ -385,14 +465,16 @@ class Settings:
                 "keep salts and keys out of the data dir"
             )
         values = dict(
-            log_globs=globs,
+            log_sources=_log_sources(env, site),
             log_format=compile_log_format(env.get("FOOTFALL_LOG_FORMAT") or COMBINED),
             data_dir=data_dir,
             secrets_dir=secrets_dir,
             hash_key=env.get("FOOTFALL_HASH_KEY") or None,
-            site=env.get("FOOTFALL_SITE") or "default",
+            site=site,
             chunk_bytes=_positive_int(env, "FOOTFALL_CHUNK_BYTES", 8 * 1024 * 1024),
             parse_threads=_positive_int(env, "FOOTFALL_PARSE_THREADS", 2),
+            map_chunk_bytes=_positive_int(env, "FOOTFALL_MAP_CHUNK_BYTES", 64 * 1024 * 1024),
+            map_max_units=_positive_int(env, "FOOTFALL_MAP_MAX_UNITS", 256),
             timezone=_timezone(env),
             count_crawlers=_bool(env, "FOOTFALL_COUNT_CRAWLERS", False),
             session_gap_s=_positive_int(env, "FOOTFALL_SESSION_GAP_S", 1800),
@@ -452,6 +534,11 @@ class Settings:
         if kind == "daily_summary" and self.daily_summary_api:
             return self.daily_summary_api
         return self.visit_tracking_api
+
+    @property
+    def log_globs(self) -> tuple[str, ...]:
+        """Every configured glob, labelled or not, in configuration order."""
+        return tuple(source.glob for source in self.log_sources)
 
     @property
     def model_params(self):

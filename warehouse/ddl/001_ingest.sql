@@ -63,3 +63,7 @@ create table if not exists warehouse_meta (
     key   varchar primary key,
     value varchar not null
 );
+
+-- Added with site labels (FOOTFALL_LOG_SOURCES): the site of the glob that last matched the
+-- source; its lines' events carry it in their `site` column. NULL for rows committed before.
+alter table ingest_sources add column if not exists site varchar;
