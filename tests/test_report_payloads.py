@@ -215,8 +215,25 @@ def test_the_schemas_are_strict_where_they_should_be():
     }  # fmt: skip
     VALIDATORS["daily_summary"].validate(summary)
     # The reserved sections are optional: absent now, arrays of objects when a later issue fills them.
-    VALIDATORS["daily_summary"].validate(summary | {"communities": [{}], "cross_division_flows": []})
+    community = {
+        "community_slug": "toronto",
+        "community_id": "c1",
+        "division_id": None,
+        "visitors": 3,
+        "signed_in_visitors": 1,
+        "anonymous_visitors": 2,
+        "page_views": 4,
+        "same_division_visitors": 0,
+        "cross_division_visitors": 1,
+        "unknown_division_visitors": 2,
+        "cross_division_pct": 33.33,
+    }
+    flow = {"from_division_id": "on", "to_division_id": "qc", "visitors": 1, "page_views": 2}
+    VALIDATORS["daily_summary"].validate(summary | {"communities": [community], "cross_division_flows": [flow]})
     assert not VALIDATORS["daily_summary"].is_valid(summary | {"communities": {"a": 1}})
+    assert not VALIDATORS["daily_summary"].is_valid(summary | {"communities": [{}]})
+    assert not VALIDATORS["daily_summary"].is_valid(summary | {"communities": [community | {"visitors": 0}]})
+    assert not VALIDATORS["daily_summary"].is_valid(summary | {"cross_division_flows": [flow | {"extra": 1}]})
     assert not VALIDATORS["daily_summary"].is_valid(summary | {"surprise": 1})
 
 

@@ -51,12 +51,27 @@ EXPECTED_ROLLUPS = [
 ]  # fmt: skip
 
 
+# Routes for apache_logs' paths, so the per-post visitor table has rows too.
+ROUTES = """
+[[routes]]
+page_type = "community"
+pattern = "/projects/{community_slug}/..."
+
+[[routes]]
+page_type = "blog_post"
+pattern = "/articles/{post_id}"
+"""
+
+
 def env_for(root: Path, data_dir: Path) -> dict[str, str]:
+    routes = root / "routes.toml"
+    routes.write_text(ROUTES)
     return {
         "FOOTFALL_DATA_DIR": str(data_dir),
         "FOOTFALL_SECRETS_DIR": str(root / "secrets"),
         "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
         "FOOTFALL_LOG_GLOB": str(root / "logs" / "*.log"),
+        "FOOTFALL_ROUTES": str(routes),
     }
 
 
@@ -252,8 +267,11 @@ def test_daily_aggregates_roll_up_into_monthly_tables_then_go(world):
     run_retention(world, PLUS_8)
     run_retention(world, PLUS_31)
 
-    for table in storage.AGGREGATE_TABLES:
+    for table in retention.daily_aggregate_tables():
         assert query(data_dir, f"select count(*) from {table}") == [(0,)], table
+    # The visitor tables keep their 90 days.
+    visitor_tables = [table for table, _ in retention.VISITOR_TABLES]
+    assert snapshot(data_dir, visitor_tables) == {t: world["daily"][t] for t in visitor_tables}
     assert query(data_dir, "select day from rollup_days order by day") == [(d,) for d in DAYS]
     got, duration = rollups(data_dir)
     assert got == {table: sorted(rows, key=repr) for table, rows in expected_rollups(world["daily"]).items()}
@@ -261,11 +279,14 @@ def test_daily_aggregates_roll_up_into_monthly_tables_then_go(world):
     assert duration == [pytest.approx(sum(r["avg_visit_duration_s"] * r["visits"] for r in visits))]
     assert got["traffic_monthly"][0]["hits"] == 10_000 and got["traffic_monthly"][0]["days"] == 4
 
-    # Repeated and later runs change nothing: every day was rolled up exactly once.
-    state = snapshot(data_dir, STATE_TABLES)
+    # Repeated and later runs change nothing but the visitor tables' own expiry: every day was
+    # rolled up exactly once.
+    kept = [t for t in STATE_TABLES if t not in visitor_tables]
+    state = snapshot(data_dir, kept)
     run_retention(world, PLUS_31)
     run_retention(world, PLUS_31 + dt.timedelta(days=400))
-    assert snapshot(data_dir, STATE_TABLES) == state
+    assert snapshot(data_dir, kept) == state
+    assert snapshot(data_dir, visitor_tables) == {t: [] for t in visitor_tables}
 
 
 def test_a_day_is_rolled_up_only_once_its_raw_events_are_gone(world):
@@ -353,17 +374,16 @@ def test_the_orphan_sweep_removes_old_unregistered_files_only(world):
     assert snapshot(data_dir, storage.AGGREGATE_TABLES) == world["daily"]
 
 
-def test_visitor_tables_keep_their_own_period_without_a_rollup(world, monkeypatch):
+def test_visitor_tables_keep_their_own_period_without_a_rollup(world):
     data_dir = world["dir"]
-    con = storage.connect(data_dir)
-    con.execute("create table visitor_daily_test as select day, visitors from daily_traffic")
-    con.close()
-    monkeypatch.setattr(retention, "VISITOR_TABLES", (("visitor_daily_test", "day"),))
-    assert "visitor_daily_test" not in retention.daily_aggregate_tables()
+    visitor_tables = [table for table, _ in retention.VISITOR_TABLES]
+    assert {"visitor_daily", "visitor_hourly", "post_views_daily"} <= set(visitor_tables)
+    assert not set(visitor_tables) & set(retention.daily_aggregate_tables())
     run_retention(world, PLUS_31)
-    assert len(query(data_dir, "select * from visitor_daily_test")) == 4  # 90 days: all kept
+    assert snapshot(data_dir, visitor_tables) == {t: world["daily"][t] for t in visitor_tables}  # 90 days: all kept
     run_retention(world, dt.datetime(2015, 8, 19, tzinfo=dt.UTC))  # 2015-05-20 + 91 days
-    assert query(data_dir, "select count(*) from visitor_daily_test") == [(0,)]
+    for table in visitor_tables:
+        assert query(data_dir, f"select count(*) from {table}") == [(0,)], table
 
 
 def test_utc_partitions_of_a_local_day():
