@@ -294,9 +294,7 @@ def test_the_daily_summary_carries_the_days_communities_and_flows(con, truth):
     from warehouse.report import build_daily_summary
 
     summary = build_daily_summary(con, NEWEST, top_n=1000)
-    expected = [
-        {k: v for k, v in row.items() if k != "day"} for row in truth.community_daily() if row["day"] == NEWEST
-    ]
+    expected = [{k: v for k, v in row.items() if k != "day"} for row in truth.community_daily() if row["day"] == NEWEST]
     assert_rows(summary["communities"], expected)
     assert_rows(summary["cross_division_flows"], truth.cross_division_flows(NEWEST, NEWEST))
     # Top N by visitors, the rest left out.
