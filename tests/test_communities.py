@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import decimal
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -300,3 +301,34 @@ def test_the_daily_summary_carries_the_days_communities_and_flows(con, truth):
     # Top N by visitors, the rest left out.
     top = build_daily_summary(con, NEWEST, top_n=2)["communities"]
     assert [r["visitors"] for r in top] == sorted((r["visitors"] for r in expected), reverse=True)[:2]
+
+
+# -- privacy ------------------------------------------------------------------------------------
+
+
+def test_no_raw_user_id_or_session_id_is_stored(pipeline, con, truth):
+    import pyarrow.parquet as pq
+
+    user_ids = {h.user_id for h in truth.human_hits if h.user_id}
+    session_ids = {h.session_id for h in truth.human_hits if h.session_id}
+    assert len(user_ids) > 50 and len(session_ids) > 500
+
+    assert all(re.fullmatch(r"[0-9a-f]{32}", s) for s in session_ids)  # so a token search finds them
+
+    def leaks(values) -> set[str]:
+        texts = {v for v in values if isinstance(v, str)}
+        tokens = {token for text in texts for token in re.findall(r"[0-9a-f]{32}", text)}
+        return (texts & user_ids) | (tokens & session_ids)
+
+    files = list(pipeline.data_dir.rglob("*.parquet"))
+    assert files
+    for path in files:
+        table = pq.read_table(path)
+        for column in table.column_names:
+            assert not leaks(table.column(column).to_pylist()), (path, column)
+    tables = [r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'main'").fetchall()]
+    assert "dim_users" in tables and "visitor_daily" in tables
+    for table in tables:
+        cursor = con.execute(f"select * from {table}")
+        for row in cursor.fetchall():
+            assert not leaks(row), table
