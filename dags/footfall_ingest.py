@@ -17,7 +17,8 @@ the DuckDB aggregates of every day that received data.
   (also when nothing was new). Fails without retries, after committing the rest, when a
   unit did not parse or when more than `FOOTFALL_MAX_REJECT_RATE` of a file's lines were
   quarantined (wrong `FOOTFALL_LOG_FORMAT`?).
-* `rebuild_aggregates`: every aggregate table, for the days that received lines.
+* `rebuild_aggregates`: loads the dimension files (`FOOTFALL_DIMENSIONS_DIR`), then rebuilds
+  every aggregate and per-day visitor table for the days that received lines.
 
 Tasks that open the warehouse share the one-slot pool `footfall_warehouse`.
 """
@@ -112,10 +113,16 @@ def footfall_ingest():
 
     @task(pool=WAREHOUSE_POOL, outlets=[AGGREGATES])
     def rebuild_aggregates(committed: dict) -> int:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.dimensions import DimensionError
         from warehouse.ingest import aggregate
         from warehouse.settings import task_settings
 
-        return aggregate(task_settings(), committed["days"])
+        try:
+            return aggregate(task_settings(), committed["days"])
+        except DimensionError as exc:  # a bad dimension file: retrying cannot help, fixing it does
+            raise AirflowFailException(str(exc)) from exc
 
     plans = plan_sources()
     purge_old_salts() >> plans

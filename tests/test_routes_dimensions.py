@@ -226,3 +226,15 @@ def test_the_shipped_examples_load(tmp_path):
         assert con.execute("select geo_division('CA', 'ON', 'Scarborough')").fetchone() == ("ca-on-toronto",)
     finally:
         con.close()
+
+
+def test_check_validates_the_dimension_files(tmp_path, monkeypatch, capsys):
+    from warehouse.cli import main
+
+    monkeypatch.setenv("FOOTFALL_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FOOTFALL_SECRETS_DIR", str(tmp_path / "secrets"))
+    monkeypatch.setenv("FOOTFALL_DIMENSIONS_DIR", str(write_dimensions(tmp_path / "dims")))
+    assert main(["check"]) == 0
+    write_dimensions(tmp_path / "dims", communities="community_slug,division_id\ntoronto,tor\n")
+    assert main(["check"]) == 2
+    assert "communities.csv: missing column(s) community_id" in capsys.readouterr().err

@@ -322,7 +322,13 @@ def main(argv: list[str] | None = None) -> int:
 
             GeoIP(settings.geoip_database)  # an unreadable database fails here, not mid-ingest
             settings.check_reporting()
-    except ValueError as exc:  # ConfigError, LogFormatError, GeoIPConfigError
+            if settings.dimensions_dir is not None:
+                from transforms.privacy import KeyStore
+                from warehouse.dimensions import read_dimensions
+
+                # Validated in full now; a bad file would otherwise fail the first aggregation.
+                read_dimensions(settings.dimensions_dir, KeyStore(settings.secrets_dir, settings.hash_key).hash_key())
+    except ValueError as exc:  # ConfigError, LogFormatError, GeoIPConfigError, DimensionError
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check":
