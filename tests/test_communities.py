@@ -332,3 +332,16 @@ def test_no_raw_user_id_or_session_id_is_stored(pipeline, con, truth):
         cursor = con.execute(f"select * from {table}")
         for row in cursor.fetchall():
             assert not leaks(row), table
+
+
+def test_make_demo_report_agrees_with_the_ground_truth_file(pipeline, con):
+    """What `make demo` prints (demo/report.py) compares its views with ground_truth.json."""
+    import io
+    import json
+
+    from demo.report import report
+
+    ground_truth = json.loads((pipeline.input_dir / "ground_truth.json").read_text(encoding="utf-8"))
+    out = io.StringIO()
+    assert report(pipeline.data_dir, ground_truth, out=out), out.getvalue()
+    assert "DIFFERENT" not in out.getvalue() and "current_visitors" in out.getvalue()
