@@ -47,7 +47,7 @@ Caveats: the copies are identical, so distinct values (client addresses, user ag
 paths) do not grow with ``--lines`` as they would in a real 20M-line log, and every copy
 falls on the same 37 UTC days. Per-chunk work that scales with distinct values (the keyed
 hashing in ``transforms/privacy.py``) is therefore as cheap per chunk as in one copy. On the
-other hand one 32 MiB chunk spans ~30 days here, where a chronological log of a busy site
+other hand one 8 MiB chunk spans ~8 days here, where a chronological log of a busy site
 spans one or two: the per-day split and Parquet writes get many small row groups, which
 makes those steps slower than on a real log.
 
