@@ -330,11 +330,23 @@ def _rebuild_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date], params: 
     temporary table and shadowed the same way, instead of once per community model.
     """
     values = model_params(days, params)
+    # events_local reads the UTC partitions next to the days too (a local day overlaps two),
+    # and its day filter cannot use the Parquet statistics. A range on ts can: row groups
+    # wholly outside the batch's days are skipped instead of read and filtered, which matters
+    # for small batches. The hour of margin only guards against odd time-zone transitions;
+    # the day filter decides.
+    zone = zoneinfo.ZoneInfo(params.timezone)
+    margin = dt.timedelta(hours=1)
+    scan = {
+        "scan_start": dt.datetime.combine(days[0], dt.time(), zone).astimezone(dt.UTC) - margin,
+        "scan_end": dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC) + margin,
+    }
     unread = ", ".join(_UNREAD_EVENT_COLUMNS)
     run_model(
         con,
-        f"create or replace temp table scoped_events as select * exclude ({unread}) from events_local($days, $tz)",
-        values,
+        f"create or replace temp table scoped_events as select * exclude ({unread}) from events_local($days, $tz)"
+        " where ts >= $scan_start and ts < $scan_end",
+        values | scan,
     )
     con.execute(
         "create or replace temp macro events_local(days, tz) as table "
