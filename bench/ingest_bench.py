@@ -295,7 +295,7 @@ def print_report(r: dict) -> None:
     )
     print(
         f"settings   parse_threads={r['threads']} chunk_bytes={r['chunk_bytes']:,} cores={os.cpu_count()}"
-        f" units={r['units']} unit_workers={r['unit_workers']}"
+        f" units={r['units']} of {r['map_chunk_bytes'] / MIB:,.0f} MiB, unit_workers={r['unit_workers']}"
     )
     other = r["other_cpu_cores_during_ingest"]
     if other is not None:
@@ -378,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="FOOTFALL_PARSE_THREADS (default: the settings' default)")
     p.add_argument("--chunk-mb", type=float, help="FOOTFALL_CHUNK_BYTES in MiB (default: the settings' default)")
     p.add_argument(
+        "--map-chunk-mb", type=float, help="FOOTFALL_MAP_CHUNK_BYTES in MiB, the work unit size (default: settings')"
+    )
+    p.add_argument(
         "--unit-workers",
         type=int,
         default=1,
@@ -403,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     defaults = Settings.from_env({})
     threads = args.threads or defaults.parse_threads
     chunk_bytes = int(args.chunk_mb * MIB) if args.chunk_mb else defaults.chunk_bytes
+    map_chunk_bytes = int(args.map_chunk_mb * MIB) if args.map_chunk_mb else defaults.map_chunk_bytes
 
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
@@ -434,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                         "FOOTFALL_SITE": "bench",
                         "FOOTFALL_CHUNK_BYTES": str(chunk_bytes),
                         "FOOTFALL_PARSE_THREADS": str(threads),
+                        "FOOTFALL_MAP_CHUNK_BYTES": str(map_chunk_bytes),
                     },
                     "unit_workers": args.unit_workers,
                 }
@@ -470,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": threads,
             "chunk_bytes": chunk_bytes,
             "unit_workers": args.unit_workers,
+            "map_chunk_bytes": map_chunk_bytes,
             "units": ing["plans"],
             "ingest": ing,
             "total_seconds": total,
