@@ -257,8 +257,14 @@ def _to_events(
     # request: the method and the protocol are short anchored matches, the target is the rest.
     good = good.with_columns(request.alias("_request"))
     req = pl.col("_request")
-    method = req.str.extract(r"^([A-Za-z][A-Za-z_-]*) \S", 1)
-    proto = req.str.extract(r" (HTTP/\d(?:\.\d)?)$", 1)
+    # Method and protocol are columns before anything derives from them: an eager
+    # with_columns does not eliminate common subexpressions, so each use of an extract()
+    # expression would run its regex over every request again (four times each).
+    good = good.with_columns(
+        req.str.extract(r"^([A-Za-z][A-Za-z_-]*) \S", 1).alias("_method"),
+        req.str.extract(r" (HTTP/\d(?:\.\d)?)$", 1).alias("_proto"),
+    )
+    method, proto = pl.col("_method"), pl.col("_proto")
     start = method.str.len_chars().cast(pl.Int64) + 1
     rest = req.str.len_chars().cast(pl.Int64) - start
     proto_len = proto.str.len_chars().cast(pl.Int64) + 1

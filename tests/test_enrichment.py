@@ -594,3 +594,9 @@ def test_strip_params_names():
     for bad in ("to ken", "a=b", "a&b", "(x)"):
         with pytest.raises(ValueError, match="FOOTFALL_SENSITIVE_PARAMS"):
             check_param_names((bad,))
+
+
+def test_the_written_out_whitespace_is_what_python_strips():
+    from transforms.user_agents import _PY_WHITESPACE
+
+    assert _PY_WHITESPACE == "".join(chr(c) for c in range(0x110000) if chr(c).isspace())

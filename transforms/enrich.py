@@ -19,7 +19,7 @@ import polars as pl
 
 from transforms.client_address import client_addresses
 from transforms.geoip import GeoIP
-from transforms.privacy import keyed_hash
+from transforms.privacy import keyed_hasher
 from transforms.referrers import DEFAULT_SENSITIVE_PARAMS, referrer_columns, strip_params, utm_columns
 from transforms.routes import Routes
 from transforms.user_agents import UA_SCHEMA, UserAgentClassifier
@@ -56,6 +56,7 @@ class Enricher:
         routes: Routes | None = None,
     ) -> None:
         self.hash_key = hash_key
+        self._ua_hash = keyed_hasher(hash_key)
         self.routes = routes or Routes(())
         self.geoip = GeoIP(geoip_database)
         self.classifier = UserAgentClassifier((crawler_patterns,) if crawler_patterns else ())
@@ -77,7 +78,7 @@ class Enricher:
         distinct = user_agents.unique()
         ids = pl.Series(
             "user_agent_id",
-            [keyed_hash(self.hash_key, "ua", ua) if ua is not None else None for ua in distinct.to_list()],
+            [self._ua_hash("ua", ua) if ua is not None else None for ua in distinct.to_list()],
             dtype=pl.Int64,
         )
         frame = pl.DataFrame({"user_agent": distinct, "user_agent_id": ids})

@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -109,6 +110,33 @@ class KeyStore:
         return sorted(deleted)
 
 
+def keyed_hasher(key: bytes) -> Callable[..., int]:
+    """:func:`keyed_hash` with ``key`` bound: the same values, computed faster.
+
+    Keying BLAKE2b compresses one block of key material; the returned function copies a
+    hasher that has already done so instead of keying afresh for every value.
+    """
+    base = hashlib.blake2b(key=key, digest_size=_DIGEST)
+
+    def hash_parts(*parts: str | None) -> int:
+        h = base.copy()
+        h.update(b"\0".join((p or "").encode("utf-8", "surrogateescape") for p in parts))
+        return _to_int64(h.digest())
+
+    return hash_parts
+
+
+def _hash_values(column: pl.Expr, values: pl.Series, hasher: Callable[..., int], label: str) -> pl.Expr:
+    """``column`` with each value replaced by ``hasher(label, value)``; null stays null.
+
+    Python runs once per distinct value of ``values`` (the column's non-null values, or a
+    subset: values outside it become null).
+    """
+    distinct = values.drop_nulls().unique()
+    hashes = pl.Series([hasher(label, v) for v in distinct.to_list()], dtype=pl.Int64)
+    return column.replace_strict(distinct, hashes, default=None, return_dtype=pl.Int64)
+
+
 def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str = "UTC") -> pl.DataFrame:
     """Replace the raw client address, user id and session id with keyed hashes.
 
@@ -123,41 +151,54 @@ def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str 
         ``events`` without ``remote_addr``, ``user_id``, ``session_id`` and
         ``x_forwarded_for``, with Int64 columns ``client_ip_hash``, ``visitor_id``,
         ``user_agent_id``, ``user_hash``, ``session_hash`` (null where the input value is
-        null) and ``user_agent`` cut to 100 characters.
+        null; ``client_ip_hash`` also where the address is empty) and ``user_agent`` cut to
+        100 characters.
     """
-    key = keys.hash_key()
+    hasher = keyed_hasher(keys.hash_key())
     frame = events.with_columns(pl.col("ts").dt.convert_time_zone(timezone).dt.date().alias("_day"))
-    cols = ["_day", "remote_addr", "user_agent", "user_id", "session_id"]
+    salted: dict[dt.date, Callable[..., int]] = {}
+
+    def salt(day: dt.date) -> Callable[..., int]:
+        if day not in salted:
+            salted[day] = keyed_hasher(keys.daily_salt(day))
+        return salted[day]
+
+    # Each hash runs in Python once per distinct value it depends on: an address, a user
+    # agent, a user, a (day, address, user agent) triple, a (day, session) pair. Single
+    # columns map back with a lookup (no copy of the wide frame); the visitor triple and the
+    # session pair with a join on the few columns they depend on.
+    addresses = frame.get_column("remote_addr")
+    hashed = [
+        _hash_values(pl.col("remote_addr"), addresses.filter(addresses != ""), hasher, "ip").alias("client_ip_hash"),
+        _hash_values(pl.col("user_id"), frame.get_column("user_id"), hasher, "user").alias("user_hash"),
+    ]
     # The enricher already computed user_agent_id (its cache key): it is not hashed again.
-    hash_ua = "user_agent_id" not in frame.columns
-    # One unique() and one join: each hash is memoised per distinct value, so BLAKE2b runs
-    # once per distinct address, user agent and user, and once per distinct visitor triple.
-    distinct = frame.select(cols).unique()
-    memo: dict = {}
-
-    def once(label: str, value: str | None) -> int | None:
-        if value is None:
-            return None
-        if (label, value) not in memo:
-            memo[(label, value)] = keyed_hash(key, label, value)
-        return memo[(label, value)]
-
-    salts: dict = {}
-    columns: dict[str, list] = {"client_ip_hash": [], "user_hash": [], "session_hash": [], "visitor_id": []}
-    if hash_ua:
-        columns["user_agent_id"] = []
-    for day, ip, ua, user, session in distinct.iter_rows():
-        columns["client_ip_hash"].append(once("ip", ip or None))
-        if hash_ua:
-            columns["user_agent_id"].append(once("ua", ua))
-        columns["user_hash"].append(once("user", user))
-        if day not in salts:
-            salts[day] = keys.daily_salt(day)
-        columns["visitor_id"].append(keyed_hash(salts[day], site, ip, ua))
-        # The "session" label keeps a session id from colliding with an (address, agent) pair.
-        columns["session_hash"].append(None if session is None else keyed_hash(salts[day], "session", site, session))
-    distinct = distinct.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in columns.items())
-    frame = frame.join(distinct, on=cols, how="left", nulls_equal=True)
+    if "user_agent_id" not in frame.columns:
+        hashed.append(
+            _hash_values(pl.col("user_agent"), frame.get_column("user_agent"), hasher, "ua").alias("user_agent_id")
+        )
+    visitors = frame.select("_day", "remote_addr", "user_agent").unique()
+    visitors = visitors.with_columns(
+        pl.Series(
+            "visitor_id",
+            [salt(day)(site, ip, ua) for day, ip, ua in visitors.iter_rows()],
+            dtype=pl.Int64,
+        )
+    )
+    sessions = frame.select("_day", "session_id").filter(pl.col("session_id").is_not_null()).unique()
+    # The "session" label keeps a session id from colliding with an (address, agent) pair.
+    sessions = sessions.with_columns(
+        pl.Series(
+            "session_hash",
+            [salt(day)("session", site, session) for day, session in sessions.iter_rows()],
+            dtype=pl.Int64,
+        )
+    )
+    frame = (
+        frame.with_columns(hashed)
+        .join(visitors, on=["_day", "remote_addr", "user_agent"], how="left", nulls_equal=True)
+        .join(sessions, on=["_day", "session_id"], how="left")
+    )
     return frame.drop("_day", "remote_addr", "user_id", "session_id", "x_forwarded_for").with_columns(
         pl.col("user_agent").str.slice(0, 100)
     )

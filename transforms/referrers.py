@@ -213,8 +213,10 @@ def utm_columns(query: pl.Expr) -> list[pl.Expr]:
     """
     out = []
     for name in ("utm_source", "utm_medium", "utm_campaign"):
-        raw = query.str.extract(rf"(?:^|&){name}=([^&#]*)", 1)
-        value = pl.when(raw != "").then(raw).map_batches(_decode_distinct, return_dtype=pl.String, is_elementwise=True)
+        # replace("", None), not when(raw != "").then(raw): an eager frame does not share the
+        # extract() between the two uses, so the regex would run twice over every query.
+        raw = query.str.extract(rf"(?:^|&){name}=([^&#]*)", 1).replace("", None)
+        value = raw.map_batches(_decode_distinct, return_dtype=pl.String, is_elementwise=True)
         out.append(value.alias(name))
     return out
 

@@ -276,29 +276,99 @@ def refresh_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
 
 # DuckDB's working memory per write connection (aggregate rebuilds).
 MEMORY_LIMIT = "512MB"
-# Days rebuilt per scan of the events: bounds the temporary table of one batch.
-REBUILD_BATCH_DAYS = 7
+# Events rebuilt per scan of the Parquet files: bounds the temporary tables of one batch
+# (DuckDB spills them to disk beyond MEMORY_LIMIT). A day with more events is a batch alone.
+REBUILD_BATCH_ROWS = 4_000_000
+# Columns of events_local that no model reads: left out of the batch's temporary table, which
+# then holds about half the bytes (the raw query and referrer are the widest columns) and is
+# built in about half the time. A model that starts reading one of them fails to bind in
+# every test of the aggregates: remove it from here then.
+_UNREAD_EVENT_COLUMNS = (
+    "event_date", "site", "host", "method", "query", "protocol", "request_time", "referrer", "utc_offset_minutes",
+    "user_agent_id", "browser_major", "client_ip_hash", "page_type", "source_id", "line_number",
+)  # fmt: skip
+# Columns of visitor_hits that no model reads (beyond those above).
+_UNREAD_VISITOR_HIT_COLUMNS = (
+    "status", "bytes_sent", "path", "user_agent", "referrer_class", "utm_source", "utm_medium", "utm_campaign",
+    "browser_family", "os_family", "is_crawler", "crawler_name", "visitor_id", "session_hash",
+)  # fmt: skip
+
+
+def _batches(con: duckdb.DuckDBPyConnection, days: list[dt.date]) -> list[list[dt.date]]:
+    """Consecutive runs of ``days`` (sorted) with at most :data:`REBUILD_BATCH_ROWS` events each.
+
+    The size of a day is the events registered for its UTC partition: in another time zone a
+    local day overlaps two partitions, which this estimate is good enough for.
+    """
+    rows = dict(
+        con.execute(
+            "select event_date, sum(row_count) from ingest_files where kind = 'events' and event_date = any(?)"
+            " group by all",
+            [days],
+        ).fetchall()
+    )
+    batches: list[list[dt.date]] = []
+    size = 0
+    for day in days:
+        n = int(rows.get(day) or 0)
+        if not batches or size + n > REBUILD_BATCH_ROWS:
+            batches.append([])
+            size = 0
+        batches[-1].append(day)
+        size += n
+    return batches
 
 
 def _rebuild_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date], params: ModelParams) -> None:
     """Rebuild every aggregate table for ``days``, reading the Parquet files once.
 
     The batch's events (with the time-zone conversion and the page-view rule already
-    evaluated) go into a temporary table, and a temporary macro of the same name shadows
-    ``events_local`` for this connection, so the nine models read that table instead of
-    scanning and converting the files nine times.
+    evaluated, without the columns no model reads) go into a temporary table, and a temporary
+    macro of the same name shadows ``events_local`` for this connection, so the models read
+    that table instead of scanning and converting the files once each. ``visitor_hits``
+    (the crawler rule and the per-session first-user join) is evaluated once into a second
+    temporary table and shadowed the same way, instead of once per community model.
     """
     values = model_params(days, params)
-    run_model(con, "create or replace temp table scoped_events as select * from events_local($days, $tz)", values)
+    # events_local reads the UTC partitions next to the days too (a local day overlaps two),
+    # and its day filter cannot use the Parquet statistics. A range on ts can: row groups
+    # wholly outside the batch's days are skipped instead of read and filtered, which matters
+    # for small batches. The hour of margin only guards against odd time-zone transitions;
+    # the day filter decides.
+    zone = zoneinfo.ZoneInfo(params.timezone)
+    margin = dt.timedelta(hours=1)
+    scan = {
+        "scan_start": dt.datetime.combine(days[0], dt.time(), zone).astimezone(dt.UTC) - margin,
+        "scan_end": dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC) + margin,
+    }
+    unread = ", ".join(_UNREAD_EVENT_COLUMNS)
+    run_model(
+        con,
+        f"create or replace temp table scoped_events as select * exclude ({unread}) from events_local($days, $tz)"
+        " where ts >= $scan_start and ts < $scan_end",
+        values | scan,
+    )
     con.execute(
         "create or replace temp macro events_local(days, tz) as table "
         "select * from temp.scoped_events where day = any(days)"
+    )
+    unread = ", ".join(_UNREAD_VISITOR_HIT_COLUMNS)
+    run_model(
+        con,
+        "create or replace temp table scoped_visitor_hits as "
+        f"select * exclude ({unread}) from visitor_hits($days, $tz, $include_crawlers)",
+        values,
+    )
+    con.execute(
+        "create or replace temp macro visitor_hits(days, tz, include_crawlers) as table "
+        "select * from temp.scoped_visitor_hits where day = any(days)"
     )
     for table in AGGREGATE_TABLES:
         key = "cast(hour as date)" if table == "hourly_traffic" else "day"
         con.execute(f"delete from {table} where {key} = any($days)", {"days": days})
         run_model(con, f"insert into {table} by name {model_sql(table)}", values)
         failpoint("aggregate.mid_rebuild")
+    con.execute("drop macro temp.visitor_hits")
     con.execute("drop macro temp.events_local")
 
 
@@ -334,8 +404,8 @@ def rebuild_aggregates(
         return 0
     con.execute("begin transaction")
     try:
-        for first in range(0, len(days), REBUILD_BATCH_DAYS):
-            _rebuild_batch(con, days[first : first + REBUILD_BATCH_DAYS], params)
+        for batch in _batches(con, days):
+            _rebuild_batch(con, batch, params)
         con.execute("update warehouse_meta set value = 'false' where key = 'aggregates_stale'")
         con.execute("delete from aggregates_pending where event_date = any(?)", [done])
         con.execute("commit")
@@ -343,7 +413,9 @@ def rebuild_aggregates(
         con.execute("rollback")
         raise
     finally:
+        con.execute("drop macro if exists temp.visitor_hits")
         con.execute("drop macro if exists temp.events_local")
+        con.execute("drop table if exists temp.scoped_visitor_hits")
         con.execute("drop table if exists temp.scoped_events")
     return len(days)
 

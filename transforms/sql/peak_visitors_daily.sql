@@ -24,11 +24,14 @@ gaps as (
     from scoped
 ),
 
+-- Ties on s are ordered by gap_us too, as in visits_daily: the row lag() compared with the
+-- previous time first, so each tie lands in the island its gap was computed for.
 islands as (
     select
         *,
         count(*) filter (where gap_us is null or gap_us > 300000000)
-            over (partition by day, community_slug, visitor_key order by s rows unbounded preceding) as island
+            over (partition by day, community_slug, visitor_key order by s, gap_us desc nulls first rows unbounded preceding)
+            as island
     from gaps
 ),
 

@@ -12,11 +12,15 @@ gaps as (
     from page_views
 ),
 
+-- Page views of one visitor in the same second tie on ts: ordering them by gap_s too (the
+-- one lag() compared with the previous second first) makes this window see them in the
+-- order the gaps were computed in, so a tie cannot start a visit at the wrong row.
 numbered as (
     select
         *,
         count(*) filter (where gap_s is null or gap_s >= $session_gap_s)
-            over (partition by day, visitor_id order by ts rows unbounded preceding) as visit_number
+            over (partition by day, visitor_id order by ts, gap_s desc nulls first rows unbounded preceding)
+            as visit_number
     from gaps
 ),
 
