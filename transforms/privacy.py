@@ -137,6 +137,22 @@ def _hash_values(column: pl.Expr, values: pl.Series, hasher: Callable[..., int],
     return column.replace_strict(distinct, hashes, default=None, return_dtype=pl.Int64)
 
 
+# The domain label of user_hash: shared by the events and the dimension files, so a user id
+# hashes to the same value in both and the owner of a post can be matched to its viewers.
+_USER = "user"
+
+
+def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
+    """``user_hash`` of each user id (Int64, null for null), exactly as :func:`pseudonymise`
+    computes it for events: BLAKE2b-64 keyed with the hash key over ``"user", id``.
+
+    For user ids outside the logs (``warehouse.dimensions``: ``users.user_id``,
+    ``content.owner_user_id``); Python runs once per distinct id.
+    """
+    frame = user_ids.rename("user_id").to_frame()
+    return frame.select(_hash_values(pl.col("user_id"), user_ids, keyed_hasher(hash_key), _USER)).to_series()
+
+
 def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str = "UTC") -> pl.DataFrame:
     """Replace the raw client address, user id and session id with keyed hashes.
 
@@ -170,7 +186,7 @@ def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str 
     addresses = frame.get_column("remote_addr")
     hashed = [
         _hash_values(pl.col("remote_addr"), addresses.filter(addresses != ""), hasher, "ip").alias("client_ip_hash"),
-        _hash_values(pl.col("user_id"), frame.get_column("user_id"), hasher, "user").alias("user_hash"),
+        _hash_values(pl.col("user_id"), frame.get_column("user_id"), hasher, _USER).alias("user_hash"),
     ]
     # The enricher already computed user_agent_id (its cache key): it is not hashed again.
     if "user_agent_id" not in frame.columns:
