@@ -15,7 +15,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from transforms.privacy import keyed_hash
+from transforms.privacy import hash_user_ids
+from warehouse import storage
 
 
 class DimensionError(ValueError):
@@ -124,6 +125,13 @@ def read_dimensions(directory: Path | None, hash_key: bytes) -> dict[str, pl.Dat
         if frame is None:
             frame = pl.DataFrame(schema={c: pl.String for c in (*spec.required, *spec.optional)})
         frames[spec.name] = frame
+    # Stored as GeoIP gives it on events (ISO 3166-2 in full, "CA-ON"), whichever form the file uses.
+    frames["divisions"] = frames["divisions"].with_columns(
+        pl.when(pl.col("iso_subdivision").is_null() | pl.col("iso_subdivision").str.contains("-", literal=True))
+        .then(pl.col("iso_subdivision"))
+        .otherwise(pl.concat_str(pl.col("iso_country"), pl.lit("-"), pl.col("iso_subdivision")))
+        .alias("iso_subdivision")
+    )
     divisions = frames["divisions"]
     known = set(divisions.get_column("division_id").to_list())
     _check_reference(divisions, "parent_id", known, "divisions")
@@ -131,16 +139,12 @@ def read_dimensions(directory: Path | None, hash_key: bytes) -> dict[str, pl.Dat
     _check_reference(frames["communities"], "division_id", known, "communities")
     _check_reference(frames["users"], "home_division_id", known, "users")
 
-    def hashed(column: pl.Series) -> pl.Series:
-        return pl.Series(
-            [None if v is None else keyed_hash(hash_key, "user", v) for v in column.to_list()], dtype=pl.Int64
-        )
-
-    frames["users"] = frames["users"].select(
-        hashed(frames["users"].get_column("user_id")).alias("user_hash"), "home_division_id"
+    users, content = frames["users"], frames["content"]
+    frames["users"] = users.select(
+        hash_user_ids(users.get_column("user_id"), hash_key).alias("user_hash"), "home_division_id"
     )
-    frames["content"] = frames["content"].select(
-        "post_id", "kind", hashed(frames["content"].get_column("owner_user_id")).alias("owner_user_hash")
+    frames["content"] = content.select(
+        "post_id", "kind", hash_user_ids(content.get_column("owner_user_id"), hash_key).alias("owner_user_hash")
     )
     return frames
 
@@ -159,8 +163,7 @@ def load_dimensions(con: duckdb.DuckDBPyConnection, directory: Path | None, hash
     """
     frames = read_dimensions(directory, hash_key)
     counts = {}
-    con.execute("begin transaction")
-    try:
+    with storage.transaction(con):
         for name, frame in frames.items():
             table = f"dim_{name}"
             con.execute(f"delete from {table}")
@@ -184,8 +187,4 @@ def load_dimensions(con: duckdb.DuckDBPyConnection, directory: Path | None, hash
             select * from up
             """
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return counts

@@ -902,92 +902,89 @@ def commit(
     summary = collections.Counter()
     rejected: list[dict] = []
     try:
-        con.execute("begin transaction")
-        for plan, chain in reads:
-            result = _merge_reads(chain)
-            row = con.execute(
-                "select committed_offset from ingest_sources where source_id = ?", [plan.source_id]
-            ).fetchone()
-            current = row[0] if row else 0
-            if current != plan.start_offset and plan.start_offset != 0:
-                log.warning(
-                    "source %s moved on to offset %d since it was planned at %d; discarding this parse",
-                    plan.source_id, current, plan.start_offset,
-                )  # fmt: skip
-                summary["skipped"] += 1
-                continue
-            counts = (result["lines_read"], result["lines_parsed"], result["lines_quarantined"])
-            if exceeds_reject_rate(*counts, settings.max_reject_rate):
-                replaced |= _commit_rejected(con, settings, plan, result, run_id, now)
-                rejected.append(
-                    {k: result[k] for k in ("end_offset", "lines_read", "lines_quarantined", "reasons")}
-                    | {"path": plan.path, "source_id": plan.source_id, "start_offset": plan.start_offset}
-                    | {"rate": counts[2] / counts[0]}
-                )
-                continue
-            if plan.start_offset == 0:
-                # Read from the start (new or truncated source): its earlier files go, except
-                # the evidence of rejected reads (never counted, so never double counted).
-                for path, event_date in con.execute(
-                    "select path, event_date from ingest_files where source_id = ? and kind <> 'rejected'",
-                    [plan.source_id],
-                ).fetchall():
-                    replaced.add(path)
-                    if event_date is not None:
-                        days.add(event_date.isoformat())
-                con.execute("delete from ingest_files where source_id = ? and kind <> 'rejected'", [plan.source_id])
-            for f in result["files"]:
-                if f["kind"] == "ua_cache":
-                    _merge_ua_cache(settings.data_dir / f["final"], settings.data_dir / f["staged"])
+        with storage.transaction(con):
+            for plan, chain in reads:
+                result = _merge_reads(chain)
+                row = con.execute(
+                    "select committed_offset from ingest_sources where source_id = ?", [plan.source_id]
+                ).fetchone()
+                current = row[0] if row else 0
+                if current != plan.start_offset and plan.start_offset != 0:
+                    log.warning(
+                        "source %s moved on to offset %d since it was planned at %d; discarding this parse",
+                        plan.source_id, current, plan.start_offset,
+                    )  # fmt: skip
+                    summary["skipped"] += 1
                     continue
-                _install(con, settings.data_dir, f, f["kind"], plan.source_id, run_id, now)
-                replaced.discard(f["final"])
-                if f["event_date"]:
-                    days.add(f["event_date"])
-            con.execute(
-                """
-                insert into ingest_sources (source_id, fingerprint, path, fingerprint_len, compressed, file_size,
-                    committed_offset, committed_lines, first_ingested_at, last_ingested_at, site)
-                values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                on conflict (source_id) do update set
-                    fingerprint = excluded.fingerprint, fingerprint_len = excluded.fingerprint_len,
-                    path = excluded.path, compressed = excluded.compressed, file_size = excluded.file_size,
-                    committed_offset = excluded.committed_offset, committed_lines = excluded.committed_lines,
-                    last_ingested_at = excluded.last_ingested_at, site = excluded.site
-                """,
-                [
-                    plan.source_id, plan.fingerprint, plan.path, plan.fingerprint_len, plan.compressed, plan.file_size,
-                    result["end_offset"], plan.start_line + result["lines_read"], now, now, plan.site,
-                ],
-            )  # fmt: skip
-            if result["lines_read"]:
+                counts = (result["lines_read"], result["lines_parsed"], result["lines_quarantined"])
+                if exceeds_reject_rate(*counts, settings.max_reject_rate):
+                    replaced |= _commit_rejected(con, settings, plan, result, run_id, now)
+                    rejected.append(
+                        {k: result[k] for k in ("end_offset", "lines_read", "lines_quarantined", "reasons")}
+                        | {"path": plan.path, "source_id": plan.source_id, "start_offset": plan.start_offset}
+                        | {"rate": counts[2] / counts[0]}
+                    )
+                    continue
+                if plan.start_offset == 0:
+                    # Read from the start (new or truncated source): its earlier files go, except
+                    # the evidence of rejected reads (never counted, so never double counted).
+                    for path, event_date in con.execute(
+                        "select path, event_date from ingest_files where source_id = ? and kind <> 'rejected'",
+                        [plan.source_id],
+                    ).fetchall():
+                        replaced.add(path)
+                        if event_date is not None:
+                            days.add(event_date.isoformat())
+                    con.execute("delete from ingest_files where source_id = ? and kind <> 'rejected'", [plan.source_id])
+                for f in result["files"]:
+                    if f["kind"] == "ua_cache":
+                        _merge_ua_cache(settings.data_dir / f["final"], settings.data_dir / f["staged"])
+                        continue
+                    _install(con, settings.data_dir, f, f["kind"], plan.source_id, run_id, now)
+                    replaced.discard(f["final"])
+                    if f["event_date"]:
+                        days.add(f["event_date"])
                 con.execute(
-                    "insert or replace into data_quality (run_id, source_id, source_path, start_offset, end_offset,"
-                    " lines_read, lines_parsed, lines_quarantined, quarantine_reasons, committed_at, rejected)"
-                    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
+                    """
+                    insert into ingest_sources (source_id, fingerprint, path, fingerprint_len, compressed, file_size,
+                        committed_offset, committed_lines, first_ingested_at, last_ingested_at, site)
+                    values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    on conflict (source_id) do update set
+                        fingerprint = excluded.fingerprint, fingerprint_len = excluded.fingerprint_len,
+                        path = excluded.path, compressed = excluded.compressed, file_size = excluded.file_size,
+                        committed_offset = excluded.committed_offset, committed_lines = excluded.committed_lines,
+                        last_ingested_at = excluded.last_ingested_at, site = excluded.site
+                    """,
                     [
-                        run_id, plan.source_id, plan.path, plan.start_offset, result["end_offset"],
-                        result["lines_read"], result["lines_parsed"], result["lines_quarantined"],
-                        result["reasons"], now,
+                        plan.source_id, plan.fingerprint, plan.path, plan.fingerprint_len, plan.compressed,
+                        plan.file_size, result["end_offset"], plan.start_line + result["lines_read"], now, now,
+                        plan.site,
                     ],
                 )  # fmt: skip
-            summary["sources"] += 1
-            for k in ("lines_read", "lines_parsed", "lines_quarantined"):
-                summary[k] += result[k]
-        # A run with a rejected read or a failed unit has not ingested its interval.
-        if not rejected and not failed_units:
-            con.execute(
-                "insert or replace into ingest_runs values (?, ?, ?, ?, ?)",
-                [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
-            )
-        con.execute("insert or ignore into aggregates_pending select unnest(cast(? as date[]))", [sorted(days)])
-        storage.refresh_views(con, settings.data_dir)
-        failed = [_failed_unit(con, unit) for unit in failed_units]
-        failpoint("commit.after_rename")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+                if result["lines_read"]:
+                    con.execute(
+                        "insert or replace into data_quality (run_id, source_id, source_path, start_offset, end_offset,"
+                        " lines_read, lines_parsed, lines_quarantined, quarantine_reasons, committed_at, rejected)"
+                        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
+                        [
+                            run_id, plan.source_id, plan.path, plan.start_offset, result["end_offset"],
+                            result["lines_read"], result["lines_parsed"], result["lines_quarantined"],
+                            result["reasons"], now,
+                        ],
+                    )  # fmt: skip
+                summary["sources"] += 1
+                for k in ("lines_read", "lines_parsed", "lines_quarantined"):
+                    summary[k] += result[k]
+            # A run with a rejected read or a failed unit has not ingested its interval.
+            if not rejected and not failed_units:
+                con.execute(
+                    "insert or replace into ingest_runs values (?, ?, ?, ?, ?)",
+                    [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
+                )
+            con.execute("insert or ignore into aggregates_pending select unnest(cast(? as date[]))", [sorted(days)])
+            storage.refresh_views(con, settings.data_dir)
+            failed = [_failed_unit(con, unit) for unit in failed_units]
+            failpoint("commit.after_rename")
     finally:
         con.close()
     failpoint("commit.after_commit")

@@ -123,8 +123,7 @@ def enqueue(
     if kind not in KINDS:
         raise ValueError(f"unknown report kind {kind!r}")
     digest = sha256_hex(payload)
-    con.execute("begin transaction")
-    try:
+    with storage.transaction(con):
         row = con.execute(
             "select status, payload_sha256 from report_outbox where report_id = ?", [report_id]
         ).fetchone()
@@ -146,10 +145,6 @@ def enqueue(
                 [payload.decode("utf-8"), digest, now, report_id],
             )
             outcome = "updated"
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     if outcome == "frozen":
         log.warning(
             "report %s is %s; the rebuilt payload (events ingested since) is not sent: "
@@ -234,29 +229,28 @@ def claim(settings: Settings, *, now: dt.datetime) -> dict:
         if due:
             spool.mkdir(parents=True)
             entries = []
-            con.execute("begin transaction")
             try:
-                for i, (rid, kind, _s, _e, _st, _n, _l, attempts, digest) in enumerate(due):
-                    name = f"{i:04d}.json"
-                    (spool / name).write_bytes(payload_of(con, rid))
-                    entries.append(
-                        {"report_id": rid, "kind": kind, "file": name, "sha256": digest, "attempts": attempts}
-                    )
-                    con.execute(
-                        "update report_outbox set status = 'sending', claim_id = ?, lease_until = ? "
-                        "where report_id = ?",
-                        [claim_id, lease_until, rid],
-                    )
-                manifest = {
-                    "claim_id": claim_id,
-                    "claimed_at": now.isoformat(),
-                    "send_until": (now + CLAIM_LEASE / 2).isoformat(),
-                    "reports": entries,
-                }
-                (spool / CLAIM_FILE).write_text(json.dumps(manifest, indent=1))
-                con.execute("commit")
+                with storage.transaction(con):
+                    for i, (rid, kind, _s, _e, _st, _n, _l, attempts, digest) in enumerate(due):
+                        name = f"{i:04d}.json"
+                        (spool / name).write_bytes(payload_of(con, rid))
+                        entries.append(
+                            {"report_id": rid, "kind": kind, "file": name, "sha256": digest, "attempts": attempts}
+                        )
+                        con.execute(
+                            "update report_outbox set status = 'sending', claim_id = ?, lease_until = ? "
+                            "where report_id = ?",
+                            [claim_id, lease_until, rid],
+                        )
+                    manifest = {
+                        "claim_id": claim_id,
+                        "claimed_at": now.isoformat(),
+                        "send_until": (now + CLAIM_LEASE / 2).isoformat(),
+                        "reports": entries,
+                    }
+                    (spool / CLAIM_FILE).write_text(json.dumps(manifest, indent=1))
             except BaseException:
-                con.execute("rollback")
+                # The spool of a claim that was never committed would look like a live one.
                 shutil.rmtree(spool, ignore_errors=True)
                 raise
         live = {
@@ -339,8 +333,7 @@ def read_results(spool: Path) -> list[Result]:
 def _apply(con: duckdb.DuckDBPyConnection, spool: Path, claim_id: str, results: list[Result]) -> Counter:
     """Apply the outcomes of one claim in one transaction, then release what it did not try."""
     counts: Counter = Counter()
-    con.execute("begin transaction")
-    try:
+    with storage.transaction(con):
         for r in results:
             if r.outcome == "delivered":
                 row = con.execute(
@@ -385,10 +378,6 @@ def _apply(con: duckdb.DuckDBPyConnection, spool: Path, claim_id: str, results: 
             "where claim_id = ? and status = 'sending'",
             [claim_id],
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return counts
 
 

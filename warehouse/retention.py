@@ -270,8 +270,7 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
         if pending or stale:
             deferred = f"{pending} pending partition(s)" if pending else "aggregate tables not rebuilt since recreated"
             log.warning("raw events not purged this run: aggregate rebuild pending (%s)", deferred)
-        con.execute("begin transaction")
-        try:
+        with storage.transaction(con):
             partitions = []
             if deferred is None:
                 partitions = con.execute(
@@ -305,10 +304,6 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
                     [day, now, now, files, rows],
                 )
             storage.refresh_views(con, settings.data_dir)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
         failpoint("retention.after_purge_commit")
         _unlink_queued(con, settings.data_dir)
     finally:
@@ -370,8 +365,7 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
     cut = Cutoffs.at(settings, now)
     con = storage.connect(settings.data_dir)
     try:
-        con.execute("begin transaction")
-        try:
+        with storage.transaction(con):
             done = {r[0] for r in con.execute("select day from rollup_days").fetchall()}
             expired = [d for d in _expired_days(con, cut.aggregates) if d not in done]
             final = storage.frozen_days(con, expired, settings.timezone)
@@ -382,10 +376,6 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
                     con.execute(_rollup_sql(rollup), {"days": days})
                     failpoint("retention.mid_rollup")
                 con.execute("insert into rollup_days select unnest(cast(? as date[])), ?", [days, now])
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     finally:
         con.close()
     if waiting:
@@ -407,8 +397,7 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
     con = storage.connect(settings.data_dir)
     deleted: dict[str, int] = {}
     try:
-        con.execute("begin transaction")
-        try:
+        with storage.transaction(con):
             for table in daily_aggregate_tables():
                 day = storage.aggregate_day(table)
                 (n,) = con.execute(
@@ -420,10 +409,6 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
             for table, day in VISITOR_TABLES:
                 (n,) = con.execute(f"delete from {table} where {day} < ?", [cut.visitors]).fetchone()
                 deleted[table] = n
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     finally:
         con.close()
     log.info("deleted aggregate rows before %s (daily), %s (visitor tables): %s", cut.aggregates, cut.visitors, deleted)

@@ -11,7 +11,8 @@ import datetime as dt
 import logging
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,19 @@ def model_params(days: list[dt.date], params: ModelParams) -> dict[str, object]:
     }
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``begin``, then ``commit`` when the block ends, ``rollback`` when it raises (any
+    exception, KeyboardInterrupt included, so a killed task leaves nothing half-written)."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
+
+
 def connect(data_dir: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open ``data_dir/warehouse.duckdb``, creating tables, macros and views if needed.
 
@@ -153,8 +167,7 @@ def _migrate_aggregates(con: duckdb.DuckDBPyConnection) -> None:
         return
     tables = con.execute("select table_name from duckdb_tables() where schema_name = 'main'").fetchall()
     existing = {r[0] for r in tables}
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         for table in AGGREGATE_TABLES:
             con.execute(f"drop table if exists {table}__previous")
             if table in existing:
@@ -169,10 +182,6 @@ def _migrate_aggregates(con: duckdb.DuckDBPyConnection) -> None:
             "insert or replace into warehouse_meta values ('aggregates_version', ?), ('aggregates_stale', 'true')",
             [AGGREGATES_VERSION],
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -364,8 +373,7 @@ def _rebuild_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date], params: 
         "select * from temp.scoped_visitor_hits where day = any(days)"
     )
     for table in AGGREGATE_TABLES:
-        key = "cast(hour as date)" if table == "hourly_traffic" else "day"
-        con.execute(f"delete from {table} where {key} = any($days)", {"days": days})
+        con.execute(f"delete from {table} where {aggregate_day(table)} = any($days)", {"days": days})
         run_model(con, f"insert into {table} by name {model_sql(table)}", values)
         failpoint("aggregate.mid_rebuild")
     con.execute("drop macro temp.visitor_hits")
@@ -402,16 +410,12 @@ def rebuild_aggregates(
     stale = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone() == ("true",)
     if not days and not done and not stale:
         return 0
-    con.execute("begin transaction")
     try:
-        for batch in _batches(con, days):
-            _rebuild_batch(con, batch, params)
-        con.execute("update warehouse_meta set value = 'false' where key = 'aggregates_stale'")
-        con.execute("delete from aggregates_pending where event_date = any(?)", [done])
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+        with transaction(con):
+            for batch in _batches(con, days):
+                _rebuild_batch(con, batch, params)
+            con.execute("update warehouse_meta set value = 'false' where key = 'aggregates_stale'")
+            con.execute("delete from aggregates_pending where event_date = any(?)", [done])
     finally:
         con.execute("drop macro if exists temp.visitor_hits")
         con.execute("drop macro if exists temp.events_local")

@@ -3,11 +3,7 @@
 -- Dimensions are joined at query time, so a new dimension file applies to every day kept.
 
 -- GeoIP location -> division, most specific match first: city, subdivision, country.
--- Events hold the subdivision as GeoIP's full ISO 3166-2 code ('CA-ON'); the divisions file
--- may give it with or without the country prefix ('ON').
-create or replace macro same_subdivision(division_subdivision, division_country, subdivision) as
-    subdivision in (division_subdivision, division_country || '-' || division_subdivision);
-
+-- Subdivisions are full ISO 3166-2 codes ('CA-ON') on both sides (warehouse/dimensions.py).
 create or replace macro geo_division(country, subdivision, city_name) as (
     select first(d.division_id order by
         case when d.city_names is not null then 3 when d.iso_subdivision is not null then 2 else 1 end desc,
@@ -17,8 +13,8 @@ create or replace macro geo_division(country, subdivision, city_name) as (
         and (
             (d.city_names is not null
                 and list_contains(string_split(d.city_names, '|'), city_name)
-                and (d.iso_subdivision is null or same_subdivision(d.iso_subdivision, d.iso_country, subdivision)))
-            or (d.city_names is null and same_subdivision(d.iso_subdivision, d.iso_country, subdivision))
+                and (d.iso_subdivision is null or d.iso_subdivision = subdivision))
+            or (d.city_names is null and d.iso_subdivision = subdivision)
             or (d.city_names is null and d.iso_subdivision is null)
         )
 );
