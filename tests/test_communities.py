@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import json
 import os
 import re
 import shlex
@@ -345,3 +346,24 @@ def test_make_demo_report_agrees_with_the_ground_truth_file(pipeline, con):
     out = io.StringIO()
     assert report(pipeline.data_dir, ground_truth, out=out), out.getvalue()
     assert "DIFFERENT" not in out.getvalue() and "current_visitors" in out.getvalue()
+
+
+def test_export_filters_each_view_by_its_own_day_and_refuses_what_a_view_cannot_do(con, truth, tmp_path):
+    from warehouse.export import ExportError, export_csv
+
+    output = tmp_path / "hourly.csv"
+    # hourly_traffic has no day column: its rows belong to the day of their hour.
+    rows = export_csv(con, "hourly_traffic", NEWEST, NEWEST, output=output)
+    with output.open(newline="") as f:
+        exported = list(csv.DictReader(f))
+    hours = [r["hour"] for r in exported]
+    (in_table,) = con.execute("select count(*) from hourly_traffic where cast(hour as date) = ?", [NEWEST]).fetchone()
+    assert rows == len(hours) == in_table > 12 and all(h.startswith(NEWEST.isoformat()) for h in hours)
+    # Its top-N maps are JSON text in their cells.
+    assert all(isinstance(json.loads(r["paths"]), dict) for r in exported)
+    with pytest.raises(ExportError, match="no community dimension"):
+        export_csv(con, "cross_division_flows", WEEK, NEWEST, community="toronto")
+    with pytest.raises(ExportError, match="does not take --grain 'hour'"):
+        export_csv(con, "peak_visitors", WEEK, NEWEST, grain="hour")
+    with pytest.raises(ExportError, match="is before"):
+        export_csv(con, "community_daily", NEWEST, WEEK)

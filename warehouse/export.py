@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse import storage
+
 
 class ExportError(ValueError):
     """An export request the view cannot answer (unknown view, community or grain not supported)."""
@@ -36,8 +38,10 @@ class Export:
     grains: tuple[str, ...] = ()
 
 
-def _daily(table: str, community: bool = False, key: str = "day") -> Export:
-    return Export(f"select * from {table} where {key} between $start and $end", "column" if community else None)
+def _daily(table: str, community: bool = False) -> Export:
+    # hourly_traffic's rows belong to the day of their hour (storage.aggregate_day); the rest have ``day``.
+    day = storage.aggregate_day(table)
+    return Export(f"select * from {table} where {day} between $start and $end", "column" if community else None)
 
 
 _RANGE = "$start, $end"
@@ -66,7 +70,7 @@ EXPORTS: dict[str, Export] = {
     "visits_daily": _daily("visits_daily"),
     "status_daily": _daily("status_daily"),
     "page_daily": _daily("page_daily"),
-    "hourly_traffic": _daily("hourly_traffic", key="cast(hour as date)"),
+    "hourly_traffic": _daily("hourly_traffic"),
     "referrers_daily": _daily("referrers_daily"),
     "devices_daily": _daily("devices_daily"),
     "countries_daily": _daily("countries_daily"),
@@ -92,7 +96,8 @@ def export_csv(
         community: only this community (views with a community dimension).
         grain: ``hour``, ``day``, ``week`` or ``month`` for ``trends`` and ``peak_visitors``
             (default ``day``).
-        output: the CSV file (UTF-8, header row, comma-separated); ``None`` writes to stdout.
+        output: the CSV file (UTF-8, header row, comma-separated; nested values such as
+            maps as JSON text); ``None`` writes to stdout.
 
     Returns:
         The number of data rows written.
@@ -116,7 +121,18 @@ def export_csv(
         sql = f"select * from ({sql}) where community_slug = $community"
     params = {"start": start, "end": end, "community": community, "grain": grain or "day"}
     used = {name: value for name, value in params.items() if f"${name}" in sql}
-    frame = con.sql(sql, params=used).pl()
+    relation = con.sql(sql, params=used)
+    # CSV has no nested values: maps, structs and lists (hourly_traffic's top-N maps) are
+    # written as JSON text in their cell.
+    nested = [
+        name
+        for name, kind in zip(relation.columns, relation.types, strict=True)
+        if kind.id in ("map", "struct", "list", "array")
+    ]
+    if nested:
+        replaced = ", ".join(f'to_json("{name}") as "{name}"' for name in nested)
+        relation = con.sql(f"select * replace ({replaced}) from ({sql})", params=used)
+    frame = relation.pl()
     if output is None:
         sys.stdout.write(frame.write_csv())
     else:
