@@ -152,28 +152,17 @@ class Routes:
         if not distinct.height or not self.routes:
             return distinct.with_columns(pl.lit(None, pl.String).alias(c) for c in list(ROUTE_SCHEMA)[1:])
         path = pl.col("path")
-        matches = [path.str.contains(route.regex) for route in self.routes]
-
-        def first(values: list[pl.Expr]) -> pl.Expr:
-            # when/then chain in priority order: the first matching route decides every column.
-            expr = pl.when(matches[0]).then(values[0])
-            for match, value in zip(matches[1:], values[1:], strict=True):
-                expr = expr.when(match).then(value)
-            return expr.otherwise(pl.lit(None, pl.String))
-
-        columns = [first([pl.lit(route.page_type) for route in self.routes]).alias("page_type")]
-        for name in STORED_CAPTURES:
-            # Other captures of a route become non-capturing, so group 1 is ``name``.
-            values = [
-                path.str.extract(_only_group(route.regex, name), 1)
-                if name in route.captures
-                else pl.lit(None, pl.String)
-                for route in self.routes
-            ]
-            columns.append(first(values).alias(name))
+        page_type = pl.lit(None, pl.String)
+        captures = {name: pl.lit(None, pl.String) for name in STORED_CAPTURES}
+        # Built from the last route to the first, so an earlier match overrides a later one.
+        for route in reversed(self.routes):
+            match = path.str.contains(route.regex)
+            page_type = pl.when(match).then(pl.lit(route.page_type)).otherwise(page_type)
+            groups = path.str.extract_groups(route.regex)
+            for name in STORED_CAPTURES:
+                if name in route.captures:
+                    captures[name] = pl.when(match).then(groups.struct.field(name)).otherwise(captures[name])
+                else:
+                    captures[name] = pl.when(match).then(pl.lit(None, pl.String)).otherwise(captures[name])
+        columns = [page_type.alias("page_type"), *(value.alias(name) for name, value in captures.items())]
         return distinct.with_columns(columns).cast(ROUTE_SCHEMA)
-
-
-def _only_group(regex: str, name: str) -> str:
-    """``regex`` with every named group but ``name`` made non-capturing, and ``name`` unnamed."""
-    return re.sub(r"\(\?P<(\w+)>", lambda m: "(" if m.group(1) == name else "(?:", regex)
