@@ -22,7 +22,8 @@ import datetime as dt
 
 from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
 
-WAREHOUSE_POOL = "footfall_warehouse"
+from warehouse.settings import WAREHOUSE_POOL
+
 OUTBOX = Asset("footfall_outbox")
 
 

@@ -24,9 +24,8 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, DeltaDataIntervalTimetable, TriggerRule, dag, task
 
-from warehouse.settings import report_interval_seconds
+from warehouse.settings import WAREHOUSE_POOL, report_interval_seconds
 
-WAREHOUSE_POOL = "footfall_warehouse"
 OUTBOX = Asset("footfall_outbox")
 
 

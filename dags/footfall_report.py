@@ -22,9 +22,8 @@ import datetime as dt
 
 from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
 
-from warehouse.settings import report_interval_seconds
+from warehouse.settings import WAREHOUSE_POOL, report_interval_seconds
 
-WAREHOUSE_POOL = "footfall_warehouse"
 OUTBOX = Asset("footfall_outbox")
 
 

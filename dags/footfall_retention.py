@@ -27,7 +27,7 @@ import datetime as dt
 
 from airflow.sdk import DeltaDataIntervalTimetable, dag, task
 
-WAREHOUSE_POOL = "footfall_warehouse"
+from warehouse.settings import WAREHOUSE_POOL
 
 
 @dag(

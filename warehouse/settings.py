@@ -27,6 +27,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_LOG = REPO_ROOT / "tests" / "fixtures" / "apache_combined_sample.log"
 
 
+# The Airflow pool of every task that opens the DuckDB warehouse: one slot, so one writer at a
+# time (a second waits instead of failing on DuckDB's file lock). `make airflow-init` creates it.
+WAREHOUSE_POOL = "footfall_warehouse"
+
+
 class ConfigError(ValueError):
     """A setting has a value footfall cannot run with; the message says what to fix."""
 
