@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import REPO, shared_log
+from warehouse_queries import query
 
 from warehouse import ingest, retention, storage
 from warehouse.settings import ConfigError, Settings
@@ -82,15 +83,6 @@ def ingest_run(settings: Settings, run_id: str, interval_end: dt.datetime) -> di
     committed = ingest.commit(settings, results, run_id, interval_end)
     ingest.aggregate(settings, committed["days"])
     return committed
-
-
-def query(data_dir: Path, sql: str, params=()) -> list[tuple]:
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def _normalise(value):

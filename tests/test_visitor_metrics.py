@@ -8,10 +8,10 @@ import json
 import os
 import shutil
 
-import duckdb
 import pytest
 from conftest import shared_log
 from oracle import is_page_view, read_hits
+from warehouse_queries import query
 
 from transforms.privacy import KeyStore
 from warehouse import ingest
@@ -24,15 +24,6 @@ def ingest_all(run_id: str = "run-1") -> Settings:
     committed = ingest.commit(settings, results, run_id)
     ingest.aggregate(settings, committed["days"])
     return settings
-
-
-def query(data_dir, sql: str, *params):
-    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def oracle_visits(hits, gap_s: int = 1800) -> dict[dt.date, tuple]:
