@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,6 @@ SECTIONS = (
 )
 
 
-_ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
-
-
 def _text(value: Any) -> str:
     if value is None:
         return "-"
@@ -46,9 +42,6 @@ def _text(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, decimal.Decimal | float):
         return f"{float(value):g}"
-    if isinstance(value, str) and _ISO_TIMESTAMP.fullmatch(value):
-        # ground_truth.json holds timestamps as ISO text ("...T23:58:06"): shown like the warehouse's.
-        return value.replace("T", " ")
     return str(value)
 
 

@@ -664,7 +664,10 @@ def _jsonable(value: Any) -> Any:
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    if isinstance(value, dt.date | dt.datetime):
+    if isinstance(value, dt.datetime):
+        # "2026-10-31 23:58:06" (naive UTC): the text demo/report.py shows for the warehouse's values.
+        return value.isoformat(" ")
+    if isinstance(value, dt.date):
         return value.isoformat()
     return value
 
