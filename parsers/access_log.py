@@ -60,7 +60,6 @@ REASON_MISSING_TIME = "missing_time"
 REASON_BAD_TIME = "invalid_time"
 REASON_BAD_STATUS = "invalid_status"
 
-_REQUEST_RE = r"^([A-Za-z][A-Za-z_-]*) (\S.*?)(?: (HTTP/\d(?:\.\d)?))?$"
 _ESCAPE_RE = re.compile(rb'\\x([0-9A-Fa-f]{2})|\\(["\\])')
 
 
@@ -90,18 +89,19 @@ def unescape_value(value: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def _unescape_column(expr_name: str, frame: pl.DataFrame) -> pl.Series:
-    """Unescape a string column, calling Python once per distinct escaped value only."""
-    col = frame.get_column(expr_name)
+def escaped_variables(user_field: str | None, session_field: str | None) -> tuple[str, ...]:
+    """The variables whose logged values are unescaped (request line, headers, cookies)."""
+    names = ("request", "http_referer", "http_user_agent", user_field, session_field, "request_uri", "uri", "args")
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def unescape_column(col: pl.Series) -> pl.Series:
+    """Unescape a string column (:func:`unescape_value`), in Python once per distinct escaped value."""
     has_escape = col.str.contains("\\", literal=True).fill_null(False)
     if not has_escape.any():
         return col
     distinct = col.filter(has_escape).unique().to_list()
     return col.replace({v: unescape_value(v) for v in distinct})
-
-
-def _dash_to_null(name: str) -> pl.Expr:
-    return pl.when(pl.col(name) == "-").then(None).otherwise(pl.col(name)).alias(name)
 
 
 def _extract_text(lines: pl.DataFrame, fmt: LogFormat) -> tuple[pl.DataFrame, pl.Series]:
@@ -232,10 +232,9 @@ def _to_events(
     good: pl.DataFrame, *, unescape: bool = True, user_field: str | None = None, session_field: str | None = None
 ) -> pl.DataFrame:
     cols = set(good.columns)
-    escaped = ("request", "http_referer", "http_user_agent", user_field, session_field, "request_uri", "uri", "args")
-    for name in dict.fromkeys(n for n in escaped if n):
+    for name in escaped_variables(user_field, session_field):
         if unescape and name in cols:
-            good = good.with_columns(_unescape_column(name, good))
+            good = good.with_columns(unescape_column(good.get_column(name)))
 
     if "request" in cols:
         request = pl.col("request")
@@ -251,43 +250,16 @@ def _to_events(
         request = pl.concat_str(pl.col("request_method"), pl.lit(" "), target, pl.lit(" "), protocol).str.strip_chars()
     else:
         request = pl.lit(None, pl.String)
-    # Evaluate the request regex and the ? split once each (eager select does not
-    # eliminate the repeated struct-field expressions).
-    # Same result as extract_groups(_REQUEST_RE), without a capturing regex over the whole
-    # request: the method and the protocol are short anchored matches, the target is the rest.
-    good = good.with_columns(request.alias("_request"))
-    req = pl.col("_request")
-    # Method and protocol are columns before anything derives from them: an eager
-    # with_columns does not eliminate common subexpressions, so each use of an extract()
-    # expression would run its regex over every request again (four times each).
-    good = good.with_columns(
-        req.str.extract(r"^([A-Za-z][A-Za-z_-]*) \S", 1).alias("_method"),
-        req.str.extract(r" (HTTP/\d(?:\.\d)?)$", 1).alias("_proto"),
-    )
-    method, proto = pl.col("_method"), pl.col("_proto")
-    start = method.str.len_chars().cast(pl.Int64) + 1
-    rest = req.str.len_chars().cast(pl.Int64) - start
-    proto_len = proto.str.len_chars().cast(pl.Int64) + 1
-    # The target needs at least one character: "GET HTTP/1.1" has target "HTTP/1.1", no protocol.
-    has_proto = proto.is_not_null() & (rest - proto_len >= 1)
-    target_len = pl.when(has_proto).then(rest - proto_len).otherwise(rest)
-    good = good.with_columns(
-        method.alias("1"),
-        pl.when(method.is_not_null()).then(req.str.slice(start, target_len)).alias("2"),
-        pl.when(method.is_not_null() & has_proto).then(proto).alias("3"),
-    )
-    good = good.with_columns(pl.col("2").str.splitn("?", 2).alias("_target")).unnest("_target")
-    query = pl.col("field_1")
-
+    good = pl.concat([good, split_request(good.with_columns(request.alias("_request"))["_request"])], how="horizontal")
     out = good.select(
         pl.col("line_number"),
         _first_present(good, "remote_addr", "realip_remote_addr").alias("remote_addr"),
         pl.col("_ts").alias("ts"),
         pl.col("_offset").alias("utc_offset_minutes"),
-        pl.col("1").alias("method"),
-        pl.col("field_0").alias("path"),
-        pl.when(query == "").then(None).otherwise(query).alias("query"),
-        pl.col("3").alias("protocol"),
+        "method",
+        "path",
+        "query",
+        "protocol",
         pl.col("_status").alias("status"),
         _first_present(good, "body_bytes_sent", "bytes_sent").cast(pl.Int64, strict=False).alias("bytes_sent"),
         _first_present(good, "http_referer").alias("referrer"),
@@ -298,12 +270,66 @@ def _to_events(
         _first_present(good, "request_time").cast(pl.Float64, strict=False).alias("request_time"),
         _first_present(good, "http_x_forwarded_for").alias("x_forwarded_for"),
     )
-    out = out.with_columns(
-        _dash_to_null(c)
-        for c in ("remote_addr", "referrer", "user_agent", "user_id", "session_id", "host", "x_forwarded_for")
-    ).with_columns(
-        # An empty header or cookie is logged as "" inside quotes: no user, no session.
-        pl.when(pl.col(c) != "").then(pl.col(c)).alias(c)
-        for c in ("user_id", "session_id")
-    )
+    out = out.with_columns(null_markers(c) for c in DASH_IS_NULL)
     return out.select(list(PARSED_SCHEMA)).cast(PARSED_SCHEMA)
+
+
+# Text columns whose "-" means "not set" (nginx logs an empty variable as "-"), and those
+# whose "" also does (an empty header or cookie is logged as "" inside quotes).
+DASH_IS_NULL = ("remote_addr", "referrer", "user_agent", "user_id", "session_id", "host", "x_forwarded_for")
+EMPTY_IS_NULL = ("user_id", "session_id")
+
+
+def null_markers(name: str) -> pl.Expr:
+    """Column ``name`` with nginx's markers of an unset value (``-``, and ``""`` for the
+    columns of :data:`EMPTY_IS_NULL`) replaced by null."""
+    col = pl.col(name)
+    unset = (col == "-") | (col == "") if name in EMPTY_IS_NULL else col == "-"
+    return pl.when(unset).then(None).otherwise(col).alias(name)
+
+
+def split_request(request: pl.Series) -> pl.DataFrame:
+    """Split request lines (``$request``, unescaped) into method, path, query and protocol.
+
+    Same result as ``extract_groups(^([A-Za-z][A-Za-z_-]*) (\\S.*?)(?: (HTTP/\\d(?:\\.\\d)?))?$)``
+    followed by a split of the target at the first ``?``, without a capturing regex over the
+    whole request: the method and the protocol are short anchored matches, the target is the
+    rest.
+
+    Args:
+        request: String Series, one request line per row (nulls allowed).
+
+    Returns:
+        String columns ``method``, ``path``, ``query`` (without ``?``; null when empty or
+        absent) and ``protocol``, one row per input row; all four are null for a request
+        that is not an HTTP request line (``-``, binary junk), ``protocol`` also for HTTP/0.9
+        lines without one.
+    """
+    frame = request.alias("_request").to_frame()
+    req = pl.col("_request")
+    # Method and protocol are columns before anything derives from them: an eager
+    # with_columns does not eliminate common subexpressions, so each use of an extract()
+    # expression would run its regex over every request again (four times each).
+    frame = frame.with_columns(
+        req.str.extract(r"^([A-Za-z][A-Za-z_-]*) \S", 1).alias("_method"),
+        req.str.extract(r" (HTTP/\d(?:\.\d)?)$", 1).alias("_proto"),
+    )
+    method, proto = pl.col("_method"), pl.col("_proto")
+    start = method.str.len_chars().cast(pl.Int64) + 1
+    rest = req.str.len_chars().cast(pl.Int64) - start
+    proto_len = proto.str.len_chars().cast(pl.Int64) + 1
+    # The target needs at least one character: "GET HTTP/1.1" has target "HTTP/1.1", no protocol.
+    has_proto = proto.is_not_null() & (rest - proto_len >= 1)
+    target_len = pl.when(has_proto).then(rest - proto_len).otherwise(rest)
+    frame = frame.with_columns(
+        pl.when(method.is_not_null()).then(req.str.slice(start, target_len)).alias("_target"),
+        pl.when(method.is_not_null() & has_proto).then(proto).alias("protocol"),
+    )
+    frame = frame.with_columns(pl.col("_target").str.splitn("?", 2).alias("_split")).unnest("_split")
+    query = pl.col("field_1")
+    return frame.select(
+        method.alias("method"),
+        pl.col("field_0").alias("path"),
+        pl.when(query == "").then(None).otherwise(query).alias("query"),
+        "protocol",
+    )

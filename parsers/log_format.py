@@ -51,12 +51,15 @@ class LogFormat:
             used by polars) with one capture group per entry of ``variables``; ``None`` for
             JSON formats.
         json_fields: for ``escape=json`` formats, pairs of (JSON key, variable name).
+        literals: for text formats, the literal text around the variables: one more entry
+            than ``variables`` (before the first, between each pair, after the last).
     """
 
     text: str
     variables: tuple[str, ...]
     regex: str | None
     json_fields: tuple[tuple[str, str], ...] = ()
+    literals: tuple[str, ...] = ()
 
     @property
     def is_json(self) -> bool:
@@ -161,7 +164,7 @@ def _compile_text(text: str) -> LogFormat:
     else:
         pattern.append(re.escape(tail))
         pattern.append(r"\r?$")
-    return LogFormat(text=text, variables=variables, regex="".join(pattern))
+    return LogFormat(text=text, variables=variables, regex="".join(pattern), literals=tuple(literals))
 
 
 def _compile_json(text: str) -> LogFormat:
