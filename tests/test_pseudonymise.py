@@ -8,6 +8,7 @@ import zoneinfo
 import polars as pl
 import pytest
 
+from parsers.coded import CodedEvents
 from transforms.privacy import KeyStore, keyed_hash, keyed_hasher, pseudonymise
 
 UTC = dt.UTC
@@ -51,9 +52,14 @@ def test_pseudonymise_matches_the_definitions_row_by_row(tmp_path, timezone, wit
     keys = KeyStore(tmp_path, "a configured key")
     key = keys.hash_key()
     events = _events()
-    if with_ua_id:  # the enricher's id is kept as it is, not hashed again
-        events = events.with_columns(pl.Series("user_agent_id", [7, 7, 8, None, 8, 9], dtype=pl.Int64))
-    out = pseudonymise(events, keys, "site-a", timezone).sort("line_number")
+    coded = CodedEvents.encode(events)
+    # The enricher's id (a column of the user-agent dimension) is kept as it is, not hashed again.
+    enricher_ids = {"A" * 150: 7, "B": 8, "C": 9}
+    if with_ua_id:
+        agents = coded.dims["user_agent"]
+        ids = pl.col("user_agent").replace_strict(enricher_ids, default=None, return_dtype=pl.Int64)
+        coded = coded.with_dim("user_agent", agents.with_columns(ids.alias("user_agent_id")))
+    out = pseudonymise(coded, keys, "site-a", timezone).decode().sort("line_number")
 
     assert not {"remote_addr", "user_id", "session_id", "x_forwarded_for"} & set(out.columns)
     tz = zoneinfo.ZoneInfo(timezone)
@@ -64,6 +70,6 @@ def test_pseudonymise_matches_the_definitions_row_by_row(tmp_path, timezone, wit
         assert got["user_hash"] == (None if user is None else keyed_hash(key, "user", user))
         assert got["visitor_id"] == keyed_hash(salt, "site-a", ip, ua)
         assert got["session_hash"] == (None if session is None else keyed_hash(salt, "session", "site-a", session))
-        expected_ua_id = row["user_agent_id"] if with_ua_id else (None if ua is None else keyed_hash(key, "ua", ua))
+        expected_ua_id = enricher_ids.get(ua) if with_ua_id else (None if ua is None else keyed_hash(key, "ua", ua))
         assert got["user_agent_id"] == expected_ua_id
         assert got["user_agent"] == (None if ua is None else ua[:100])

@@ -1,6 +1,7 @@
 """Enrich parsed events before they are pseudonymised and stored.
 
-Per chunk, column-wise, with lookups once per distinct value:
+Per chunk, on the dimensions of coded events (:mod:`parsers.coded`), so every lookup runs
+once per distinct value:
 
 * the client address behind trusted proxies (``$http_x_forwarded_for``);
 * GeoIP country, subdivision and city of that address (the address itself is discarded
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from parsers.coded import CodedEvents
 from transforms.client_address import client_addresses
 from transforms.geoip import GeoIP
 from transforms.privacy import keyed_hasher
@@ -96,27 +98,48 @@ class Enricher:
             parts.append(classified.select("user_agent", "user_agent_id", *UA_SCHEMA))
         return pl.concat([p.select("user_agent", "user_agent_id", *UA_SCHEMA) for p in parts])
 
-    def apply(self, events: pl.DataFrame) -> pl.DataFrame:
-        """Add the enrichment columns to parsed events (``parsers.access_log.PARSED_SCHEMA``).
+    def apply(self, events: CodedEvents) -> CodedEvents:
+        """Add the enrichment columns to parsed events, once per distinct value.
 
-        ``remote_addr`` becomes the client address (behind trusted proxies); ``query`` and
-        ``referrer`` lose their sensitive parameters; ``page_type``, ``community_slug`` and
-        ``post_id`` come from the routes. Row order and count are unchanged.
+        Args:
+            events: coded events with the dimensions of :data:`parsers.coded.DIMENSIONS`.
+
+        Returns:
+            The same events (same codes and rows) whose dimensions gained columns:
+            ``client``: ``remote_addr`` becomes the client address (behind trusted proxies),
+            plus ``country_code``, ``subdivision_code`` and ``city``; ``user_agent``:
+            ``user_agent_id`` and the classification of :data:`UA_SCHEMA`; ``request``:
+            ``page_type``, ``community_slug`` and ``post_id`` from the routes, the UTM tags,
+            and ``query`` without sensitive parameters; ``referrer``: ``referrer_domain`` and
+            ``referrer_class``, and ``referrer`` without sensitive parameters.
         """
+        client = events.dims["client"]
         if self.trusted_proxies:
-            events = events.with_columns(client_addresses(events, self.trusted_proxies).alias("remote_addr"))
-        geo = self.geoip.lookup(events.get_column("remote_addr").unique())
-        agents = self._user_agents(events.get_column("user_agent"))
-        routes = self.routes.classify(events.get_column("path"))
-        events = (
-            events.join(geo, on="remote_addr", how="left", nulls_equal=True)
-            .join(agents, on="user_agent", how="left", nulls_equal=True)
-            .join(routes, on="path", how="left")
+            client = client.with_columns(client_addresses(client, self.trusted_proxies).alias("remote_addr"))
+        geo = self.geoip.lookup(client.get_column("remote_addr").unique())
+        client = client.join(geo, on="remote_addr", how="left", nulls_equal=True, maintain_order="left")
+        agents = events.dims["user_agent"]
+        agents = agents.join(
+            self._user_agents(agents.get_column("user_agent")),
+            on="user_agent",
+            how="left",
+            nulls_equal=True,
+            maintain_order="left",
         )
-        return events.with_columns(
-            *utm_columns(pl.col("query")),
-            *referrer_columns(pl.col("referrer"), self.site_hosts),
-        ).with_columns(
-            strip_params(pl.col("query"), self.sensitive_params).alias("query"),
-            strip_params(pl.col("referrer"), self.sensitive_params).alias("referrer"),
+        request = events.dims["request"]
+        request = (
+            request.join(self.routes.classify(request.get_column("path")), on="path", how="left", maintain_order="left")
+            .with_columns(*utm_columns(pl.col("query")))
+            .with_columns(strip_params(pl.col("query"), self.sensitive_params).alias("query"))
+        )
+        referrer = (
+            events.dims["referrer"]
+            .with_columns(*referrer_columns(pl.col("referrer"), self.site_hosts))
+            .with_columns(strip_params(pl.col("referrer"), self.sensitive_params).alias("referrer"))
+        )
+        return (
+            events.with_dim("client", client)
+            .with_dim("user_agent", agents)
+            .with_dim("request", request)
+            .with_dim("referrer", referrer)
         )

@@ -14,7 +14,8 @@
   ``visitor_id``: a session cookie cannot be linked across days or recovered.
 
 All hashes are the first 8 bytes of the digest as a signed 64-bit integer. Hashing runs in
-Python once per *distinct* value of a chunk and is joined back column-wise.
+Python once per *distinct* value of a chunk (a row of a dimension of coded events, or a
+distinct combination of a day and codes), never per event.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
+
+from parsers.coded import CodedEvents, code_column, factorize
 
 _DIGEST = 8
 
@@ -153,25 +156,27 @@ def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
     return frame.select(_hash_values(pl.col("user_id"), user_ids, keyed_hasher(hash_key), _USER)).to_series()
 
 
-def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str = "UTC") -> pl.DataFrame:
+def pseudonymise(events: CodedEvents, keys: KeyStore, site: str, timezone: str = "UTC") -> CodedEvents:
     """Replace the raw client address, user id and session id with keyed hashes.
 
     Args:
-        events: parsed events with at least ``ts``, ``remote_addr``, ``user_agent``,
-            ``user_id`` and ``session_id`` (see ``parsers.access_log.PARSED_SCHEMA``).
+        events: coded events (:mod:`parsers.coded`) with per-row ``ts`` and the dimensions
+            ``client`` (``remote_addr``: the client address, ``x_forwarded_for``),
+            ``user_agent``, ``user_id`` and ``session_id`` (see
+            ``parsers.access_log.PARSED_SCHEMA``).
         keys: where the key and the daily salts come from.
         site: site name mixed into the visitor id.
         timezone: IANA name; visitor ids change at midnight in this zone (the reporting day).
 
     Returns:
-        ``events`` without ``remote_addr``, ``user_id``, ``session_id`` and
-        ``x_forwarded_for``, with Int64 columns ``client_ip_hash``, ``visitor_id``,
-        ``user_agent_id``, ``user_hash``, ``session_hash`` (null where the input value is
-        null; ``client_ip_hash`` also where the address is empty) and ``user_agent`` cut to
-        100 characters.
+        The events without ``remote_addr``, ``x_forwarded_for``, ``user_id`` and the
+        ``session_id`` dimension; with Int64 ``client_ip_hash`` (in ``client``; null where
+        the address is null or empty), ``user_hash`` (in ``user_id``), ``user_agent_id`` (in
+        ``user_agent``, unless the enricher already added it), per-row ``visitor_id`` and
+        ``session_hash`` (null without a session id), and ``user_agent`` cut to 100
+        characters.
     """
     hasher = keyed_hasher(keys.hash_key())
-    frame = events.with_columns(pl.col("ts").dt.convert_time_zone(timezone).dt.date().alias("_day"))
     salted: dict[dt.date, Callable[..., int]] = {}
 
     def salt(day: dt.date) -> Callable[..., int]:
@@ -180,44 +185,60 @@ def pseudonymise(events: pl.DataFrame, keys: KeyStore, site: str, timezone: str 
         return salted[day]
 
     # Each hash runs in Python once per distinct value it depends on: an address, a user
-    # agent, a user, a (day, address, user agent) triple, a (day, session) pair. Single
-    # columns map back with a lookup (no copy of the wide frame); the visitor triple and the
-    # session pair with a join on the few columns they depend on.
-    addresses = frame.get_column("remote_addr")
-    hashed = [
-        _hash_values(pl.col("remote_addr"), addresses.filter(addresses != ""), hasher, "ip").alias("client_ip_hash"),
-        _hash_values(pl.col("user_id"), frame.get_column("user_id"), hasher, _USER).alias("user_hash"),
-    ]
-    # The enricher already computed user_agent_id (its cache key): it is not hashed again.
-    if "user_agent_id" not in frame.columns:
-        hashed.append(
-            _hash_values(pl.col("user_agent"), frame.get_column("user_agent"), hasher, "ua").alias("user_agent_id")
-        )
-    visitors = frame.select("_day", "remote_addr", "user_agent").unique()
-    visitors = visitors.with_columns(
-        pl.Series(
-            "visitor_id",
-            [salt(day)(site, ip, ua) for day, ip, ua in visitors.iter_rows()],
-            dtype=pl.Int64,
-        )
+    # agent, a user (one row of their dimension each), a (day, address, user agent) triple and
+    # a (day, session) pair (factorized from the rows' day and codes).
+    client = events.dims["client"]
+    addresses = client.get_column("remote_addr")
+    client = client.with_columns(
+        _hash_values(pl.col("remote_addr"), addresses.filter(addresses != ""), hasher, "ip").alias("client_ip_hash")
     )
-    sessions = frame.select("_day", "session_id").filter(pl.col("session_id").is_not_null()).unique()
+    users = events.dims["user_id"]
+    users = users.with_columns(
+        _hash_values(pl.col("user_id"), users.get_column("user_id"), hasher, _USER).alias("user_hash")
+    )
+    agents = events.dims["user_agent"]
+    if "user_agent_id" not in agents.columns:
+        agents = agents.with_columns(
+            _hash_values(pl.col("user_agent"), agents.get_column("user_agent"), hasher, "ua").alias("user_agent_id")
+        )
+    rows = events.rows
+    day = rows.get_column("ts").dt.convert_time_zone(timezone).dt.date().to_physical()
+    first = day.min() if len(day) else 0
+    day_index = (day - first).cast(pl.UInt32).rename("day")
+    days = int(day_index.max()) + 1 if len(day_index) else 1
+
+    def combinations(columns: list[pl.Series], sizes: list[int]) -> tuple[pl.Series, pl.DataFrame, list[dt.date]]:
+        codes, combos = factorize([day_index, *columns], [days, *sizes])
+        combo_days = [dt.date.fromordinal(_EPOCH_ORDINAL + first + d) for d in combos.get_column("day").to_list()]
+        return codes, combos, combo_days
+
+    # The visitor triple: the client dimension is already one row per (address, header) pair.
+    codes, combos, combo_days = combinations(
+        [events.codes("client").rename("client"), events.codes("user_agent").rename("ua")],
+        [client.height, agents.height],
+    )
+    ips = addresses.gather(combos.get_column("client")).to_list()
+    uas = agents.get_column("user_agent").gather(combos.get_column("ua")).to_list()
+    visitor = pl.Series([salt(d)(site, ip, ua) for d, ip, ua in zip(combo_days, ips, uas, strict=True)], dtype=pl.Int64)
+    session_ids = events.dims["session_id"].get_column("session_id")
+    session_codes, combos, combo_days = combinations([events.codes("session_id").rename("session")], [len(session_ids)])
+    sessions = session_ids.gather(combos.get_column("session")).to_list()
     # The "session" label keeps a session id from colliding with an (address, agent) pair.
-    sessions = sessions.with_columns(
-        pl.Series(
-            "session_hash",
-            [salt(day)("session", site, session) for day, session in sessions.iter_rows()],
-            dtype=pl.Int64,
-        )
+    session = pl.Series(
+        [salt(d)("session", site, v) if v is not None else None for d, v in zip(combo_days, sessions, strict=True)],
+        dtype=pl.Int64,
     )
-    frame = (
-        frame.with_columns(hashed)
-        .join(visitors, on=["_day", "remote_addr", "user_agent"], how="left", nulls_equal=True)
-        .join(sessions, on=["_day", "session_id"], how="left")
-    )
-    return frame.drop("_day", "remote_addr", "user_id", "session_id", "x_forwarded_for").with_columns(
-        pl.col("user_agent").str.slice(0, 100)
-    )
+    rows = rows.with_columns(
+        visitor.gather(codes).alias("visitor_id"), session.gather(session_codes).alias("session_hash")
+    ).drop(code_column("session_id"))
+    dims = {name: frame for name, frame in events.dims.items() if name != "session_id"}
+    dims["client"] = client.drop("remote_addr", "x_forwarded_for")
+    dims["user_id"] = users.drop("user_id")
+    dims["user_agent"] = agents.with_columns(pl.col("user_agent").str.slice(0, 100))
+    return CodedEvents(rows, dims)
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 # IPv4, and IPv6 in full or "::"-compressed form (optionally with an embedded IPv4 tail).

@@ -27,7 +27,6 @@ import datetime as dt
 import glob
 import gzip
 import hashlib
-import io
 import logging
 import os
 import shutil
@@ -40,8 +39,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from parsers.access_log import parse_lines
-from parsers.log_format import LogFormat
+from parsers.coded import CodedEvents, code_column
+from parsers.fast_path import Template, compile_template, parse_chunk
 from transforms.enrich import UA_CACHE_SCHEMA, Enricher
 from transforms.privacy import KeyStore, pseudonymise, redact_addresses, redact_param_values
 from warehouse import storage
@@ -477,16 +476,6 @@ def _read_chunks(unit: WorkUnit, chunk_bytes: int) -> Iterator[tuple[_Chunk, int
             yield _Chunk(carry, line), offset
 
 
-def _lines_frame(chunk: _Chunk) -> pl.DataFrame:
-    try:
-        frame = pl.read_lines(io.BytesIO(chunk.data), row_index_name="line_number", row_index_offset=chunk.first_line)
-    except pl.exceptions.ComputeError:
-        # Not valid UTF-8: keep undecodable bytes as \xXX text, nginx's own escaping.
-        text = chunk.data.decode("utf-8", "backslashreplace").encode("utf-8")
-        frame = pl.read_lines(io.BytesIO(text), row_index_name="line_number", row_index_offset=chunk.first_line)
-    return frame.with_columns(pl.col("line_number").cast(pl.Int64))
-
-
 @dataclass
 class _ChunkResult:
     events_by_day: dict[dt.date, pa.Table]
@@ -496,23 +485,30 @@ class _ChunkResult:
 
 
 def _process_chunk(
-    chunk: _Chunk, fmt: LogFormat, keys: KeyStore, enricher: Enricher, settings: Settings, plan: SourcePlan
+    chunk: _Chunk, template: Template | None, keys: KeyStore, enricher: Enricher, settings: Settings, plan: SourcePlan
 ) -> _ChunkResult:
-    lines = _lines_frame(chunk)
-    parsed = parse_lines(lines, fmt, user_field=settings.user_id_field, session_field=settings.session_field)
-    enriched = enricher.apply(parsed.events)
-    # The site of the glob that matched the file: stored, and keyed into the visitor id.
-    events = pseudonymise(enriched, keys, plan.site, settings.timezone).with_columns(
-        pl.lit(plan.site).alias("site"), pl.lit(plan.source_id).alias("source_id")
+    parsed = parse_chunk(
+        chunk.data,
+        chunk.first_line,
+        settings.log_format,
+        template,
+        user_field=settings.user_id_field,
+        session_field=settings.session_field,
     )
+    # The site of the glob that matched the file: stored, and keyed into the visitor id.
+    events = pseudonymise(enricher.apply(parsed.events), keys, plan.site, settings.timezone)
     by_day: dict[dt.date, pa.Table] = {}
     if events.height:
         # One stable sort by day (rows of a day keep their order), one Arrow conversion and
         # cast, then zero-copy slices per day: cheaper than converting each day's partition.
-        events = events.with_columns(pl.col("ts").dt.date().alias("_day")).sort("_day", maintain_order=True)
+        rows = events.rows.with_columns(
+            pl.lit(0, pl.UInt32).alias(code_column("source")), pl.col("ts").dt.date().alias("_day")
+        ).sort("_day", maintain_order=True)
+        source = pl.DataFrame({"site": [plan.site], "source_id": [plan.source_id]})
+        events = CodedEvents(rows, {**events.dims, "source": source})
         table = events.select(EVENTS_SCHEMA.names).to_arrow().cast(EVENTS_SCHEMA)
         start = 0
-        for day, length in events.get_column("_day").rle().struct.unnest().select("value", "len").iter_rows():
+        for day, length in rows.get_column("_day").rle().struct.unnest().select("value", "len").iter_rows():
             by_day[day] = table.slice(start, length)
             start += length
     quarantine = parsed.quarantine.select(
@@ -523,7 +519,7 @@ def _process_chunk(
         redact_param_values(redact_addresses(pl.col("line")), enricher.sensitive_params).alias("line"),
     )
     reasons = collections.Counter(dict(parsed.quarantine.get_column("reason").value_counts().iter_rows()))
-    return _ChunkResult(by_day, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), lines.height, reasons)
+    return _ChunkResult(by_day, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), parsed.lines, reasons)
 
 
 # Events files: statistics only where queries filter (time, status, line), and dictionary
@@ -570,6 +566,7 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
     plan = unit.plan
     keys = KeyStore(settings.secrets_dir, settings.hash_key)
     enricher = make_enricher(settings, keys)
+    template = compile_template(settings.log_format, settings.user_id_field, settings.session_field)
     stage = settings.staging_dir / _safe(run_id) / f"{plan.source_id}-{unit.start_offset:015d}"
     if stage.exists():
         shutil.rmtree(stage)
@@ -608,7 +605,7 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
 
         # At most parse_threads + 1 chunks in memory at once, whatever the file size.
         for chunk, after in _read_chunks(unit, settings.chunk_bytes):
-            future = pool.submit(_process_chunk, chunk, settings.log_format, keys, enricher, settings, plan)
+            future = pool.submit(_process_chunk, chunk, template, keys, enricher, settings, plan)
             pending.append((future, after))
             if len(pending) > settings.parse_threads:
                 drain_one()
