@@ -104,10 +104,6 @@ class CodedEvents:
             columns.extend(frame.get_column(c).gather(codes) for c in frame.columns)
         return pl.DataFrame(columns)
 
-    def filter(self, mask: pl.Series) -> CodedEvents:
-        """The events where ``mask`` is true (dimensions unchanged)."""
-        return CodedEvents(self.rows.filter(mask), self.dims)
-
     @classmethod
     def encode(cls, events: pl.DataFrame) -> CodedEvents:
         """Coded events from a plain frame.
