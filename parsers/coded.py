@@ -6,8 +6,7 @@ of parsed events are kept as *dimensions*: a small frame of distinct values (one
 and, per event, a UInt32 code into it. Everything that depends on a value only (unescaping,
 splitting the request line, user-agent classification, GeoIP, routes, referrer classes, keyed
 hashes) then runs once per distinct value on the dimension, and the per-event work is a code.
-Events are written to Parquet as Arrow dictionary arrays built from these codes
-only when they are written (:meth:`CodedEvents.select`) is a value copied per event.
+Only when events are written (:meth:`CodedEvents.select`) is a value copied per event.
 
 :meth:`CodedEvents.decode` gives the plain frame (``parsers.access_log.PARSED_SCHEMA`` plus
 whatever columns the dimensions gained), and :meth:`CodedEvents.encode` makes coded events from
@@ -36,7 +35,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "host": ("host",),
 }
 
-# Columns with one value per event.
+# Columns with one value per event, as the fast path builds them (in this order).
 ROW_COLUMNS = ("line_number", "ts", "utc_offset_minutes", "status", "bytes_sent", "request_time")
 
 

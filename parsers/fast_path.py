@@ -30,7 +30,6 @@ import pyarrow as pa
 
 from parsers import _tokenizer
 from parsers.access_log import (
-    DASH_IS_NULL,
     MAX_LINE_BYTES,
     PARSED_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -40,7 +39,7 @@ from parsers.access_log import (
     split_request,
     unescape_column,
 )
-from parsers.coded import DIMENSIONS, CodedEvents, code_column, factorize
+from parsers.coded import DIMENSIONS, ROW_COLUMNS, CodedEvents, code_column, factorize
 from parsers.log_format import LogFormat
 from parsers.variables import variable_kind
 
@@ -158,11 +157,14 @@ def compile_template(fmt: LogFormat, user_field: str | None, session_field: str 
 @dataclass(frozen=True)
 class CodedChunk:
     """One chunk parsed: ``events`` (coded, columns of :data:`PARSED_SCHEMA`), ``quarantine``
-    (columns of :data:`QUARANTINE_SCHEMA`, raw lines) and the number of ``lines`` read."""
+    (columns of :data:`QUARANTINE_SCHEMA`, raw lines), the number of ``lines`` read and how
+    many of them the reference parser parsed (``reference_lines``: all of them without a
+    template, else those the tokenizer did not accept)."""
 
     events: CodedEvents
     quarantine: pl.DataFrame
     lines: int
+    reference_lines: int
 
 
 def as_utf8(data: bytes) -> bytes:
@@ -209,17 +211,17 @@ def parse_chunk(
     if template is None:
         frame = lines_frame(data, first_line)
         parsed = parse_lines(frame, fmt, user_field=user_field, session_field=session_field)
-        return CodedChunk(CodedEvents.encode(parsed.events), parsed.quarantine, frame.height)
+        return CodedChunk(CodedEvents.encode(parsed.events), parsed.quarantine, frame.height, frame.height)
     lines, accepted, rejected, outputs = _tokenizer.tokenize(data, template.spec, MAX_LINE_BYTES)
     fast = _coded_events(template, fmt, first_line, np.frombuffer(accepted, dtype=np.uint32), outputs)
     spans = np.frombuffer(rejected, dtype=np.int64).reshape(-1, 3)
     if not len(spans):
-        return CodedChunk(fast, pl.DataFrame(schema=QUARANTINE_SCHEMA), lines)
+        return CodedChunk(fast, pl.DataFrame(schema=QUARANTINE_SCHEMA), lines, 0)
     parsed = parse_lines(
         _rejected_lines(data, spans, first_line), fmt, user_field=user_field, session_field=session_field
     )
     events = CodedEvents.concat([fast, CodedEvents.encode(parsed.events)])
-    return CodedChunk(events, parsed.quarantine, lines)
+    return CodedChunk(events, parsed.quarantine, lines, len(spans))
 
 
 def _rejected_lines(data: bytes, spans: np.ndarray, first_line: int) -> pl.DataFrame:
@@ -250,16 +252,16 @@ def _coded_events(
     n = len(accepted)
     rows: dict[str, pl.Series] = {"line_number": pl.Series(accepted.astype(np.int64) + first_line)}
     interned: dict[str, tuple[pl.Series, pl.Series]] = {}
-    for name, out in zip(fmt.variables, outputs, strict=True):
+    for name, (_, _, emit, _), out in zip(fmt.variables, template.spec[0], outputs, strict=True):
         role = template.roles.get(name)
-        if out is None or role is None:
+        if emit == _E_NONE:
             continue
-        if role == "ts":
+        if emit == _E_TIME:
             rows["ts"] = pl.Series(np.frombuffer(out[0], dtype=np.int64)).cast(pl.Datetime("us", "UTC"))
             rows["utc_offset_minutes"] = pl.Series(np.frombuffer(out[1], dtype=np.int16))
-        elif role == "status":
+        elif emit == _E_STATUS:
             rows["status"] = pl.Series(np.frombuffer(out[0], dtype=np.int16))
-        elif len(out) == 2:  # an int64 with validity: bytes_sent
+        elif emit == _E_INT:
             values = pl.Series(np.frombuffer(out[0], dtype=np.int64))
             valid = pl.Series(np.frombuffer(out[1], dtype=np.uint8)).cast(pl.Boolean)
             rows[role] = pl.select(pl.when(valid).then(values)).to_series()
@@ -279,7 +281,7 @@ def _coded_events(
         if role not in interned:
             return pl.Series(np.zeros(n, dtype=np.uint32)), pl.DataFrame({role: [None]}, schema={role: pl.String})
         codes, values = interned[role]
-        return codes, values.to_frame().select(null_markers(role) if role in DASH_IS_NULL else pl.col(role))
+        return codes, values.to_frame().select(null_markers(role))
 
     codes: dict[str, pl.Series] = {}
     dims: dict[str, pl.DataFrame] = {}
@@ -297,7 +299,7 @@ def _coded_events(
     else:
         codes["client"] = addr_codes
         dims["client"] = addrs.with_columns(pl.lit(None, pl.String).alias("x_forwarded_for"))
-    frame = pl.DataFrame(rows).with_columns(codes[d].alias(code_column(d)) for d in DIMENSIONS)
+    frame = pl.DataFrame(rows).select(ROW_COLUMNS).with_columns(codes[d].alias(code_column(d)) for d in DIMENSIONS)
     schema = {c: PARSED_SCHEMA[c] for d in DIMENSIONS for c in DIMENSIONS[d]}
     dims = {d: dims[d].select(DIMENSIONS[d]).cast({c: schema[c] for c in DIMENSIONS[d]}) for d in DIMENSIONS}
     return CodedEvents(frame, dims)

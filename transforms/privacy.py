@@ -156,6 +156,9 @@ def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
     return frame.select(_hash_values(pl.col("user_id"), user_ids, keyed_hasher(hash_key), _USER)).to_series()
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
 def pseudonymise(events: CodedEvents, keys: KeyStore, site: str, timezone: str = "UTC") -> CodedEvents:
     """Replace the raw client address, user id and session id with keyed hashes.
 
@@ -236,9 +239,6 @@ def pseudonymise(events: CodedEvents, keys: KeyStore, site: str, timezone: str =
     dims["user_id"] = users.drop("user_id")
     dims["user_agent"] = agents.with_columns(pl.col("user_agent").str.slice(0, 100))
     return CodedEvents(rows, dims)
-
-
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 # IPv4, and IPv6 in full or "::"-compressed form (optionally with an embedded IPv4 tail).
