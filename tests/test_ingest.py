@@ -8,6 +8,8 @@ import os
 import time
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import shared_log
 
@@ -366,3 +368,57 @@ def test_the_dag_fails_without_retries_on_a_wrong_format(dagbag, footfall_env, t
     assert tis["rebuild_aggregates"].state == "upstream_failed"
     assert warehouse_rows(data_dir, "select lines_quarantined, rejected from data_quality") == [(500, True)]
     assert warehouse_rows(data_dir, "select count(*) from ingest_runs") == [(0,)]
+
+
+def staged_events(settings: Settings, result: dict) -> dict[str, tuple[list[int], pa.Table]]:
+    """event_date -> (rows of each row group, the file's rows in line order) of a staged unit."""
+    out = {}
+    for f in result["files"]:
+        if f["kind"] == "events":
+            path = settings.data_dir / f["staged"]
+            meta = pq.ParquetFile(path).metadata
+            groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+            out[f["event_date"]] = (groups, pq.read_table(path).sort_by("line_number"))
+    return out
+
+
+def parse_whole_log(footfall_env, tmp_path, name: str, **env: str) -> tuple[Settings, dict]:
+    footfall_env(
+        FOOTFALL_LOG_GLOB=str(shared_log("nginx_logs")),
+        FOOTFALL_DATA_DIR=str(tmp_path / name / "data"),
+        FOOTFALL_SECRETS_DIR=str(tmp_path / "secrets"),
+        **env,
+    )
+    settings = Settings.from_env()
+    (unit,) = ingest.discover(settings)
+    return settings, ingest.parse_source(settings, unit, "run", dt.date(2026, 11, 21))
+
+
+def test_a_day_is_written_as_whole_row_groups_whatever_the_chunk_size(footfall_env, tmp_path, monkeypatch):
+    # 64 KiB chunks: each day of nginx_logs (~2,700 lines) spans about eight chunks, and
+    # every day reaches its file as one row group once the buffers gather its chunks.
+    settings, small = parse_whole_log(footfall_env, tmp_path, "small", FOOTFALL_CHUNK_BYTES=str(64 * 1024))
+    small_days = staged_events(settings, small)
+    assert len(small_days) == 19 and small["lines_parsed"] == 51462
+    assert all(len(groups) == 1 for groups, _ in small_days.values())
+    settings, large = parse_whole_log(footfall_env, tmp_path, "large")
+    large_days = staged_events(settings, large)
+    assert large_days.keys() == small_days.keys()
+    for day, (_, table) in large_days.items():
+        assert table.equals(small_days[day][1]), day
+
+    # Bounds: a day is written when it reaches the row-group size, and every day once the
+    # buffered chunks reach the byte bound (here each chunk alone), with the same rows.
+    row_group_rows = ingest._ROW_GROUP_ROWS
+    monkeypatch.setattr(ingest, "_ROW_GROUP_ROWS", 1000)
+    settings, capped = parse_whole_log(footfall_env, tmp_path, "capped", FOOTFALL_CHUNK_BYTES=str(64 * 1024))
+    for day, (groups, table) in staged_events(settings, capped).items():
+        assert max(groups) <= 1000 and sum(groups) == table.num_rows, day
+        assert table.equals(small_days[day][1]), day
+    monkeypatch.setattr(ingest, "_ROW_GROUP_ROWS", row_group_rows)
+    monkeypatch.setattr(ingest, "_EVENTS_BUFFER_BYTES", 1)
+    settings, unbuffered = parse_whole_log(footfall_env, tmp_path, "unbuffered", FOOTFALL_CHUNK_BYTES=str(64 * 1024))
+    unbuffered_days = staged_events(settings, unbuffered)
+    assert sum(len(groups) for groups, _ in unbuffered_days.values()) > 19 * 5
+    for day, (_, table) in unbuffered_days.items():
+        assert table.equals(small_days[day][1]), day

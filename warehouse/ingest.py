@@ -30,7 +30,7 @@ import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -479,6 +479,7 @@ def _read_chunks(unit: WorkUnit, chunk_bytes: int) -> Iterator[tuple[_Chunk, int
 @dataclass
 class _ChunkResult:
     events_by_day: dict[dt.date, pa.Table]
+    events_bytes: int  # of the table the per-day slices share
     quarantine: pa.Table
     lines: int
     reasons: collections.Counter
@@ -498,6 +499,7 @@ def _process_chunk(
     # The site of the glob that matched the file: stored, and keyed into the visitor id.
     events = pseudonymise(enricher.apply(parsed.events), keys, plan.site, settings.timezone)
     by_day: dict[dt.date, pa.Table] = {}
+    table_bytes = 0
     if events.height:
         # One stable sort by day (rows of a day keep their order), one Arrow conversion and
         # cast, then zero-copy slices per day: cheaper than converting each day's partition.
@@ -507,6 +509,7 @@ def _process_chunk(
         source = pl.DataFrame({"site": [plan.site], "source_id": [plan.source_id]})
         events = CodedEvents(rows, {**events.dims, "source": source})
         table = events.select(EVENTS_SCHEMA.names).to_arrow().cast(EVENTS_SCHEMA)
+        table_bytes = table.nbytes
         start = 0
         for day, length in rows.get_column("_day").rle().struct.unnest().select("value", "len").iter_rows():
             by_day[day] = table.slice(start, length)
@@ -519,7 +522,7 @@ def _process_chunk(
         redact_param_values(redact_addresses(pl.col("line")), enricher.sensitive_params).alias("line"),
     )
     reasons = collections.Counter(dict(parsed.quarantine.get_column("reason").value_counts().iter_rows()))
-    return _ChunkResult(by_day, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), parsed.lines, reasons)
+    return _ChunkResult(by_day, table_bytes, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), parsed.lines, reasons)
 
 
 # Events files: statistics only where queries filter (time, status, line), and dictionary
@@ -530,6 +533,55 @@ _EVENTS_WRITE_OPTIONS = {
     "write_statistics": ["ts", "status", "line_number"],
     "use_dictionary": [f.name for f in EVENTS_SCHEMA if f.type == pa.string()],
 }
+
+
+# Events are buffered per day across chunks and written as one row group per flush. A chunk
+# of this kind of log spans several days, so writing each chunk's slice of a day made row
+# groups of a few thousand rows: every column chunk then pays its fixed cost (dictionary page,
+# compressor context, statistics) again, which doubled the cost per row written and left the
+# files 2.5 times larger. DuckDB also scans fewer, fuller row groups faster.
+_ROW_GROUP_ROWS = 128 * 1024
+# Buffered slices keep their whole chunk's Arrow table alive, so the bound counts the bytes of
+# every chunk still referenced, not only of the rows buffered.
+_EVENTS_BUFFER_BYTES = 128 * 1024 * 1024
+
+
+class _EventBuffers:
+    """Per-day Arrow tables waiting to be written as one row group, in bounded memory.
+
+    ``add`` takes one chunk's per-day slices; a day is written when it holds
+    ``row_group_rows`` rows, and every day is written when the chunks referenced by the
+    buffers reach ``max_bytes`` (and by ``flush_all`` at the end of a unit).
+    """
+
+    def __init__(self, write: Callable[[dt.date, pa.Table], None], row_group_rows: int, max_bytes: int) -> None:
+        self._write = write
+        self._row_group_rows = row_group_rows
+        self._max_bytes = max_bytes
+        self._days: dict[dt.date, list[pa.Table]] = {}
+        self._rows: collections.Counter = collections.Counter()
+        self._pinned_bytes = 0
+
+    def add(self, by_day: dict[dt.date, pa.Table], chunk_bytes: int) -> None:
+        """Buffer one chunk's slices per day; ``chunk_bytes`` is the size of the table they slice."""
+        self._pinned_bytes += chunk_bytes
+        for day, table in by_day.items():
+            self._days.setdefault(day, []).append(table)
+            self._rows[day] += table.num_rows
+            if self._rows[day] >= self._row_group_rows:
+                self._flush(day)
+        if self._pinned_bytes >= self._max_bytes:
+            self.flush_all()
+
+    def flush_all(self) -> None:
+        """Write every buffered day."""
+        for day in list(self._days):
+            self._flush(day)
+        self._pinned_bytes = 0
+
+    def _flush(self, day: dt.date) -> None:
+        self._write(day, pa.concat_tables(self._days.pop(day)))
+        del self._rows[day]
 
 
 def _final_name(unit: WorkUnit, run_id: str) -> str:
@@ -579,8 +631,13 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
             options = _EVENTS_WRITE_OPTIONS if schema is EVENTS_SCHEMA else {}
             writers[key] = (pq.ParquetWriter(staged, schema, compression="zstd", **options), staged, [0])
         writer, _, rows = writers[key]
-        writer.write_table(table)
+        writer.write_table(table, row_group_size=_ROW_GROUP_ROWS)
         rows[0] += table.num_rows
+
+    def write_events(day: dt.date, table: pa.Table) -> None:
+        write(("events", day), table, EVENTS_SCHEMA, f"events-{day.isoformat()}.parquet")
+
+    buffers = _EventBuffers(write_events, _ROW_GROUP_ROWS, _EVENTS_BUFFER_BYTES)
 
     totals = collections.Counter()
     reasons: collections.Counter = collections.Counter()
@@ -592,9 +649,8 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
             nonlocal end_offset
             future, after = pending.popleft()
             result: _ChunkResult = future.result()
-            for day, table in result.events_by_day.items():
-                write(("events", day), table, EVENTS_SCHEMA, f"events-{day.isoformat()}.parquet")
-                totals["parsed"] += table.num_rows
+            buffers.add(result.events_by_day, result.events_bytes)
+            totals["parsed"] += sum(table.num_rows for table in result.events_by_day.values())
             if result.quarantine.num_rows:
                 write(("quarantine",), result.quarantine, QUARANTINE_SCHEMA, "quarantine.parquet")
             totals["read"] += result.lines
@@ -611,6 +667,7 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
                 drain_one()
         while pending:
             drain_one()
+    buffers.flush_all()
 
     files = []
     new_agents = enricher.new_user_agents()
