@@ -837,11 +837,10 @@ def _commit_rejected(con, settings: Settings, plan: SourcePlan, result: dict, ru
     }
     for path in old:
         con.execute("delete from ingest_files where path = ?", [path])
-    for f in result["files"]:
-        if f["kind"] != "quarantine":
-            continue  # events and user agents of a rejected read are dropped with the staging dir
-        _install(con, settings.data_dir, f, "rejected", plan.source_id, run_id, now)
-        old.discard(f["final"])
+    # Events and user agents of a rejected read are dropped with the staging dir.
+    quarantined = [f for f in result["files"] if f["kind"] == "quarantine"]
+    _install(con, settings.data_dir, quarantined, "rejected", plan.source_id, run_id, now)
+    old -= {f["final"] for f in quarantined}
     con.execute(
         "insert or replace into data_quality (run_id, source_id, source_path, start_offset, end_offset, lines_read,"
         " lines_parsed, lines_quarantined, quarantine_reasons, committed_at, rejected)"
@@ -990,14 +989,16 @@ def commit(
                         if event_date is not None:
                             days.add(event_date.isoformat())
                     con.execute("delete from ingest_files where source_id = ? and kind <> 'rejected'", [plan.source_id])
+                installed = []
                 for f in result["files"]:
                     if f["kind"] == "ua_cache":
                         _merge_ua_cache(settings.data_dir / f["final"], settings.data_dir / f["staged"])
                         continue
-                    _install(con, settings.data_dir, f, f["kind"], plan.source_id, run_id, now)
+                    installed.append(f)
                     replaced.discard(f["final"])
                     if f["event_date"]:
                         days.add(f["event_date"])
+                _install(con, settings.data_dir, installed, None, plan.source_id, run_id, now)
                 con.execute(
                     """
                     insert into ingest_sources (source_id, fingerprint, path, fingerprint_len, compressed, file_size,
@@ -1066,17 +1067,27 @@ def _failed_unit(con, unit: WorkUnit) -> dict:
     }  # fmt: skip
 
 
-def _install(con, data_dir: Path, f: dict, kind: str, source_id: str, run_id: str, now: dt.datetime) -> None:
-    """Move a staged file to its final name and register it in ``ingest_files`` (caller's transaction)."""
-    final, staged = data_dir / f["final"], data_dir / f["staged"]
-    final.parent.mkdir(parents=True, exist_ok=True)
-    # A retry after a failed transaction finds the file already moved: keep it.
-    if staged.exists() or not final.exists():
-        os.replace(staged, final)
-    con.execute(
-        "insert or replace into ingest_files values (?, ?, ?, ?, ?, ?, ?)",
-        [f["final"], kind, source_id, f["event_date"], f["rows"], run_id, now],
-    )
+def _install(
+    con, data_dir: Path, files: list[dict], kind: str | None, source_id: str, run_id: str, now: dt.datetime
+) -> None:
+    """Move staged files to their final names and register them in ``ingest_files`` (caller's transaction).
+
+    ``kind`` is what they are registered as (``None``: each file's own ``kind``). One insert
+    for all of them: a statement per file cost ~3 ms, a third of a commit of a few hundred files.
+    """
+    if not files:
+        return
+    for f in files:
+        final, staged = data_dir / f["final"], data_dir / f["staged"]
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # A retry after a failed transaction finds the file already moved: keep it.
+        if staged.exists() or not final.exists():
+            os.replace(staged, final)
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(files))
+    params = [
+        v for f in files for v in (f["final"], kind or f["kind"], source_id, f["event_date"], f["rows"], run_id, now)
+    ]
+    con.execute(f"insert or replace into ingest_files values {rows}", params)
 
 
 def _merge_ua_cache(target: Path, staged: Path) -> None:
