@@ -3,17 +3,26 @@
 -- written once. Parameters: days (date[] in the reporting time zone), tz (IANA name),
 -- include_crawlers (boolean, FOOTFALL_COUNT_CRAWLERS).
 
+-- The wall-clock time in time zone tz of the timestamptz ts: timezone(tz, ts). In UTC that is
+-- ts's own microseconds, which take ~30 times less CPU to read than to convert (the aggregation
+-- converts millions of rows).
+create or replace macro local_time(tz, ts) as
+    case when tz = 'UTC' then make_timestamp(epoch_us(ts)) else timezone(tz, ts) end;
+
 -- Events whose day in time zone tz is one of days. A local day spans at most the UTC
--- partitions of the day before and after, so only those are read.
+-- partitions of the day before and after, so only those are read. The inner select converts
+-- each time once, where the filter and the columns would each convert it again.
 create or replace macro events_local(days, tz) as table
     select
         *,
-        timezone(tz, ts) as local_ts,
-        cast(timezone(tz, ts) as date) as day,
+        cast(local_ts as date) as day,
         is_page_view(method, status, path) as is_page_view
-    from events
-    where event_date between cast(list_min(days) as date) - 1 and cast(list_max(days) as date) + 1
-        and cast(timezone(tz, ts) as date) = any(days);
+    from (
+        select *, local_time(tz, ts) as local_ts
+        from events
+        where event_date between cast(list_min(days) as date) - 1 and cast(list_max(days) as date) + 1
+    )
+    where cast(local_ts as date) = any(days);
 
 -- The page views that count: is_page_view, and not by a crawler unless crawlers are counted.
 create or replace macro page_views_local(days, tz, include_crawlers) as table
