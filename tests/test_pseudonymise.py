@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from parsers.coded import CodedEvents
-from transforms.privacy import KeyStore, keyed_hash, keyed_hasher, pseudonymise
+from transforms.privacy import KeyStore, hash_user_ids, keyed_hash, keyed_hasher, pseudonymise
 
 UTC = dt.UTC
 
@@ -73,3 +73,10 @@ def test_pseudonymise_matches_the_definitions_row_by_row(tmp_path, timezone, wit
         expected_ua_id = enricher_ids.get(ua) if with_ua_id else (None if ua is None else keyed_hash(key, "ua", ua))
         assert got["user_agent_id"] == expected_ua_id
         assert got["user_agent"] == (None if ua is None else ua[:100])
+
+
+def test_hash_user_ids_equals_keyed_hash_per_value():
+    key = b"k" * 32
+    ids = ["alice", "", None, "é \u2028 ü", "alice", "x" * 300]
+    got = hash_user_ids(pl.Series(ids, dtype=pl.String), key).to_list()
+    assert got == [None if v is None else keyed_hash(key, "user", v) for v in ids]

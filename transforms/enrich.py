@@ -21,6 +21,7 @@ import polars as pl
 
 from parsers.coded import CodedEvents
 from transforms.client_address import client_addresses
+from transforms.distinct_cache import DistinctCache
 from transforms.geoip import GeoIP
 from transforms.privacy import keyed_hasher
 from transforms.referrers import DEFAULT_SENSITIVE_PARAMS, referrer_columns, strip_params, utm_columns
@@ -28,6 +29,10 @@ from transforms.routes import Routes
 from transforms.user_agents import UA_SCHEMA, UserAgentClassifier
 
 UA_CACHE_SCHEMA = {"user_agent_id": pl.Int64, **UA_SCHEMA}
+# Bounds of each of the enricher's four dimension caches (client, user agent, request,
+# referrer): rows, and bytes of cached values (so ~4 x 32 MiB plus their indexes at most).
+CACHED_ROWS = 100_000
+CACHED_BYTES = 32 * 2**20
 
 
 @functools.lru_cache(maxsize=4)
@@ -70,7 +75,7 @@ class Enricher:
         routes: Routes | None = None,
     ) -> None:
         self.hash_key = hash_key
-        self._ua_hash = keyed_hasher(hash_key)
+        self._hash = keyed_hasher(hash_key)
         self.routes = routes or Routes(())
         self.geoip = GeoIP(geoip_database)
         self.classifier = shared_classifier((crawler_patterns,) if crawler_patterns else ())
@@ -81,6 +86,12 @@ class Enricher:
         self._known_ids = set(cached.get_column("user_agent_id").to_list())
         self._cached = cached
         self._new: list[pl.DataFrame] = []
+        # Per dimension, the enriched rows of the values seen in earlier chunks: the same
+        # user agents, addresses, requests and referrers come back in every chunk.
+        self._clients = DistinctCache(self._enrich_clients, max_rows=CACHED_ROWS, max_bytes=CACHED_BYTES)
+        self._agents = DistinctCache(self._enrich_agents, max_rows=CACHED_ROWS, max_bytes=CACHED_BYTES)
+        self._requests = DistinctCache(self._enrich_requests, max_rows=CACHED_ROWS, max_bytes=CACHED_BYTES)
+        self._referrers = DistinctCache(self._enrich_referrers, max_rows=CACHED_ROWS, max_bytes=CACHED_BYTES)
 
     def new_user_agents(self) -> pl.DataFrame:
         """User agents classified by this enricher and not in the cache it was given."""
@@ -92,7 +103,7 @@ class Enricher:
         distinct = user_agents.unique()
         ids = pl.Series(
             "user_agent_id",
-            [self._ua_hash("ua", ua) if ua is not None else None for ua in distinct.to_list()],
+            [self._hash("ua", ua) if ua is not None else None for ua in distinct.to_list()],
             dtype=pl.Int64,
         )
         frame = pl.DataFrame({"user_agent": distinct, "user_agent_id": ids})
@@ -113,45 +124,64 @@ class Enricher:
     def apply(self, events: CodedEvents) -> CodedEvents:
         """Add the enrichment columns to parsed events, once per distinct value.
 
+        Dimension rows seen in earlier chunks (by this enricher) are taken from its caches
+        (:class:`transforms.distinct_cache.DistinctCache`) instead of being enriched again;
+        the result is the same.
+
         Args:
             events: coded events with the dimensions of :data:`parsers.coded.DIMENSIONS`.
 
         Returns:
             The same events (same codes and rows) whose dimensions gained columns:
             ``client``: ``remote_addr`` becomes the client address (behind trusted proxies),
-            plus ``country_code``, ``subdivision_code`` and ``city``; ``user_agent``:
-            ``user_agent_id`` and the classification of :data:`UA_SCHEMA`; ``request``:
-            ``page_type``, ``community_slug`` and ``post_id`` from the routes, the UTM tags,
-            and ``query`` without sensitive parameters; ``referrer``: ``referrer_domain`` and
-            ``referrer_class``, and ``referrer`` without sensitive parameters.
+            plus ``country_code``, ``subdivision_code``, ``city`` and ``client_ip_hash``
+            (:func:`transforms.privacy.pseudonymise`'s, keyed with ``hash_key``);
+            ``user_agent``: ``user_agent_id`` and the classification of :data:`UA_SCHEMA`;
+            ``request``: ``page_type``, ``community_slug`` and ``post_id`` from the routes, the
+            UTM tags, and ``query`` without sensitive parameters; ``referrer``:
+            ``referrer_domain`` and ``referrer_class``, and ``referrer`` without sensitive
+            parameters.
         """
-        client = events.dims["client"]
+        return (
+            events.with_dim("client", self._clients(events.dims["client"]))
+            .with_dim("user_agent", self._agents(events.dims["user_agent"]))
+            .with_dim("request", self._requests(events.dims["request"]))
+            .with_dim("referrer", self._referrers(events.dims["referrer"]))
+        )
+
+    # The computations behind the caches: each maps dimension rows to enriched rows, one for
+    # one, from that row's values only.
+
+    def _enrich_clients(self, client: pl.DataFrame) -> pl.DataFrame:
         if self.trusted_proxies:
             client = client.with_columns(client_addresses(client, self.trusted_proxies).alias("remote_addr"))
-        geo = self.geoip.lookup(client.get_column("remote_addr").unique())
-        client = client.join(geo, on="remote_addr", how="left", nulls_equal=True, maintain_order="left")
-        agents = events.dims["user_agent"]
-        agents = agents.join(
+        addresses = client.get_column("remote_addr")
+        geo = self.geoip.lookup(addresses.unique())
+        # Null for a missing or empty address, as pseudonymise() would hash it.
+        ip_hash = pl.Series(
+            "client_ip_hash", [self._hash("ip", a) if a else None for a in addresses.to_list()], dtype=pl.Int64
+        )
+        return client.join(geo, on="remote_addr", how="left", nulls_equal=True, maintain_order="left").with_columns(
+            ip_hash
+        )
+
+    def _enrich_agents(self, agents: pl.DataFrame) -> pl.DataFrame:
+        return agents.join(
             self._user_agents(agents.get_column("user_agent")),
             on="user_agent",
             how="left",
             nulls_equal=True,
             maintain_order="left",
         )
-        request = events.dims["request"]
-        request = (
+
+    def _enrich_requests(self, request: pl.DataFrame) -> pl.DataFrame:
+        return (
             request.join(self.routes.classify(request.get_column("path")), on="path", how="left", maintain_order="left")
             .with_columns(*utm_columns(pl.col("query")))
             .with_columns(strip_params(pl.col("query"), self.sensitive_params).alias("query"))
         )
-        referrer = (
-            events.dims["referrer"]
-            .with_columns(*referrer_columns(pl.col("referrer"), self.site_hosts))
-            .with_columns(strip_params(pl.col("referrer"), self.sensitive_params).alias("referrer"))
-        )
-        return (
-            events.with_dim("client", client)
-            .with_dim("user_agent", agents)
-            .with_dim("request", request)
-            .with_dim("referrer", referrer)
+
+    def _enrich_referrers(self, referrer: pl.DataFrame) -> pl.DataFrame:
+        return referrer.with_columns(*referrer_columns(pl.col("referrer"), self.site_hosts)).with_columns(
+            strip_params(pl.col("referrer"), self.sensitive_params).alias("referrer")
         )

@@ -25,9 +25,10 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from parsers.coded import CodedEvents, code_column, factorize
@@ -129,20 +130,54 @@ def keyed_hasher(key: bytes) -> Callable[..., int]:
     return hash_parts
 
 
-def _hash_values(column: pl.Expr, values: pl.Series, hasher: Callable[..., int], label: str) -> pl.Expr:
-    """``column`` with each value replaced by ``hasher(label, value)``; null stays null.
+def _encoded(values: pl.Series) -> list[bytes | None]:
+    """The UTF-8 bytes of each value (None for null): what :func:`keyed_hash` hashes."""
+    # polars strings are valid UTF-8, so this is the same as str.encode("utf-8", "surrogateescape").
+    return values.cast(pl.String).cast(pl.Binary).to_list()
 
-    Python runs once per distinct value of ``values`` (the column's non-null values, or a
-    subset: values outside it become null).
-    """
-    distinct = values.drop_nulls().unique()
-    hashes = pl.Series([hasher(label, v) for v in distinct.to_list()], dtype=pl.Int64)
-    return column.replace_strict(distinct, hashes, default=None, return_dtype=pl.Int64)
+
+def _digests(key: bytes, data: Iterable[bytes]) -> np.ndarray:
+    """:func:`keyed_hash` of each element of ``data``: the parts already encoded and joined
+    by NUL bytes. Int64, one per element, in order."""
+    base = hashlib.blake2b(key=key, digest_size=_DIGEST)
+    out = []
+    for item in data:
+        h = base.copy()
+        h.update(item)
+        out.append(h.digest())
+    # Each digest read as a little-endian signed 64-bit integer, as _to_int64 does.
+    return np.frombuffer(b"".join(out), dtype="<i8").astype(np.int64, copy=False)
+
+
+def _hash_labelled(values: pl.Series, key: bytes, label: str, keep: pl.Series | None = None) -> pl.Series:
+    """``keyed_hash(key, label, value)`` per value (Int64); null where the value is null or
+    ``keep`` (Boolean, same length) is False. Python runs once per value: pass distinct values."""
+    encoded = _encoded(values)
+    if keep is not None:
+        encoded = [v if k else None for v, k in zip(encoded, keep.fill_null(False).to_list(), strict=True)]
+    present = [i for i, v in enumerate(encoded) if v is not None]
+    prefix = label.encode("utf-8", "surrogateescape") + b"\0"
+    hashes = _digests(key, [prefix + encoded[i] for i in present])
+    out = np.zeros(len(encoded), dtype=np.int64)
+    out[present] = hashes
+    valid = np.zeros(len(encoded), dtype=bool)
+    valid[present] = True
+    return pl.Series(out).set(pl.Series(~valid), None)
 
 
 # The domain label of user_hash: shared by the events and the dimension files, so a user id
 # hashes to the same value in both and the owner of a post can be matched to its viewers.
 _USER = "user"
+
+
+def _hash_values(column: pl.Expr, values: pl.Series, key: bytes, label: str) -> pl.Expr:
+    """``column`` with each value replaced by ``keyed_hash(key, label, value)``; null stays null.
+
+    Python runs once per distinct value of ``values`` (the column's non-null values, or a
+    subset: values outside it become null).
+    """
+    distinct = values.drop_nulls().unique()
+    return column.replace_strict(distinct, _hash_labelled(distinct, key, label), default=None, return_dtype=pl.Int64)
 
 
 def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
@@ -153,7 +188,7 @@ def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
     ``content.owner_user_id``); Python runs once per distinct id.
     """
     frame = user_ids.rename("user_id").to_frame()
-    return frame.select(_hash_values(pl.col("user_id"), user_ids, keyed_hasher(hash_key), _USER)).to_series()
+    return frame.select(_hash_values(pl.col("user_id"), user_ids, hash_key, _USER)).to_series()
 
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -173,63 +208,72 @@ def pseudonymise(events: CodedEvents, keys: KeyStore, site: str, timezone: str =
 
     Returns:
         The events without ``remote_addr``, ``x_forwarded_for``, ``user_id`` and the
-        ``session_id`` dimension; with Int64 ``client_ip_hash`` (in ``client``; null where
-        the address is null or empty), ``user_hash`` (in ``user_id``), ``user_agent_id`` (in
-        ``user_agent``, unless the enricher already added it), per-row ``visitor_id`` and
-        ``session_hash`` (null without a session id), and ``user_agent`` cut to 100
-        characters.
+        ``session_id`` dimension; with Int64 ``client_ip_hash`` (in ``client``, unless the
+        enricher already added it; null where the address is null or empty), ``user_hash``
+        (in ``user_id``), ``user_agent_id`` (in ``user_agent``, unless the enricher already
+        added it), per-row ``visitor_id`` and ``session_hash`` (null without a session id),
+        and ``user_agent`` cut to 100 characters.
     """
-    hasher = keyed_hasher(keys.hash_key())
-    salted: dict[dt.date, Callable[..., int]] = {}
-
-    def salt(day: dt.date) -> Callable[..., int]:
-        if day not in salted:
-            salted[day] = keyed_hasher(keys.daily_salt(day))
-        return salted[day]
+    key = keys.hash_key()
+    site_bytes = site.encode("utf-8", "surrogateescape")
 
     # Each hash runs in Python once per distinct value it depends on: an address, a user
     # agent, a user (one row of their dimension each), a (day, address, user agent) triple and
     # a (day, session) pair (factorized from the rows' day and codes).
     client = events.dims["client"]
     addresses = client.get_column("remote_addr")
-    client = client.with_columns(
-        _hash_values(pl.col("remote_addr"), addresses.filter(addresses != ""), hasher, "ip").alias("client_ip_hash")
-    )
+    if "client_ip_hash" not in client.columns:
+        client = client.with_columns(_hash_labelled(addresses, key, "ip", keep=addresses != "").alias("client_ip_hash"))
     users = events.dims["user_id"]
-    users = users.with_columns(
-        _hash_values(pl.col("user_id"), users.get_column("user_id"), hasher, _USER).alias("user_hash")
-    )
+    users = users.with_columns(_hash_labelled(users.get_column("user_id"), key, _USER).alias("user_hash"))
     agents = events.dims["user_agent"]
     if "user_agent_id" not in agents.columns:
-        agents = agents.with_columns(
-            _hash_values(pl.col("user_agent"), agents.get_column("user_agent"), hasher, "ua").alias("user_agent_id")
-        )
+        agents = agents.with_columns(_hash_labelled(agents.get_column("user_agent"), key, "ua").alias("user_agent_id"))
     rows = events.rows
     day = rows.get_column("ts").dt.convert_time_zone(timezone).dt.date().to_physical()
     first = day.min() if len(day) else 0
     day_index = (day - first).cast(pl.UInt32).rename("day")
     days = int(day_index.max()) + 1 if len(day_index) else 1
 
-    def combinations(columns: list[pl.Series], sizes: list[int]) -> tuple[pl.Series, pl.DataFrame, list[dt.date]]:
+    salts: dict[int, bytes] = {}
+
+    def salted(columns: list[pl.Series], sizes: list[int], data: Callable[[pl.DataFrame], list[bytes | None]]):
+        """Codes per row, and per distinct (day, *columns) combination the hash of its
+        ``data`` (encoded parts joined by NUL; None -> null) keyed with the day's salt."""
         codes, combos = factorize([day_index, *columns], [days, *sizes])
-        combo_days = [dt.date.fromordinal(_EPOCH_ORDINAL + first + d) for d in combos.get_column("day").to_list()]
-        return codes, combos, combo_days
+        items = data(combos)
+        combo_days = combos.get_column("day").to_numpy()
+        out = np.zeros(len(items), dtype=np.int64)
+        valid = np.array([item is not None for item in items], dtype=bool)
+        for d in np.unique(combo_days).tolist():
+            # Only days with events get a salt (daily_salt creates it on first use).
+            if d not in salts:
+                salts[d] = keys.daily_salt(dt.date.fromordinal(_EPOCH_ORDINAL + first + d))
+            salt = salts[d]
+            take = np.flatnonzero((combo_days == d) & valid)
+            out[take] = _digests(salt, [items[i] for i in take.tolist()])
+        return codes, pl.Series(out).set(pl.Series(~valid), None)
 
     # The visitor triple: the client dimension is already one row per (address, header) pair.
-    codes, combos, combo_days = combinations(
+    client_parts = [site_bytes + b"\0" + (a or b"") + b"\0" for a in _encoded(addresses)]
+    agent_parts = [a or b"" for a in _encoded(agents.get_column("user_agent"))]
+    codes, visitor = salted(
         [events.codes("client").rename("client"), events.codes("user_agent").rename("ua")],
         [client.height, agents.height],
+        lambda combos: [
+            client_parts[c] + agent_parts[u]
+            for c, u in zip(combos.get_column("client").to_list(), combos.get_column("ua").to_list(), strict=True)
+        ],
     )
-    ips = addresses.gather(combos.get_column("client")).to_list()
-    uas = agents.get_column("user_agent").gather(combos.get_column("ua")).to_list()
-    visitor = pl.Series([salt(d)(site, ip, ua) for d, ip, ua in zip(combo_days, ips, uas, strict=True)], dtype=pl.Int64)
-    session_ids = events.dims["session_id"].get_column("session_id")
-    session_codes, combos, combo_days = combinations([events.codes("session_id").rename("session")], [len(session_ids)])
-    sessions = session_ids.gather(combos.get_column("session")).to_list()
     # The "session" label keeps a session id from colliding with an (address, agent) pair.
-    session = pl.Series(
-        [salt(d)("session", site, v) if v is not None else None for d, v in zip(combo_days, sessions, strict=True)],
-        dtype=pl.Int64,
+    session_prefix = b"session\0" + site_bytes + b"\0"
+    session_parts = [
+        None if v is None else session_prefix + v for v in _encoded(events.dims["session_id"].get_column("session_id"))
+    ]
+    session_codes, session = salted(
+        [events.codes("session_id").rename("session")],
+        [len(session_parts)],
+        lambda combos: [session_parts[s] for s in combos.get_column("session").to_list()],
     )
     rows = rows.with_columns(
         visitor.gather(codes).alias("visitor_id"), session.gather(session_codes).alias("session_hash")
