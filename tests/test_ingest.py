@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import os
+import shutil
 import time
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -14,7 +16,7 @@ import pytest
 from conftest import shared_log
 
 from parsers.variables import LogFormatError
-from warehouse import ingest
+from warehouse import ingest, storage
 from warehouse.settings import ConfigError, Settings
 
 
@@ -422,3 +424,50 @@ def test_a_day_is_written_as_whole_row_groups_whatever_the_chunk_size(footfall_e
     assert sum(len(groups) for groups, _ in unbuffered_days.values()) > 19 * 5
     for day, (_, table) in unbuffered_days.items():
         assert table.equals(small_days[day][1]), day
+
+
+def test_views_follow_a_moved_data_dir_new_files_and_new_view_definitions(footfall_env, tmp_path, monkeypatch):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "access.log").write_bytes(shared_log("nginx_logs").read_bytes()[:200_000])
+    data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "*.log"))
+    committed = ingest_once("run-1")
+    assert committed["lines_parsed"] > 0
+    (events,) = warehouse_rows(data_dir, "select count(*) from events")[0]
+    assert events == committed["lines_parsed"]
+
+    # The views name files by absolute path: a moved data dir is followed at the next connect.
+    moved = tmp_path / "moved"
+    data_dir.rename(moved)
+    con = storage.connect(moved)
+    try:
+        assert con.execute("select count(*) from events").fetchone() == (events,)
+        # A file registered without a refresh of the views is read at the next connect.
+        path, day, rows = con.execute(
+            "select path, event_date, row_count from ingest_files where kind = 'events' order by path limit 1"
+        ).fetchone()
+        copy = Path(path).with_name("copy-" + Path(path).name)
+        (moved / copy).write_bytes((moved / path).read_bytes())
+        con.execute(
+            "insert into ingest_files select ?, kind, source_id, event_date, row_count, run_id, committed_at"
+            " from ingest_files where path = ?",
+            [str(copy), path],
+        )
+    finally:
+        con.close()
+    con = storage.connect(moved)
+    try:
+        assert con.execute("select count(*) from events").fetchone() == (events + rows,)
+    finally:
+        con.close()
+
+    # A new view definition shipped with the code is created at the next connect.
+    views = tmp_path / "views"
+    shutil.copytree(storage.VIEWS_DIR, views)
+    (views / "999_extra.sql").write_text("create or replace view extra_view as select count(*) as n from events;")
+    monkeypatch.setattr(storage, "VIEWS_DIR", views)
+    con = storage.connect(moved)
+    try:
+        assert con.execute("select n from extra_view").fetchone() == (events + rows,)
+    finally:
+        con.close()

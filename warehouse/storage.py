@@ -8,6 +8,7 @@ writing process per file, so the Airflow tasks that open it share the one-slot p
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
 import zoneinfo
@@ -144,8 +145,13 @@ def connect(data_dir: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
     for ddl in sorted(DDL_DIR.glob("*.sql")):
         con.execute(ddl.read_text())
     _migrate_aggregates(con)
-    # Views name files by absolute path: rebuilding them here keeps a moved data dir working.
-    refresh_views(con, data_dir)
+    # Views name files by absolute path: rebuilding them keeps a moved data dir working, and
+    # picks up new view definitions. Only then: binding the views reads the footer of every
+    # registered file (~0.2 s at a few hundred files, growing with the warehouse), and commit
+    # and retention rebuild them whenever they change the files.
+    stored = con.execute("select value from warehouse_meta where key = 'views_fingerprint'").fetchone()
+    if stored is None or stored[0] != _views_fingerprint(con, data_dir):
+        refresh_views(con, data_dir)
     return con
 
 
@@ -281,6 +287,21 @@ def refresh_views(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
         con.execute(f"create or replace view {view} as {body}")
     for view in sorted(VIEWS_DIR.glob("*.sql")):
         con.execute(view.read_text())
+    con.execute(
+        "insert or replace into warehouse_meta values ('views_fingerprint', ?)", [_views_fingerprint(con, data_dir)]
+    )
+
+
+def _views_fingerprint(con: duckdb.DuckDBPyConnection, data_dir: Path) -> str:
+    """SHA-256 hex of what :func:`refresh_views` builds from: the data dir, the registered
+    files and their kinds, the view definitions and the Parquet schemas."""
+    digest = hashlib.sha256(str(Path(data_dir).resolve()).encode())
+    for path, kind in con.execute("select path, kind from ingest_files order by path").fetchall():
+        digest.update(f"\0{kind}\0{path}".encode())
+    for view in sorted(VIEWS_DIR.glob("*.sql")):
+        digest.update(view.name.encode() + b"\0" + view.read_bytes())
+    digest.update(str(EVENTS_SCHEMA).encode() + str(QUARANTINE_SCHEMA).encode())
+    return digest.hexdigest()
 
 
 # DuckDB's working memory per write connection (aggregate rebuilds).
