@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
@@ -169,3 +171,18 @@ def test_the_enricher_client_ip_hash_is_pseudonymise_s(tmp_path, chunks):
     a = pseudonymise(enriched, keys, "site").decode()
     b = pseudonymise(without, keys, "site").decode()
     assert a.equals(b.select(a.columns))
+
+
+def test_an_enricher_and_its_caches_are_freed_without_the_cycle_collector(tmp_path, chunks):
+    # Each parse task makes an enricher; a reference cycle through its caches kept every one
+    # of them (caches full of the unit's values) in memory until the cyclic collector ran.
+    enricher = _enricher(tmp_path)
+    enricher.apply(chunks[0])
+    assert len(enricher._clients) > 0
+    alive = weakref.ref(enricher)
+    gc.disable()
+    try:
+        del enricher
+        assert alive() is None
+    finally:
+        gc.enable()

@@ -574,10 +574,14 @@ class _EventBuffers:
             self.flush_all()
 
     def flush_all(self) -> None:
-        """Write every buffered day."""
+        """Write every buffered day, then return Arrow's freed memory to the system."""
         for day in list(self._days):
             self._flush(day)
         self._pinned_bytes = 0
+        # The buffered chunks were freed just now; the allocator (mimalloc) keeps freed pages
+        # for reuse otherwise: a process parsing unit after unit stayed at 590-630 MiB
+        # resident between units of 64 MiB instead of 510-560.
+        pa.default_memory_pool().release_unused()
 
     def _flush(self, day: dt.date) -> None:
         self._write(day, pa.concat_tables(self._days.pop(day)))
