@@ -9,18 +9,26 @@ import polars as pl
 import pytest
 
 from parsers.coded import CodedEvents
-from transforms.privacy import KeyStore, hash_user_ids, keyed_hash, keyed_hasher, pseudonymise
+from transforms.privacy import KeyStore, client_ip_hashes, hash_user_ids, keyed_hash, keyed_hashes, pseudonymise
 
 UTC = dt.UTC
 
 
-@pytest.mark.parametrize(
-    "parts",
-    [("ip", "192.0.2.1"), ("ua", ""), ("user", None), ("s", "b", "é \u2028 \udcff"), ("site", None, "Mozilla/5.0")],
-)
-def test_keyed_hasher_equals_keyed_hash(parts):
+@pytest.mark.parametrize("label", ["ua", "user", "é"])
+def test_keyed_hashes_equal_keyed_hash_per_value(label):
     key = b"k" * 32
-    assert keyed_hasher(key)(*parts) == keyed_hash(key, *parts)
+    values = ["192.0.2.1", "", None, "é \u2028 Mozilla/5.0", "x" * 300]
+    keep = pl.Series([True, True, True, True, False])
+    got = keyed_hashes(pl.Series(values, dtype=pl.String), key, label, keep=keep).to_list()
+    assert got == [
+        keyed_hash(key, label, v) if v is not None and k else None for v, k in zip(values, keep, strict=True)
+    ]
+
+
+def test_client_ip_hashes_are_null_for_missing_or_empty_addresses():
+    key = b"k" * 32
+    got = client_ip_hashes(pl.Series(["192.0.2.1", "", None, "2001:db8::1"]), key).to_list()
+    assert got == [keyed_hash(key, "ip", "192.0.2.1"), None, None, keyed_hash(key, "ip", "2001:db8::1")]
 
 
 def _events() -> pl.DataFrame:

@@ -25,7 +25,7 @@ from parsers.coded import CodedEvents
 from transforms.client_address import client_addresses
 from transforms.distinct_cache import DistinctCache
 from transforms.geoip import GeoIP
-from transforms.privacy import keyed_hasher
+from transforms.privacy import client_ip_hashes, keyed_hashes
 from transforms.referrers import DEFAULT_SENSITIVE_PARAMS, referrer_columns, strip_params, utm_columns
 from transforms.routes import Routes
 from transforms.user_agents import UA_SCHEMA, UserAgentClassifier
@@ -88,7 +88,6 @@ class Enricher:
         routes: Routes | None = None,
     ) -> None:
         self.hash_key = hash_key
-        self._hash = keyed_hasher(hash_key)
         self.routes = routes or Routes(())
         self.geoip = GeoIP(geoip_database)
         self.classifier = shared_classifier((crawler_patterns,) if crawler_patterns else ())
@@ -114,11 +113,7 @@ class Enricher:
 
     def _user_agents(self, user_agents: pl.Series) -> pl.DataFrame:
         distinct = user_agents.unique()
-        ids = pl.Series(
-            "user_agent_id",
-            [self._hash("ua", ua) if ua is not None else None for ua in distinct.to_list()],
-            dtype=pl.Int64,
-        )
+        ids = keyed_hashes(distinct, self.hash_key, "ua").alias("user_agent_id")
         frame = pl.DataFrame({"user_agent": distinct, "user_agent_id": ids})
         # A missing user agent has no id: it is classified (as non-human) like any unknown one.
         cached = pl.col("user_agent_id").is_in(self._known_ids).fill_null(False)
@@ -170,12 +165,8 @@ class Enricher:
             client = client.with_columns(client_addresses(client, self.trusted_proxies).alias("remote_addr"))
         addresses = client.get_column("remote_addr")
         geo = self.geoip.lookup(addresses.unique())
-        # Null for a missing or empty address, as pseudonymise() would hash it.
-        ip_hash = pl.Series(
-            "client_ip_hash", [self._hash("ip", a) if a else None for a in addresses.to_list()], dtype=pl.Int64
-        )
         return client.join(geo, on="remote_addr", how="left", nulls_equal=True, maintain_order="left").with_columns(
-            ip_hash
+            client_ip_hashes(addresses, self.hash_key).alias("client_ip_hash")
         )
 
     def _enrich_agents(self, agents: pl.DataFrame) -> pl.DataFrame:

@@ -114,22 +114,6 @@ class KeyStore:
         return sorted(deleted)
 
 
-def keyed_hasher(key: bytes) -> Callable[..., int]:
-    """:func:`keyed_hash` with ``key`` bound: the same values, computed faster.
-
-    Keying BLAKE2b compresses one block of key material; the returned function copies a
-    hasher that has already done so instead of keying afresh for every value.
-    """
-    base = hashlib.blake2b(key=key, digest_size=_DIGEST)
-
-    def hash_parts(*parts: str | None) -> int:
-        h = base.copy()
-        h.update(b"\0".join((p or "").encode("utf-8", "surrogateescape") for p in parts))
-        return _to_int64(h.digest())
-
-    return hash_parts
-
-
 def _encoded(values: pl.Series) -> list[bytes | None]:
     """The UTF-8 bytes of each value (None for null): what :func:`keyed_hash` hashes."""
     # polars strings are valid UTF-8, so this is the same as str.encode("utf-8", "surrogateescape").
@@ -149,35 +133,28 @@ def _digests(key: bytes, data: Iterable[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(out), dtype="<i8").astype(np.int64, copy=False)
 
 
-def _hash_labelled(values: pl.Series, key: bytes, label: str, keep: pl.Series | None = None) -> pl.Series:
+def keyed_hashes(values: pl.Series, key: bytes, label: str, keep: pl.Series | None = None) -> pl.Series:
     """``keyed_hash(key, label, value)`` per value (Int64); null where the value is null or
     ``keep`` (Boolean, same length) is False. Python runs once per value: pass distinct values."""
     encoded = _encoded(values)
     if keep is not None:
         encoded = [v if k else None for v, k in zip(encoded, keep.fill_null(False).to_list(), strict=True)]
-    present = [i for i, v in enumerate(encoded) if v is not None]
+    valid = np.array([v is not None for v in encoded], dtype=bool)
     prefix = label.encode("utf-8", "surrogateescape") + b"\0"
-    hashes = _digests(key, [prefix + encoded[i] for i in present])
     out = np.zeros(len(encoded), dtype=np.int64)
-    out[present] = hashes
-    valid = np.zeros(len(encoded), dtype=bool)
-    valid[present] = True
+    out[valid] = _digests(key, [prefix + v for v in encoded if v is not None])
     return pl.Series(out).set(pl.Series(~valid), None)
+
+
+def client_ip_hashes(addresses: pl.Series, hash_key: bytes) -> pl.Series:
+    """``client_ip_hash`` of each client address (Int64): keyed with the hash key over
+    ``"ip", address``; null where the address is null or empty."""
+    return keyed_hashes(addresses, hash_key, "ip", keep=addresses != "")
 
 
 # The domain label of user_hash: shared by the events and the dimension files, so a user id
 # hashes to the same value in both and the owner of a post can be matched to its viewers.
 _USER = "user"
-
-
-def _hash_values(column: pl.Expr, values: pl.Series, key: bytes, label: str) -> pl.Expr:
-    """``column`` with each value replaced by ``keyed_hash(key, label, value)``; null stays null.
-
-    Python runs once per distinct value of ``values`` (the column's non-null values, or a
-    subset: values outside it become null).
-    """
-    distinct = values.drop_nulls().unique()
-    return column.replace_strict(distinct, _hash_labelled(distinct, key, label), default=None, return_dtype=pl.Int64)
 
 
 def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
@@ -187,8 +164,10 @@ def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
     For user ids outside the logs (``warehouse.dimensions``: ``users.user_id``,
     ``content.owner_user_id``); Python runs once per distinct id.
     """
-    frame = user_ids.rename("user_id").to_frame()
-    return frame.select(_hash_values(pl.col("user_id"), user_ids, hash_key, _USER)).to_series()
+    distinct = user_ids.drop_nulls().unique()
+    return user_ids.replace_strict(
+        distinct, keyed_hashes(distinct, hash_key, _USER), default=None, return_dtype=pl.Int64
+    )
 
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -223,12 +202,12 @@ def pseudonymise(events: CodedEvents, keys: KeyStore, site: str, timezone: str =
     client = events.dims["client"]
     addresses = client.get_column("remote_addr")
     if "client_ip_hash" not in client.columns:
-        client = client.with_columns(_hash_labelled(addresses, key, "ip", keep=addresses != "").alias("client_ip_hash"))
+        client = client.with_columns(client_ip_hashes(addresses, key).alias("client_ip_hash"))
     users = events.dims["user_id"]
-    users = users.with_columns(_hash_labelled(users.get_column("user_id"), key, _USER).alias("user_hash"))
+    users = users.with_columns(keyed_hashes(users.get_column("user_id"), key, _USER).alias("user_hash"))
     agents = events.dims["user_agent"]
     if "user_agent_id" not in agents.columns:
-        agents = agents.with_columns(_hash_labelled(agents.get_column("user_agent"), key, "ua").alias("user_agent_id"))
+        agents = agents.with_columns(keyed_hashes(agents.get_column("user_agent"), key, "ua").alias("user_agent_id"))
     rows = events.rows
     day = rows.get_column("ts").dt.convert_time_zone(timezone).dt.date().to_physical()
     first = day.min() if len(day) else 0
