@@ -24,7 +24,7 @@ import polars as pl
 from parsers.coded import CodedEvents
 from transforms.client_address import client_addresses
 from transforms.distinct_cache import DistinctCache
-from transforms.geoip import GeoIP
+from transforms.geoip import shared_geoip
 from transforms.privacy import client_ip_hashes, keyed_hashes
 from transforms.referrers import DEFAULT_SENSITIVE_PARAMS, referrer_columns, strip_params, utm_columns
 from transforms.routes import Routes
@@ -89,7 +89,7 @@ class Enricher:
     ) -> None:
         self.hash_key = hash_key
         self.routes = routes or Routes(())
-        self.geoip = GeoIP(geoip_database)
+        self.geoip = shared_geoip(geoip_database)
         self.classifier = shared_classifier((crawler_patterns,) if crawler_patterns else ())
         self.trusted_proxies = trusted_proxies
         self.site_hosts = site_hosts

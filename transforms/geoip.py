@@ -16,6 +16,7 @@ address after the lookup; only the in-process cache holds it, in memory.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import threading
 from functools import cache
@@ -32,8 +33,9 @@ GEO_SCHEMA: dict[str, pl.DataType] = {
 }
 
 _ENV = "GEOIP_DATABASE"
-# The in-process cache is dropped when it grows past this many addresses (bounds memory).
-MAX_CACHED = 1_000_000
+# The in-process cache is dropped when it grows past this many addresses: ~200 bytes each
+# (address text and the three fields), so at most ~40 MiB.
+MAX_CACHED = 200_000
 _UNKNOWN = (None, None, None)
 
 
@@ -98,8 +100,29 @@ def _locatable(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
     return ip
 
 
+def shared_geoip(database: Path | None = None) -> GeoIP:
+    """The process's :class:`GeoIP` for ``database`` (``None``: the bundled GeoLite2 City).
+
+    Work units parsed in one process, one after the other or on parse threads, share its
+    memory of addresses already located, as they share the database reader; a unit of a log
+    mostly sees the addresses the previous unit saw.
+
+    Raises:
+        GeoIPConfigError: as :class:`GeoIP` (not remembered: a fixed file is found next time).
+    """
+    path = Path(database).expanduser().resolve() if database is not None else default_database_path().resolve()
+    return _shared_geoip(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_geoip(path: Path) -> GeoIP:
+    return GeoIP(path)
+
+
 class GeoIP:
-    """Looks up distinct client addresses, remembering each for the life of the process.
+    """Looks up distinct client addresses, remembering each for the life of the object.
+
+    Thread-safe. Parse tasks use one per process and database (:func:`shared_geoip`).
 
     Args:
         database: path of a MaxMind City ``.mmdb`` (``GEOIP_DATABASE``); ``None`` means
