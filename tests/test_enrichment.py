@@ -20,6 +20,8 @@ import ua_parser
 import user_agents
 from conftest import shared_log
 from crawlerdetect import CrawlerDetect
+from crawlerdetect.providers.crawlers import data as CRAWLERDETECT_PATTERNS
+from crawlerdetect.providers.exclusions import data as CRAWLERDETECT_EXCLUSIONS
 from ua_parser.matchers import DeviceMatcher, OSMatcher, UserAgentMatcher
 
 from parsers.access_log import parse_lines
@@ -39,7 +41,9 @@ from transforms.user_agents import (
     UA_SCHEMA,
     FastUserAgent,
     UserAgentClassifier,
+    _compiles_in_polars,
     _crawlerdetect,
+    _polars_accepts,
 )
 
 LOGS = ("apache_logs", "nginx_logs", "wordpress_access3.log.gz")
@@ -192,6 +196,16 @@ def test_patterns_rust_regex_cannot_compile_are_found_and_decided_in_python():
     cd = CrawlerDetect()
     assert got == [cd.get_matches() if cd.is_crawler(a) else None for a in agents]
     assert got[2] is None
+
+
+def test_one_call_compile_check_agrees_with_compiling_each_pattern():
+    # The set-up decides which patterns polars runs in one call; it must answer as one
+    # compile per pattern does, on the shipped lists and on patterns Rust's regex rejects.
+    patterns = [f"(?i){p}" for p in (*CRAWLERDETECT_PATTERNS[:300], *CRAWLERDETECT_EXCLUSIONS)]
+    patterns += ["Yandex(?!Search)", r"(a)\1", "unbalanced(", "a{2,1}", "(?<=x)y", "ok|fine", ""]
+    accepted = _polars_accepts(patterns)
+    assert accepted == [_compiles_in_polars(p) is None for p in patterns]
+    assert accepted[-2:] == [True, True] and accepted[-7:-2] == [False] * 5
 
 
 # -- user agents: real crawlers, non-browsers and browsers ------------------------------------
