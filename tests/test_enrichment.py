@@ -27,7 +27,7 @@ from ua_parser.matchers import DeviceMatcher, OSMatcher, UserAgentMatcher
 from parsers.access_log import parse_lines
 from parsers.log_format import COMBINED, compile_log_format
 from transforms.client_address import client_addresses, parse_cidrs
-from transforms.geoip import GEO_SCHEMA, GeoIP, GeoIPConfigError, default_database_path
+from transforms.geoip import GEO_SCHEMA, GeoIP, GeoIPConfigError, default_database_path, shared_geoip
 from transforms.referrers import (
     DEFAULT_SENSITIVE_PARAMS,
     check_param_names,
@@ -370,6 +370,19 @@ def test_missing_geoip_database_is_a_configuration_error(tmp_path):
     with pytest.raises(GeoIPConfigError, match="GEOIP_DATABASE") as caught:
         GeoIP(missing)
     assert str(missing) in str(caught.value)
+
+
+def test_work_units_in_one_process_share_one_geoip_and_a_fixed_database_is_found(tmp_path):
+    # The bundled database named or implied is one object, so its located addresses are shared.
+    assert shared_geoip() is shared_geoip(default_database_path())
+    assert shared_geoip(None).lookup(pl.Series(["81.2.69.142"])).row(0) == ("81.2.69.142", "GB", "GB-ENG", "Willesden")
+    # A missing file is an error every time (not remembered), and once it exists it is used.
+    path = tmp_path / "GeoLite2-City.mmdb"
+    for _ in range(2):
+        with pytest.raises(GeoIPConfigError, match="GEOIP_DATABASE"):
+            shared_geoip(path)
+    path.write_bytes(default_database_path().read_bytes())
+    assert shared_geoip(path) is shared_geoip(path) and shared_geoip(path) is not shared_geoip()
 
 
 @pytest.mark.parametrize("content", [b"", b"not a MaxMind database\n" * 100, None])

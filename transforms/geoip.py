@@ -16,10 +16,9 @@ address after the lookup; only the in-process cache holds it, in memory.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import threading
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import maxminddb
@@ -114,7 +113,7 @@ def shared_geoip(database: Path | None = None) -> GeoIP:
     return _shared_geoip(path)
 
 
-@functools.lru_cache(maxsize=4)
+@lru_cache(maxsize=4)
 def _shared_geoip(path: Path) -> GeoIP:
     return GeoIP(path)
 
