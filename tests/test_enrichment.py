@@ -27,6 +27,7 @@ from ua_parser.matchers import DeviceMatcher, OSMatcher, UserAgentMatcher
 from parsers.access_log import parse_lines
 from parsers.log_format import COMBINED, compile_log_format
 from transforms.client_address import client_addresses, parse_cidrs
+from transforms.enrich import Enricher
 from transforms.geoip import GEO_SCHEMA, GeoIP, GeoIPConfigError, default_database_path, shared_geoip
 from transforms.referrers import (
     DEFAULT_SENSITIVE_PARAMS,
@@ -375,6 +376,9 @@ def test_missing_geoip_database_is_a_configuration_error(tmp_path):
 def test_work_units_in_one_process_share_one_geoip_and_a_fixed_database_is_found(tmp_path):
     # The bundled database named or implied is one object, so its located addresses are shared.
     assert shared_geoip() is shared_geoip(default_database_path())
+    # Each parse task builds an Enricher: they all look addresses up through that one object.
+    enrichers = [Enricher(b"k" * 32, tmp_path / "no-ua-cache.parquet") for _ in range(2)]
+    assert enrichers[0].geoip is enrichers[1].geoip is shared_geoip()
     assert shared_geoip(None).lookup(pl.Series(["81.2.69.142"])).row(0) == ("81.2.69.142", "GB", "GB-ENG", "Willesden")
     # A missing file is an error every time (not remembered), and once it exists it is used.
     path = tmp_path / "GeoLite2-City.mmdb"

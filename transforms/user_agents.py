@@ -150,10 +150,12 @@ class _CrawlerDetect:
 
     def __init__(self, crawlers: list[str], exclusions: list[str]) -> None:
         accepted = _polars_accepts([f"(?i){p}" for p in crawlers + exclusions])
-        fast_crawlers = [p for p, ok in zip(crawlers, accepted, strict=False) if ok]
-        fast_exclusions = [p for p, ok in zip(exclusions, accepted[len(crawlers) :], strict=True) if ok]
-        slow = [p for p, ok in zip(crawlers, accepted, strict=False) if not ok]
-        slow_excl = [p for p, ok in zip(exclusions, accepted[len(crawlers) :], strict=True) if not ok]
+        crawler_ok = dict(zip(crawlers, accepted[: len(crawlers)], strict=True))
+        exclusion_ok = dict(zip(exclusions, accepted[len(crawlers) :], strict=True))
+        fast_crawlers = [p for p in crawlers if crawler_ok[p]]
+        fast_exclusions = [p for p in exclusions if exclusion_ok[p]]
+        slow = [p for p in crawlers if not crawler_ok[p]]
+        slow_excl = [p for p in exclusions if not exclusion_ok[p]]
         self.chunks = [
             "(?i)(" + "|".join(fast_crawlers[i : i + _CHUNK]) + ")" for i in range(0, len(fast_crawlers), _CHUNK)
         ]
