@@ -20,7 +20,8 @@ the DuckDB aggregates of every day that received data.
 * `rebuild_aggregates`: loads the dimension files (`FOOTFALL_DIMENSIONS_DIR`), then rebuilds
   every aggregate and per-day visitor table for the days that received lines.
 
-Tasks that open the warehouse share the one-slot pool `footfall_warehouse`.
+Tasks that open the warehouse share the one-slot pool `footfall_warehouse` and run on the Celery
+queue of the same name (the warehouse host's worker); the others run on any worker.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import datetime as dt
 
 from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
 
-from warehouse.settings import WAREHOUSE_POOL, report_interval_seconds
+from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
+from warehouse.settings import report_interval_seconds
 
 AGGREGATES = Asset("footfall_aggregates")
 
@@ -54,7 +56,7 @@ def footfall_ingest():
         # ("no salt lives longer than 48 hours"), kept even when runs are re-run or backfilled.
         return purge_salts(task_settings(), dt.datetime.now(dt.UTC))
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def plan_sources() -> list[dict]:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -90,7 +92,7 @@ def footfall_ingest():
     # all_done: runs when some units failed (after their retries), to commit each file up to
     # its first failed unit, and when no file had new bytes (parse_source is then skipped), to
     # record that this interval was ingested: footfall_report waits for that.
-    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, trigger_rule="all_done")
     def commit_sources(units: list[dict] | None, results: list[dict], run_id=None, data_interval_end=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -110,7 +112,7 @@ def footfall_ingest():
             aggregate(settings, exc.committed["days"])
             raise AirflowFailException(str(exc)) from exc
 
-    @task(pool=WAREHOUSE_POOL, outlets=[AGGREGATES])
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[AGGREGATES])
     def rebuild_aggregates(committed: dict) -> int:
         from airflow.sdk.exceptions import AirflowFailException
 
