@@ -96,14 +96,20 @@ def footfall_ingest():
     def commit_sources(units: list[dict] | None, results: list[dict], run_id=None, data_interval_end=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from transforms.privacy import KeyStore
         from warehouse.ingest import IngestIncomplete, aggregate, commit
         from warehouse.settings import task_settings
+        from warehouse.shared_secrets import SecretsNotShared, check_shared_secrets
 
         if units is None:  # planning failed: parse_source never ran, there is nothing to commit
             raise AirflowFailException("plan_sources or plan_units failed; nothing was parsed or committed")
-        settings = task_settings()
+        settings, results = task_settings(), list(results or [])
         try:
-            return commit(settings, list(results or []), run_id, data_interval_end, planned=units)
+            # Units parsed on several hosts: same salts and hash key everywhere, or nothing commits.
+            check_shared_secrets(KeyStore(settings.secrets_dir, settings.hash_key), results)
+            return commit(settings, results, run_id, data_interval_end, planned=units)
+        except SecretsNotShared as exc:  # a deployment error: a retry would find the same salts
+            raise AirflowFailException(str(exc)) from exc
         except IngestIncomplete as exc:
             # The rest did commit, and rebuild_aggregates will not run: rebuild their days here.
             # Then fail without retries: a retry would find nothing more to commit (a fixed

@@ -612,8 +612,8 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
     Returns:
         A JSON-serialisable dict: ``unit`` (the unit as a dict), ``end_offset`` (offset after
         the last byte read), ``lines_read``, ``lines_parsed``, ``lines_quarantined``,
-        ``reasons`` (reason -> lines) and ``files``: list of {kind, staged, final, event_date,
-        rows} with paths relative to the data dir.
+        ``reasons`` (reason -> lines), ``files``: list of {kind, staged, final, event_date,
+        rows} (paths relative to the data dir), ``salts``: date -> fingerprint of its salt.
 
     Raises:
         SourceChanged: the file no longer has the planned bytes.
@@ -726,6 +726,7 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
         "lines_quarantined": totals["quarantined"],
         "reasons": dict(reasons),
         "files": files,
+        "salts": keys.salt_fingerprints(),  # the commit task checks that every host used the same
     }
 
 

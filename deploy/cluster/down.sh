@@ -17,6 +17,7 @@ if [ -n "$PG_BIN" ] && [ -s "$PG_DATA/PG_VERSION" ] && "${PG_AS[@]}" "$PG_BIN/pg
     "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop > /dev/null
 fi
 if [ "${PURGE:-0}" = 1 ]; then
+    [ -L "$CLUSTER_DIR/postgres" ] && rm -rf "$(dirname "$PG_DATA")"  # a data dir kept outside (see up.sh)
     rm -rf "$CLUSTER_DIR"
     echo "cluster stopped; $CLUSTER_DIR deleted"
 else

@@ -21,7 +21,9 @@ WORKER2_LOG_PORT=$((CLUSTER_PORT_BASE + 4))
 VENV_BIN="$REPO/.venv/bin"
 RUN_DIR="$CLUSTER_DIR/run"          # pid files
 LOG_DIR="$CLUSTER_DIR/logs"         # one log per process
-PG_DATA="$CLUSTER_DIR/postgres"
+# The PostgreSQL data dir; a link to a directory outside when the postgres user could not reach
+# the repo (as root, PostgreSQL runs as that user; see up.sh).
+PG_DATA="$(readlink -f "$CLUSTER_DIR/postgres" || echo "$CLUSTER_DIR/postgres")"
 REDIS_DIR="$CLUSTER_DIR/redis"
 CONTROL_HOME="$CLUSTER_DIR/control/airflow"   # scheduler, dag-processor and API server
 # The storage both workers reach: a shared filesystem in production (NFS, CephFS, ...).

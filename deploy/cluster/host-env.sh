@@ -6,7 +6,8 @@
 # airflow.cfg, cluster.env, the host's secrets.env and the cluster's footfall.env.
 # FOOTFALL_FAILPOINT and FOOTFALL_FAILPOINT_ACTION pass through (test hooks, warehouse/failpoints.py).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/env.sh"
 host=$1; shift
 case "$host" in
     control) home=$CONTROL_HOME; workdir=$CLUSTER_DIR/control ;;
@@ -23,4 +24,4 @@ exec env -i PATH="$VENV_BIN:/usr/local/bin:/usr/bin:/bin" HOME="${HOME:-/root}" 
     CLUSTER_HOST="$host" CLUSTER_DIR="$CLUSTER_DIR" AIRFLOW_HOME="$home" "${passthrough[@]}" \
     bash -c 'set -euo pipefail; source "$1/env.sh"; set -a; source "$1/cluster.env"; source "$AIRFLOW_HOME/secrets.env";
              source "$CLUSTER_DIR/footfall.env"; set +a; shift; exec "$@"' \
-    host-env "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)" "$@"
+    host-env "$HERE" "$@"

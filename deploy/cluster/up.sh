@@ -27,7 +27,7 @@ fi
 echo "$CLUSTER_PORT_BASE" > "$CLUSTER_DIR/port-base"
 {
     for name in CLUSTER_PORT_BASE CLUSTER_WORKER_CONCURRENCY CLUSTER_VISIBILITY_TIMEOUT CLUSTER_HEARTBEAT_TIMEOUT \
-                CLUSTER_HEARTBEAT_CHECK_S CLUSTER_USE_JOB_SCHEDULE; do
+                CLUSTER_HEARTBEAT_CHECK_S CLUSTER_USE_JOB_SCHEDULE CLUSTER_RESTORE_INTERVAL_S; do
         [ -n "${!name:-}" ] && printf ': "${%s:=%q}"\n' "$name" "${!name}"
     done
 } > "$CLUSTER_DIR/settings.env"
@@ -66,9 +66,21 @@ set -a; source "$SECRETS"; set +a
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 if [ ! -s "$PG_DATA/PG_VERSION" ]; then
-    mkdir -p "$PG_DATA"
+    rm -rf "$CLUSTER_DIR/postgres" "$PG_DATA"
+    if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$CLUSTER_DIR"; then
+        # A parent of the repo is closed to other users (a CI clone in a private temp dir): the
+        # data dir goes where the postgres user can reach it, linked from the cluster dir.
+        outside="/var/tmp/footfall-cluster-$(printf '%s' "$CLUSTER_DIR" | sha256sum | cut -c1-12)"
+        rm -rf "$outside"
+        mkdir -p "$outside/data"
+        chmod 711 "$outside"
+        ln -s "$outside/data" "$CLUSTER_DIR/postgres"
+    else
+        mkdir -p "$CLUSTER_DIR/postgres"
+    fi
+    PG_DATA="$(readlink -f "$CLUSTER_DIR/postgres")"
     chmod 700 "$PG_DATA"
-    pwfile="$RUN_DIR/pg-superuser.pw"
+    pwfile="$(dirname "$PG_DATA")/pg-superuser.pw"
     (umask 077; printf '%s\n' "$CLUSTER_PG_SUPERUSER_PASSWORD" > "$pwfile")
     if [ "$(id -u)" = 0 ]; then chown postgres: "$PG_DATA" "$pwfile"; fi
     "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" --auth=scram-sha-256 \
@@ -82,11 +94,11 @@ unix_socket_directories = ''
 max_connections = 200
 PGCONF
 fi
-touch "$LOG_DIR/postgres.log"
-[ "$(id -u)" = 0 ] && chown postgres: "$LOG_DIR/postgres.log"
+# Its log lives in its data dir (the postgres user writes it), linked from the cluster's logs.
+ln -sfn "$PG_DATA/postgres.log" "$LOG_DIR/postgres.log"
 if ! "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" status > /dev/null 2>&1; then
-    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -w -t 60 start > /dev/null \
-        || { tail -n 20 "$LOG_DIR/postgres.log"; die "PostgreSQL did not start (log: $LOG_DIR/postgres.log)"; }
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/postgres.log" -w -t 60 start > /dev/null \
+        || { tail -n 20 "$PG_DATA/postgres.log"; die "PostgreSQL did not start (log: $PG_DATA/postgres.log)"; }
 fi
 psql_super() { PGPASSWORD=$CLUSTER_PG_SUPERUSER_PASSWORD psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qAtX "$@"; }
 if [ -z "$(psql_super -c "select 1 from pg_roles where rolname = 'airflow'")" ]; then
