@@ -28,8 +28,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_LOG = REPO_ROOT / "tests" / "fixtures" / "apache_combined_sample.log"
 
 
-
-
 class ConfigError(ValueError):
     """A setting has a value footfall cannot run with; the message says what to fix."""
 
