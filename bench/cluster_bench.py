@@ -2,8 +2,8 @@
 
 Usage (from the repo root)::
 
-    make bench-cluster                                         # ~2M lines in 8 files, 3 runs each
-    make bench-cluster BENCH_ARGS="--files 16 --repeat 5 --json"
+    make bench-cluster                                         # ~2M lines in 8 files, 1x2 and 2x2, 3 runs each
+    make bench-cluster BENCH_ARGS="--files 32 --configs 1x2,2x2,1x4 --repeat 5 --json"
     .venv/bin/python bench/cluster_bench.py --help
 
 What it does:
@@ -15,8 +15,10 @@ What it does:
    log by its first KiB: two files with the same beginning would be read as one).
 2. Starts a cluster of its own (``deploy/cluster/up.sh`` in ``.cluster-bench/``, ports
    47300-47304, scheduled runs off) and, for each of ``--repeat`` rounds, runs the ingest
-   DAG once with worker1 alone (worker2 stopped; worker1 serves both queues) and once with
-   both workers, each time into an empty shared data dir.
+   DAG once per configuration of ``--configs``, each time into an empty shared data dir.
+   A configuration is ``<worker hosts>x<task slots per host>``: ``1x2`` is worker1 alone
+   (it serves both queues) with 2 slots, ``2x2`` both workers with 2 slots each (the
+   default pair), ``1x4`` worker1 alone with as many slots as ``2x2`` has in all.
 3. Reads every task instance's queued, start and end times from the metadata DB (PostgreSQL)
    and reports per configuration (min / median / max over the rounds):
 
@@ -143,12 +145,13 @@ def measure_run(cluster: Cluster, run_id: str) -> dict:
     }
 
 
-def run_once(cluster: Cluster, workers: int, run_id: str, logical_date: dt.datetime) -> dict:
-    if workers == 1:
-        cluster.process("stop", "worker2")
-    else:
-        cluster.process("start", "worker2")
-        cluster.wait_workers_ready(("worker2",))
+def run_once(cluster: Cluster, config: str, run_id: str, logical_date: dt.datetime) -> dict:
+    """One ingest run with ``config`` = ``<worker hosts>x<task slots per host>``, e.g. ``2x2``."""
+    workers, slots = (int(n) for n in config.split("x"))
+    # Restart the workers with this configuration's slots (a stop waits for running tasks).
+    cluster.process("stop", "worker1", "worker2")
+    cluster.process("start", *("worker1", "worker2")[:workers], CLUSTER_WORKER_CONCURRENCY=str(slots))
+    cluster.wait_workers_ready(("worker1", "worker2")[:workers])
     shutil.rmtree(cluster.data_dir, ignore_errors=True)
     cluster.data_dir.mkdir(parents=True)
     before = _system_busy_seconds()
@@ -160,17 +163,17 @@ def run_once(cluster: Cluster, workers: int, run_id: str, logical_date: dt.datet
     result = measure_run(cluster, run_id)
     if before is not None and after is not None:
         result["machine_cpu_s"] = after - before  # every process of the machine, cluster included
-    return {"workers": workers, "run_id": run_id, **result}
+    return {"config": config, "run_id": run_id, **result}
 
 
-def summarise(results: list[dict]) -> dict:
+def summarise(results: list[dict], configs: list[str]) -> dict:
     out = {}
-    for workers in sorted({r["workers"] for r in results}):
-        mine = [r for r in results if r["workers"] == workers]
-        out[workers] = {
+    for config in configs:
+        mine = [r for r in results if r["config"] == config]
+        out[config] = {
             key: (min(v), statistics.median(v), max(v))
             for key in mine[0]
-            if isinstance(mine[0][key], int | float) and key != "workers"
+            if isinstance(mine[0][key], int | float)
             for v in [[r[key] for r in mine]]
         }
     return out
@@ -194,7 +197,7 @@ def print_report(summary: dict, uptime: tuple[str, str], args) -> None:
         ("machine CPU s", "machine_cpu_s", "{:.0f}"),
         ("failed tries", "failed_tries", "{:.0f}"),
     ]
-    header = "".join(f"{f'{w} worker(s): min / median / max':>40}" for w in summary)
+    header = "".join(f"{f'{c} (hosts x slots): min/med/max':>40}" for c in summary)
     print(f"\n{'':<20}{header}")
     for label, key, fmt in rows:
         cells = "".join(
@@ -209,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=DEFAULT_LINES, help="input lines (whole copies, rounded up)")
     parser.add_argument("--files", type=int, default=8, help="log files the input is split into")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per configuration")
+    parser.add_argument(
+        "--configs",
+        default="1x2,2x2",
+        help="comma-separated worker hosts x task slots per host (default 1x2,2x2: one host, then two, 2 slots each)",
+    )
     parser.add_argument("--workdir", type=Path, default=REPO / ".cluster-bench-input", help="where the input goes")
     parser.add_argument("--cluster-dir", type=Path, default=REPO / ".cluster-bench")
     parser.add_argument("--port-base", type=int, default=47300)
@@ -225,6 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     build_input(SOURCE, args.workdir / "whole.log", copies, gzipped=False)
     split_input(args.workdir / "whole.log", args.workdir, args.files)
 
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    for config in configs:
+        hosts, _, slots = config.partition("x")
+        if not (hosts in ("1", "2") and slots.isdigit() and int(slots) > 0):
+            parser.error(f"--configs: {config!r} is not 1xN or 2xN (the cluster has two worker hosts)")
     cluster = Cluster(args.cluster_dir, args.port_base)
     cluster.down(purge=True)
     cluster.settings = {
@@ -238,11 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     start = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
     try:
         for round_ in range(args.repeat):
-            for workers in (1, 2):
-                run_id = f"bench-{workers}w-{round_}"
+            for config in configs:
+                run_id = f"bench-{config}-{round_}"
                 logical_date = start + dt.timedelta(minutes=len(results))
                 t0 = time.monotonic()
-                results.append(run_once(cluster, workers, run_id, logical_date))
+                results.append(run_once(cluster, config, run_id, logical_date))
                 r = results[-1]
                 took = time.monotonic() - t0
                 print(f"  {run_id}: {r['lines']:,} lines, {r['wall_s']:.1f} s, {r['lines_per_s']:,.0f} lines/s "
@@ -252,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             cluster.down(purge=True)
             shutil.rmtree(args.workdir, ignore_errors=True)
-    summary = summarise(results)
+    summary = summarise(results, configs)
     print_report(summary, (uptime_before, uptime_after), args)
     if args.json:
         print(json.dumps({"runs": results, "summary": summary, "uptime": [uptime_before, uptime_after]}, indent=2))

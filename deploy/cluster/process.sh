@@ -2,7 +2,8 @@
 # Start, stop or kill the cluster's Airflow processes by name:
 #   deploy/cluster/process.sh start|stop|kill NAME...
 # NAME: api-server, scheduler, dag-processor (the control host) or worker1, worker2 (a worker
-# host: its Celery worker, its task processes and its log server).
+# host: its Celery worker, its task processes and its log server). A worker started with
+# CLUSTER_WORKER_CONCURRENCY set runs that many task slots (default: cluster.env's, 2).
 # Each process is started with setsid, so it leads a session holding everything it starts;
 # stop sends SIGTERM to that session (a worker finishes its running tasks first, up to
 # CLUSTER_STOP_TIMEOUT seconds, default 120), kill sends SIGKILL at once: a host that died.
@@ -19,7 +20,8 @@ command_of() {
         worker1|worker2)
             # Its own Celery node name; its own port for serving task logs to the API server.
             echo "$1 env AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=${WORKER_LOG_PORTS[$1]} airflow celery worker" \
-                 "--queues ${WORKER_QUEUES[$1]} --celery-hostname $1@%h" ;;
+                 "--queues ${WORKER_QUEUES[$1]} --celery-hostname $1@%h" \
+                 "${CLUSTER_WORKER_CONCURRENCY:+--concurrency $CLUSTER_WORKER_CONCURRENCY}" ;;
         *) echo "unknown process $1" >&2; exit 2 ;;
     esac
 }
