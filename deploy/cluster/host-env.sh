@@ -17,7 +17,7 @@ esac
 [ -s "$home/secrets.env" ] || { echo "$home/secrets.env is missing: run make cluster-up first" >&2; exit 1; }
 passthrough=()
 for name in FOOTFALL_FAILPOINT FOOTFALL_FAILPOINT_ACTION; do
-    [ -n "${!name:-}" ] && passthrough+=("$name=${!name}")
+    if [ -n "${!name:-}" ]; then passthrough+=("$name=${!name}"); fi
 done
 cd "$workdir"
 exec env -i PATH="$VENV_BIN:/usr/local/bin:/usr/bin:/bin" HOME="${HOME:-/root}" LANG=C.UTF-8 \

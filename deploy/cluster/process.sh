@@ -44,7 +44,8 @@ signal_session() {
     [ -n "$pid" ] || return 0
     local pids
     pids=$(session_pids "$pid")
-    [ -n "$pids" ] && kill "-$sig" $pids 2> /dev/null || true
+    # shellcheck disable=SC2086  # one argument per pid
+    if [ -n "$pids" ]; then kill "-$sig" $pids 2> /dev/null || true; fi
 }
 
 stop() {

@@ -18,7 +18,7 @@ PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 
 mkdir -p "$RUN_DIR" "$LOG_DIR" "$REDIS_DIR" "$CONTROL_HOME" "$SHARED_DIR/data" "$CLUSTER_DIR/control"
 chmod 700 "$CLUSTER_DIR"
-[ "$(id -u)" = 0 ] && chmod 711 "$CLUSTER_DIR"  # the postgres user must reach its data dir, no more
+if [ "$(id -u)" = 0 ]; then chmod 711 "$CLUSTER_DIR"; fi  # the postgres user must reach its data dir, no more
 
 # --- settings this cluster keeps: its port base and the tunables of cluster.env -------------
 if [ -f "$CLUSTER_DIR/port-base" ] && [ "$(cat "$CLUSTER_DIR/port-base")" != "$CLUSTER_PORT_BASE" ]; then
@@ -28,7 +28,7 @@ echo "$CLUSTER_PORT_BASE" > "$CLUSTER_DIR/port-base"
 {
     for name in CLUSTER_PORT_BASE CLUSTER_WORKER_CONCURRENCY CLUSTER_VISIBILITY_TIMEOUT CLUSTER_HEARTBEAT_TIMEOUT \
                 CLUSTER_HEARTBEAT_CHECK_S CLUSTER_USE_JOB_SCHEDULE CLUSTER_RESTORE_INTERVAL_S; do
-        [ -n "${!name:-}" ] && printf ': "${%s:=%q}"\n' "$name" "${!name}"
+        if [ -n "${!name:-}" ]; then printf ': "${%s:=%q}"\n' "$name" "${!name}"; fi
     done
 } > "$CLUSTER_DIR/settings.env"
 
@@ -62,7 +62,10 @@ if [ ! -s "$SECRETS" ]; then
         mv "$SECRETS.tmp" "$SECRETS"
     )
 fi
-set -a; source "$SECRETS"; set +a
+set -a
+# shellcheck source=/dev/null
+source "$SECRETS"
+set +a
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 if [ ! -s "$PG_DATA/PG_VERSION" ]; then
