@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
-import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from parsers.coded import CodedEvents, code_column, factorize
+from transforms.secret_files import create_secret_file
 
 _DIGEST = 8
 
@@ -44,23 +43,6 @@ def keyed_hash(key: bytes, *parts: str | None) -> int:
     """BLAKE2b-64 of ``parts`` joined by NUL bytes, keyed with ``key`` (1..64 bytes)."""
     data = b"\0".join((p or "").encode("utf-8", "surrogateescape") for p in parts)
     return _to_int64(hashlib.blake2b(data, key=key, digest_size=_DIGEST).digest())
-
-
-def _create_secret_file(path: Path, nbytes: int) -> bytes:
-    """Create ``path`` with random bytes unless it exists (race-safe), return its content."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        tmp.write_bytes(secrets.token_bytes(nbytes))
-        tmp.chmod(0o600)
-        try:
-            # link() fails if another process created the file first: both then use its salt.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes()
 
 
 class KeyStore:
@@ -81,12 +63,12 @@ class KeyStore:
         """The 32-byte key for ``client_ip_hash``, ``user_agent_id`` and ``user_hash``."""
         if self._configured:
             return hashlib.sha256(self._configured.encode("utf-8")).digest()
-        return _create_secret_file(self.secrets_dir / "hash.key", 32)
+        return create_secret_file(self.secrets_dir / "hash.key", 32)
 
     def daily_salt(self, day: dt.date) -> bytes:
         """The random 32-byte salt for visitor ids of ``day`` (a date in FOOTFALL_TIMEZONE),
         created on first use."""
-        return _create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
+        return create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
 
     @property
     def salts_dir(self) -> Path:
