@@ -15,7 +15,7 @@ Commands:
                         ISO-8601, for ``airflow dags test footfall_report <date>``
     outbox list|show|retry|discard|deliver
                         the report outbox (``python -m warehouse.cli outbox --help``)
-    export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE]
+    export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE [--force]]
                         one view as CSV (``python -m warehouse.cli export --help``)
 """
 
@@ -219,7 +219,7 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
 
 
 def export_command(argv: list[str]) -> int:
-    """``export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE]``."""
+    """``export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE [--force]]``."""
     from warehouse.export import EXPORTS, ExportError, export_csv
 
     parser = argparse.ArgumentParser(
@@ -232,6 +232,7 @@ def export_command(argv: list[str]) -> int:
     parser.add_argument("--community", help="only this community_slug (views with communities)")
     parser.add_argument("--grain", help="hour, day, week or month (trends, peak_visitors)")
     parser.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
+    parser.add_argument("--force", action="store_true", help="replace the --output file if it exists")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -241,8 +242,9 @@ def export_command(argv: list[str]) -> int:
     con = storage.connect(settings.data_dir, read_only=True)
     try:
         rows = export_csv(
-            con, args.view, args.start, args.end, community=args.community, grain=args.grain, output=args.output
-        )
+            con, args.view, args.start, args.end, community=args.community, grain=args.grain, output=args.output,
+            force=args.force, keep_out_of=(settings.data_dir, settings.secrets_dir),
+        )  # fmt: skip
     except ExportError as exc:
         print(exc, file=sys.stderr)
         return 2
