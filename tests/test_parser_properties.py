@@ -5,12 +5,16 @@ newline) written to a log file and ingested with the real discover / parse_sourc
 (b) Real lines from ../shared/data/real, mutated (characters deleted, inserted or replaced,
 two lines fused, lines truncated), fed to ``parse_lines``.
 
+A line is in exactly one of events or quarantine; a line holding two records run together
+(two lines fused) gives two events (parsers/run_together.py).
+
 Hypothesis runs derandomized (the examples are a function of the test code), without an
 example database, so CI sees the same cases on every run; the whole file takes a few seconds.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import gzip
@@ -70,6 +74,16 @@ def expected_lines(data: bytes) -> int:
     return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
+def assert_each_line_once(event_lines: list[int], quarantined_lines: list[int], n: int) -> None:
+    """Lines 1..n are each in exactly one of events (one event, or two for two records run
+    together on one line) or quarantine (once)."""
+    per_line = collections.Counter(event_lines)
+    assert max(per_line.values(), default=1) <= 2
+    assert len(set(quarantined_lines)) == len(quarantined_lines)
+    assert not per_line.keys() & set(quarantined_lines)
+    assert sorted([*per_line, *quarantined_lines]) == list(range(1, n + 1))
+
+
 @settings(max_examples=12, **DETERMINISTIC)
 @given(data=log_bytes, chunk_bytes=st.sampled_from([64, 4096, 8 * 1024 * 1024]))
 # The edge cases named in the docstring, always tried whatever Hypothesis draws.
@@ -101,13 +115,14 @@ def test_any_bytes_are_ingested_line_by_line_without_error(data, chunk_bytes):
         assert committed["lines_read"] == committed["lines_parsed"] + committed["lines_quarantined"] == n
         con = duckdb.connect(str(tmp / "data" / "warehouse.duckdb"), read_only=True)
         try:
-            numbers = [r[0] for r in con.execute("select line_number from events").fetchall()]
-            numbers += [r[0] for r in con.execute("select line_number from quarantine").fetchall()]
+            events = [r[0] for r in con.execute("select line_number from events").fetchall()]
+            quarantined = [r[0] for r in con.execute("select line_number from quarantine").fetchall()]
             (bad_events,) = con.execute("select count(*) from events where ts is null or status is null").fetchone()
             sources = con.execute("select committed_offset, committed_lines from ingest_sources").fetchall()
         finally:
             con.close()
-        assert sorted(numbers) == list(range(1, n + 1))
+        assert_each_line_once(events, quarantined, n)
+        assert len(set(events)) == committed["lines_parsed"]
         assert bad_events == 0
         assert sources == ([(len(data), n)] if data else [])
 
@@ -160,8 +175,8 @@ def test_mutated_real_lines_are_each_parsed_or_quarantined_once(case):
     )
     chunk = parse_lines(frame, compile_log_format(fmt))
 
-    numbers = chunk.events.get_column("line_number").to_list() + chunk.quarantine.get_column("line_number").to_list()
-    assert sorted(numbers) == list(range(1, len(lines) + 1))
+    events, quarantined = chunk.events.get_column("line_number"), chunk.quarantine.get_column("line_number")
+    assert_each_line_once(events.to_list(), quarantined.to_list(), len(lines))
     assert chunk.events.get_column("ts").null_count() == 0
     assert chunk.events.get_column("status").null_count() == 0
     # Quarantined lines are kept exactly as they came in.

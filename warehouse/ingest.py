@@ -654,7 +654,7 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
             future, after = pending.popleft()
             result: _ChunkResult = future.result()
             buffers.add(result.events_by_day, result.events_bytes)
-            totals["parsed"] += sum(table.num_rows for table in result.events_by_day.values())
+            totals["parsed"] += result.lines - result.quarantine.num_rows
             if result.quarantine.num_rows:
                 write(("quarantine",), result.quarantine, QUARANTINE_SCHEMA, "quarantine.parquet")
             totals["read"] += result.lines
