@@ -11,8 +11,9 @@ Commands:
     retention [--now ISO]
                         run the retention steps now (what footfall_retention does) with the
                         clock at ISO (default: now) and print what was deleted and rolled up
-    last-interval-end   print the end of the report interval holding the newest event,
-                        ISO-8601, for ``airflow dags test footfall_report <date>``
+    last-interval-end   print the end of the report interval holding the newest event (or
+                        the last one that has ended, never after the clock), ISO-8601, for
+                        ``airflow dags test footfall_report <date>``
     outbox list|show|retry|discard|deliver
                         the report outbox (``python -m warehouse.cli outbox --help``)
     export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE [--force]]
@@ -31,18 +32,12 @@ from warehouse import storage
 from warehouse.settings import Settings
 
 
-def last_interval_end(settings: Settings) -> dt.datetime | None:
-    """End of the ``VISIT_TRACKING_INTERVAL``-aligned interval containing the newest event."""
-    con = storage.connect(settings.data_dir, read_only=True)
-    try:
-        (newest,) = con.execute("select max(ts) from events").fetchone()
-    finally:
-        con.close()
-    if newest is None:
-        return None
-    step = settings.visit_tracking_interval
-    epoch = int(newest.timestamp()) // step * step + step
-    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+def last_interval_end(settings: Settings, now: dt.datetime | None = None) -> dt.datetime | None:
+    """End of the report interval holding the newest event, never after the clock
+    (:func:`warehouse.clock.report_interval_end`); ``now`` defaults to the real time."""
+    from warehouse import clock
+
+    return clock.report_interval_end(settings, now or clock.utcnow())
 
 
 def summary(settings: Settings, out=sys.stdout) -> None:

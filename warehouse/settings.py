@@ -335,6 +335,9 @@ class Settings:
             users files (CSV or Parquet), or ``None``.
         growth_stable_pct: ``FOOTFALL_GROWTH_STABLE_PCT`` (default 5): a change within this many
             percent is a ``stable`` trend in the ``growth`` view.
+        future_tolerance_s: ``FOOTFALL_FUTURE_TOLERANCE_S`` (default 86400): a line dated more than
+            this many seconds after it is read is quarantined (``future_time``); no report
+            interval ending that far after the clock is waited for (:mod:`warehouse.clock`).
     """
 
     log_sources: tuple[LogSource, ...]
@@ -378,6 +381,7 @@ class Settings:
     routes: Routes | None = field(default=None, compare=False)
     dimensions_dir: Path | None = None
     growth_stable_pct: float = 5.0
+    future_tolerance_s: int = 86400
 
     def __post_init__(self) -> None:
         # Checked here, not only in from_env, because the secrets may come from Airflow.
@@ -455,6 +459,9 @@ class Settings:
             routes=_routes(env),
             dimensions_dir=_existing_dir(env, "FOOTFALL_DIMENSIONS_DIR"),
             growth_stable_pct=_positive_float(env, "FOOTFALL_GROWTH_STABLE_PCT", 5.0),
+            future_tolerance_s=_number(
+                env, "FOOTFALL_FUTURE_TOLERANCE_S", 86400, int, "a whole number", lambda v: v >= 0, "0 or more"
+            ),
         )
         fmt = values["log_format"]
         values["user_id_field"] = _log_field(env, "FOOTFALL_USER_ID_FIELD", fmt, default="remote_user")
