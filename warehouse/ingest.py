@@ -42,7 +42,8 @@ import pyarrow.parquet as pq
 from parsers.coded import CodedEvents, code_column
 from parsers.fast_path import Template, compile_template, parse_chunk
 from transforms.enrich import UA_CACHE_SCHEMA, Enricher
-from transforms.privacy import KeyStore, pseudonymise, redact_addresses, redact_param_values
+from transforms.privacy import KeyStore, pseudonymise
+from transforms.redaction import redact_quarantined_lines, redact_request_addresses
 from warehouse import clock, storage
 from warehouse.dimensions import load_dimensions
 from warehouse.failpoints import failpoint
@@ -492,8 +493,10 @@ def _process_chunk(
 ) -> _ChunkResult:  # fmt: skip
     fmt, fields = settings.log_format, {"user_field": settings.user_id_field, "session_field": settings.session_field}
     parsed = parse_chunk(chunk.data, chunk.first_line, fmt, template, **fields, not_after=not_after)
+    events, redact = enricher.apply(parsed.events), settings.redact_request_addresses
+    events = redact_request_addresses(events) if redact else events
     # The site of the glob that matched the file: stored, and keyed into the visitor id.
-    events = pseudonymise(enricher.apply(parsed.events), keys, plan.site, settings.timezone)
+    events = pseudonymise(events, keys, plan.site, settings.timezone, redact_user_agent=redact)
     by_day: dict[dt.date, pa.Table] = {}
     table_bytes = 0
     if events.height:
@@ -515,7 +518,7 @@ def _process_chunk(
         pl.lit(plan.path).alias("source_path"),
         "line_number",
         "reason",
-        redact_param_values(redact_addresses(pl.col("line")), enricher.sensitive_params).alias("line"),
+        redact_quarantined_lines(pl.col("line"), enricher.sensitive_params).alias("line"),
     )
     reasons = collections.Counter(dict(parsed.quarantine.get_column("reason").value_counts().iter_rows()))
     return _ChunkResult(by_day, table_bytes, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), parsed.lines, reasons)

@@ -338,6 +338,8 @@ class Settings:
         future_tolerance_s: ``FOOTFALL_FUTURE_TOLERANCE_S`` (default 86400): a line dated more than
             this many seconds after it is read is quarantined (``future_time``); no report
             interval ending that far after the clock is waited for (:mod:`warehouse.clock`).
+        redact_request_addresses: ``FOOTFALL_REDACT_REQUEST_ADDRESSES`` (default true): IPv4 and
+            IPv6 addresses in paths, queries, referrers, hosts and user agents are stored as ``<address>``.
     """
 
     log_sources: tuple[LogSource, ...]
@@ -382,6 +384,7 @@ class Settings:
     dimensions_dir: Path | None = None
     growth_stable_pct: float = 5.0
     future_tolerance_s: int = 86400
+    redact_request_addresses: bool = True
 
     def __post_init__(self) -> None:
         # Checked here, not only in from_env, because the secrets may come from Airflow.
@@ -462,6 +465,7 @@ class Settings:
             future_tolerance_s=_number(
                 env, "FOOTFALL_FUTURE_TOLERANCE_S", 86400, int, "a whole number", lambda v: v >= 0, "0 or more"
             ),
+            redact_request_addresses=_bool(env, "FOOTFALL_REDACT_REQUEST_ADDRESSES", True),
         )
         fmt = values["log_format"]
         values["user_id_field"] = _log_field(env, "FOOTFALL_USER_ID_FIELD", fmt, default="remote_user")
