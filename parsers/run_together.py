@@ -125,11 +125,18 @@ def split_records(lines: pl.DataFrame, fmt: LogFormat) -> pl.DataFrame:
         the parser to decide.
     """
     empty = pl.DataFrame(schema={"line_number": pl.Int64, "part": pl.Int8, "line": pl.String})
-    if fmt.is_json or not lines.height:
+    patterns = [] if fmt.is_json else _split_patterns(fmt)
+    if not patterns or not lines.height:
         return empty
+    # Both records hold every literal before the first quoted value: a line with that text
+    # once at most cannot split (a log in the wrong format costs a count, not the regexes).
+    first_quoted = patterns[-1][0]
+    anchor = max(fmt.literals[: first_quoted + 1], key=len)
+    remaining = lines.filter(pl.col("line").str.count_matches(anchor, literal=True) >= 2) if anchor else lines
     rows: list[tuple[int, int, str]] = []
-    remaining = lines
-    for cut_var, pattern in _split_patterns(fmt):
+    for cut_var, pattern in patterns:
+        if not remaining.height:
+            break
         found = remaining.with_columns(
             pl.col("line").str.extract(pattern, 1).alias("_cut"), pl.col("line").str.extract(pattern, 2).alias("_next")
         )
@@ -145,8 +152,6 @@ def split_records(lines: pl.DataFrame, fmt: LogFormat) -> pl.DataFrame:
             rows.append((number, PART_CUT_OFF, cut + _completion(fmt, cut_var)))
             rows.append((number, PART_FOLLOWING, following))
         remaining = found.filter(~hit).select("line_number", "line")
-        if not remaining.height:
-            break
     if not rows:
         return empty
     return pl.DataFrame(rows, schema=empty.schema, orient="row")
