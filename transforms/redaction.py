@@ -16,12 +16,13 @@ becomes ``<address>``):
   (``redact_user_agent``), after the user agent's hashes and classification and before it is
   cut to 100 characters, so ids, browser and crawler are those of the user agent as sent.
 
-It runs on the dimensions of coded events (:mod:`parsers.coded`), so once per distinct value,
-after enrichment: routes, referrer classes and UTM tags are computed from the values as logged
-(a site served by address is still ``internal``), and nothing derived from them keeps the
-address. ``FOOTFALL_REDACT_REQUEST_ADDRESSES=false`` turns it off, for sites whose URLs hold no
-personal data and where version-like text (``/v1.2.3.4/``, ``APT-HTTP/1.3 (0.9.7.9)``: IPv4
-addresses in shape) matters more; docs/privacy.md says what is stored either way.
+:class:`transforms.enrich.Enricher` runs it on the dimensions of coded events
+(:mod:`parsers.coded`), at the end of its cached enrichment, so once per distinct value of a
+parse task: routes, referrer classes and UTM tags are computed from the values as logged (a site
+served by address is still ``internal``), and nothing derived from them keeps the address.
+``FOOTFALL_REDACT_REQUEST_ADDRESSES=false`` turns it off, for sites whose URLs hold no personal
+data and where version-like text (``/v1.2.3.4/``, ``APT-HTTP/1.3 (0.9.7.9)``: IPv4 addresses in
+shape) matters more; docs/privacy.md says what is stored either way.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import polars as pl
 
 from parsers.access_log import escape_controls
-from parsers.coded import CodedEvents
 from transforms.privacy import redact_addresses, redact_param_values
 
 # Dimension -> its columns that hold text taken from the request (as logged or derived from it).
@@ -40,21 +40,19 @@ REQUEST_TEXT: dict[str, tuple[str, ...]] = {
 }
 
 
-def redact_request_addresses(events: CodedEvents) -> CodedEvents:
-    """Replace every IPv4/IPv6-looking substring of the :data:`REQUEST_TEXT` columns with ``<address>``.
+def redact_dimension(dim: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """Dimension ``dim`` of coded events with every IPv4/IPv6-looking substring of its
+    :data:`REQUEST_TEXT` columns replaced by ``<address>``.
 
     Args:
-        events: coded events after :meth:`transforms.enrich.Enricher.apply` (columns of
-            :data:`REQUEST_TEXT` that a dimension lacks are skipped).
+        dim: ``request``, ``referrer`` or ``host`` (other dimensions are returned as they are).
+        frame: its distinct values, after enrichment (columns it lacks are skipped).
 
     Returns:
-        The same events (same rows and codes) with those dimension columns redacted.
+        A frame of the same rows and columns.
     """
-    for dim, columns in REQUEST_TEXT.items():
-        frame = events.dims[dim]
-        present = [c for c in columns if c in frame.columns]
-        events = events.with_dim(dim, frame.with_columns(redact_addresses(pl.col(c)).alias(c) for c in present))
-    return events
+    present = [c for c in REQUEST_TEXT.get(dim, ()) if c in frame.columns]
+    return frame.with_columns(redact_addresses(pl.col(c)).alias(c) for c in present) if present else frame
 
 
 def redact_quarantined_lines(line: pl.Expr, sensitive_params: tuple[str, ...]) -> pl.Expr:

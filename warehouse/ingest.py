@@ -43,7 +43,7 @@ from parsers.coded import CodedEvents, code_column
 from parsers.fast_path import Template, compile_template, parse_chunk
 from transforms.enrich import UA_CACHE_SCHEMA, Enricher
 from transforms.privacy import KeyStore, pseudonymise
-from transforms.redaction import redact_quarantined_lines, redact_request_addresses
+from transforms.redaction import redact_quarantined_lines
 from warehouse import clock, storage
 from warehouse.dimensions import load_dimensions
 from warehouse.failpoints import failpoint
@@ -93,6 +93,7 @@ def make_enricher(settings: Settings, keys: KeyStore) -> Enricher:
         sensitive_params=settings.sensitive_params,
         crawler_patterns=settings.crawler_patterns,
         routes=settings.routes,
+        redact_addresses=settings.redact_request_addresses,
     )
 
 
@@ -493,10 +494,11 @@ def _process_chunk(
 ) -> _ChunkResult:  # fmt: skip
     fmt, fields = settings.log_format, {"user_field": settings.user_id_field, "session_field": settings.session_field}
     parsed = parse_chunk(chunk.data, chunk.first_line, fmt, template, **fields, not_after=not_after)
-    events, redact = enricher.apply(parsed.events), settings.redact_request_addresses
-    events = redact_request_addresses(events) if redact else events
     # The site of the glob that matched the file: stored, and keyed into the visitor id.
-    events = pseudonymise(events, keys, plan.site, settings.timezone, redact_user_agent=redact)
+    events = pseudonymise(
+        enricher.apply(parsed.events), keys, plan.site, settings.timezone,
+        redact_user_agent=settings.redact_request_addresses,
+    )  # fmt: skip
     by_day: dict[dt.date, pa.Table] = {}
     table_bytes = 0
     if events.height:
