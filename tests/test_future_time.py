@@ -26,7 +26,7 @@ from warehouse.cli import last_interval_end
 from warehouse.report import ingested_through_end
 from warehouse.settings import Settings
 
-# The line of the issue: one clock-skewed or hostile line.
+# One clock-skewed or hostile line, dated 2099.
 FUTURE_LINE = b'203.0.113.17 - - [31/Dec/2099:23:59:59 +0000] "GET /future HTTP/1.1" 200 512 "-" "Mozilla/5.0"\n'
 NOW = dt.datetime(2026, 12, 5, 9, 40, tzinfo=dt.UTC)
 DAY = dt.timedelta(seconds=86400)  # FOOTFALL_FUTURE_TOLERANCE_S's default
@@ -127,7 +127,7 @@ def test_a_report_sensor_refuses_at_once_an_interval_that_cannot_end(dagbag, foo
 
 
 def test_make_run_path_with_a_line_dated_2099_builds_the_report_of_the_real_traffic(airflow_db, tmp_path):
-    """bin/run-pipeline, as `make run` runs it, on 300 real lines and the issue's 2099 line."""
+    """bin/run-pipeline, as `make run` runs it, on 300 real lines and one line dated 2099."""
     real = shared_log("apache_logs").read_bytes().splitlines(keepends=True)[:300]
     log = tmp_path / "access.log"
     log.write_bytes(b"".join(real) + FUTURE_LINE)
