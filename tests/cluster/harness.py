@@ -210,12 +210,6 @@ class Cluster:
         if waiting:
             raise TimeoutError(f"workers {sorted(waiting)} did not answer a ping in {timeout:.0f} s")
 
-    def reset_shared(self) -> None:
-        """Empty the shared data dir, secrets dir and logs dir (between cases; no task may run)."""
-        for path in (self.data_dir, self.secrets_dir, self.logs_dir):
-            shutil.rmtree(path, ignore_errors=True)
-            path.mkdir(parents=True)
-
 
 # -- reference runs and comparisons ------------------------------------------------------------
 
