@@ -207,7 +207,8 @@ def test_trends(con, truth, grain, start, end):
 def test_conversions_daily(con, truth):
     expected = truth.conversions_daily()
     assert sum(r["conversions"] for r in expected) > 0
-    assert_rows(query(con, "select * from conversions_daily"), expected)
+    # seconds_to_conversion (the exact total behind the average) is checked by tests/test_analytics_api.py.
+    assert_rows(query(con, "select * exclude (seconds_to_conversion) from conversions_daily"), expected)
 
 
 @pytest.mark.parametrize("start,end", RANGES, ids=RANGE_IDS)

@@ -52,6 +52,7 @@ import duckdb
 
 from warehouse import storage
 from warehouse.failpoints import failpoint
+from warehouse.rollups import NOT_ROLLED_UP, ROLLUPS, Rollup, rollup_sql  # noqa: F401 (re-exported)
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,93 +67,6 @@ VISITOR_TABLES: tuple[tuple[str, str], ...] = (
     ("post_views_daily", "day"),
 )
 
-
-@dataclass(frozen=True)
-class Rollup:
-    """How one daily aggregate table rolls up into its monthly table.
-
-    Attributes:
-        daily: the daily table (key ``day``).
-        monthly: the monthly table (key ``month``, the first day of the month, then ``keys``).
-        keys: the grouping columns both tables share, besides the day or month.
-        measures: ``(monthly column, SQL expression over a daily row)``; each is summed over the
-            days rolled up, so only additive quantities belong here. A daily unique count
-            (``visitors``) is summed into a column named for what the sum is (``visitor_days``),
-            and a daily average is multiplied back into a total first.
-    """
-
-    daily: str
-    monthly: str
-    keys: tuple[str, ...]
-    measures: tuple[tuple[str, str], ...]
-
-
-_DAYS = ("days", "1")
-ROLLUPS: tuple[Rollup, ...] = (
-    Rollup(
-        "daily_traffic",
-        "traffic_monthly",
-        (),
-        (
-            _DAYS,
-            ("hits", "hits"),
-            ("page_views", "page_views"),
-            ("visitor_days", "visitors"),
-            ("bytes", "bytes"),
-            ("visits", "visits"),
-        ),
-    ),
-    Rollup(
-        "visits_daily",
-        "visits_monthly",
-        (),
-        # avg_visit_duration_s is rounded to 0.1 s per day: the total is exact to 0.05 s per visit.
-        (_DAYS, ("visits", "visits"), ("bounces", "bounces"), ("visit_duration_s", "avg_visit_duration_s * visits")),
-    ),
-    Rollup("status_daily", "status_monthly", ("status",), (_DAYS, ("hits", "hits"))),
-    Rollup(
-        "page_daily", "page_monthly", ("path",), (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors"))
-    ),
-    Rollup(
-        "referrers_daily",
-        "referrers_monthly",
-        ("referrer_class", "referrer_domain", "utm_source", "utm_medium", "utm_campaign"),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup(
-        "devices_daily",
-        "devices_monthly",
-        ("device_type", "browser_family", "os_family"),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup(
-        "countries_daily",
-        "countries_monthly",
-        ("country_code",),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup("bots_daily", "bots_monthly", ("crawler_name",), (_DAYS, ("hits", "hits"), ("bytes", "bytes"))),
-    Rollup(
-        "conversions_daily",
-        "conversions_monthly",
-        (),
-        (
-            _DAYS,
-            ("sessions_with_anonymous_hits", "sessions_with_anonymous_hits"),
-            ("conversions", "conversions"),
-            # The daily average is rounded to 0.1 s: the total is exact to 0.05 s per conversion.
-            ("conversion_seconds", "coalesce(avg_seconds_to_conversion * conversions, 0)"),
-        ),
-    ),
-)
-# Daily aggregate tables deleted after FOOTFALL_RETENTION_AGGREGATES_DAYS without a rollup, and why.
-NOT_ROLLED_UP = {
-    "hourly_traffic": "hour-level detail; its page views, paths, user agents (as devices) and countries "
-    "are in the monthly rollups of the daily tables",
-    "peak_visitors_daily": "a peak is a maximum over 5-minute windows, not a sum; peak_visitors(grain) "
-    "answers weeks and months while the daily rows are kept",
-    "current_visitors_daily": "the last 5 minutes of a day matter only for the newest day",
-}
 
 # Unregistered Parquet files younger than this are left alone: an ingest killed after renaming
 # its files into place is retried by Airflow within minutes and registers them then.
@@ -320,28 +234,6 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
     return result
 
 
-def _rollup_sql(rollup: Rollup) -> str:
-    """The statement adding the daily rows of ``$days`` to the monthly table.
-
-    Built from :data:`ROLLUPS` rather than kept as eight near-identical ``.sql`` files: the
-    mapping is the model, and identifiers come from it only, never from input. The upsert
-    adds to a month's existing row, so the month can be rolled up a few days at a time.
-    """
-    keys = list(rollup.keys)
-    columns = ["month", *keys, *(name for name, _ in rollup.measures)]
-    select = [
-        "cast(date_trunc('month', day) as date) as month",
-        *keys,
-        *(f"sum({expr}) as {name}" for name, expr in rollup.measures),
-    ]
-    add = ", ".join(f"{name} = {rollup.monthly}.{name} + excluded.{name}" for name, _ in rollup.measures)
-    return (
-        f"insert into {rollup.monthly} ({', '.join(columns)})"
-        f" select {', '.join(select)} from {rollup.daily} where day = any($days) group by all"
-        f" on conflict ({', '.join(['month', *keys])}) do update set {add}"
-    )
-
-
 def _expired_days(con: duckdb.DuckDBPyConnection, before: dt.date) -> list[dt.date]:
     """Days before ``before`` with rows in any daily aggregate table."""
     union = " union ".join(f"select {storage.aggregate_day(t)} as day from {t}" for t in daily_aggregate_tables())
@@ -373,7 +265,7 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
             waiting = sorted(set(expired) - final)
             if days:
                 for rollup in ROLLUPS:
-                    con.execute(_rollup_sql(rollup), {"days": days})
+                    con.execute(rollup_sql(rollup), {"days": days})
                     failpoint("retention.mid_rollup")
                 con.execute("insert into rollup_days select unnest(cast(? as date[])), ?", [days, now])
     finally:

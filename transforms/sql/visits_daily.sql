@@ -1,38 +1,8 @@
 -- Grain: one row per day (FOOTFALL_TIMEZONE). A visit is one visitor's page views with gaps
--- shorter than $session_gap_s seconds; visitor ids change daily, so visits end at midnight.
--- Parameters: $days, $tz, $include_crawlers, $session_gap_s.
-with page_views as (
-    select day, visitor_id, ts from page_views_local($days, $tz, $include_crawlers)
-),
-
-gaps as (
-    select
-        *,
-        epoch(ts) - epoch(lag(ts) over (partition by day, visitor_id order by ts)) as gap_s
-    from page_views
-),
-
--- Page views of one visitor in the same second tie on ts: ordering them by gap_s too (the
--- one lag() compared with the previous second first) makes this window see them in the
--- order the gaps were computed in, so a tie cannot start a visit at the wrong row.
-numbered as (
-    select
-        *,
-        count(*) filter (where gap_s is null or gap_s >= $session_gap_s)
-            over (partition by day, visitor_id order by ts, gap_s desc nulls first rows unbounded preceding)
-            as visit_number
-    from gaps
-),
-
-visits as (
-    select
-        day,
-        visitor_id,
-        visit_number,
-        count(*) as page_views,
-        epoch(max(ts)) - epoch(min(ts)) as duration_s
-    from numbered
-    group by all
+-- shorter than $session_gap_s seconds (the macro visits_local); visitor ids change daily, so
+-- visits end at midnight. Parameters: $days, $tz, $include_crawlers, $session_gap_s.
+with visits as (
+    select day, page_views, duration_s from visits_local($days, $tz, $include_crawlers, $session_gap_s)
 ),
 
 final as (
