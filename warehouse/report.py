@@ -18,6 +18,9 @@ lists its ``top_n`` most frequent keys; the rest is summed under ``"(other)"``.
 ``daily_summary`` (one day, wall clock in ``FOOTFALL_TIMEZONE``): traffic totals, status
 classes and top pages from the ``daily_traffic``, ``status_daily`` and ``page_daily`` aggregates.
 
+Both carry ``source``: the newest event's time, the newest ingest run and the version of the
+metric definitions when the report was built (:func:`warehouse.snapshot.source_identity`).
+
 A report is identified by ``<kind>-<start>-<end>``, which is also its ``Idempotency-Key``.
 """
 
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import ingest, outbox, storage
+from warehouse import ingest, outbox, snapshot, storage
 from warehouse.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -269,8 +272,10 @@ def _queue(
     ids, files = [], []
     con = storage.connect(settings.data_dir)
     try:
+        # The same identity as the snapshots': a number in a report can be traced to its data.
+        source = snapshot.source_identity(con)
         for start, end in intervals:
-            payload = build(con, start, end)
+            payload = {**build(con, start, end), "source": source}
             validate_payload(kind, payload)
             rid = report_id(kind, start, end)
             outcome = outbox.enqueue(con, rid, kind, start, end, dump_payload(payload), now=now)

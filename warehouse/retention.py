@@ -24,8 +24,9 @@ The steps, each one idempotent and each write one DuckDB transaction, run in thi
 1. :func:`rebuild_pending`: rebuild the aggregates of committed but not yet rebuilt days
    (``aggregates_pending``, or every day after an ``AGGREGATES_VERSION`` change).
 2. :func:`purge_raw`: unregister expired event and quarantine files and record the purged
-   partitions (``retention_purged_days``) in one transaction, refresh the views, then delete
-   the files. From then on :func:`warehouse.storage.rebuild_aggregates` skips every day those
+   partitions (``retention_purged_days``) in one transaction, refresh the views, publish a
+   snapshot without them, then delete the files no snapshot still open reads (the others wait
+   for it: ``warehouse/snapshot.py``). From then on :func:`warehouse.storage.rebuild_aggregates` skips every day those
    partitions overlap: the safety rule that keeps aggregates from being recomputed, and wiped,
    from raw data that is gone. Nothing is purged while a rebuild is pending.
 3. :func:`roll_up`: add the daily rows of expired days whose raw events are gone (so they can
@@ -33,6 +34,8 @@ The steps, each one idempotent and each write one DuckDB transaction, run in thi
    transaction: each day is added exactly once.
 4. :func:`purge_aggregates`: delete the daily rows of rolled-up expired days, and the rows of
    the visitor tables past their own period.
+
+Steps 1 to 4 publish a snapshot for readers when they changed something.
 5. :func:`sweep_orphans`: delete Parquet files no ``ingest_files`` row references (left by a
    killed ingest or purge) once they are an hour old, and staging dirs a day old.
 """
@@ -44,13 +47,12 @@ import logging
 import os
 import shutil
 import zoneinfo
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from warehouse import storage
+from warehouse import snapshot, storage
 from warehouse.failpoints import failpoint
 from warehouse.rollups import NOT_ROLLED_UP, ROLLUPS, Rollup, rollup_sql  # noqa: F401 (re-exported)
 from warehouse.settings import Settings
@@ -125,30 +127,7 @@ def rebuild_pending(settings: Settings) -> int:
     """
     from warehouse.ingest import aggregate
 
-    return aggregate(settings, [])
-
-
-def _unlink_queued(con: duckdb.DuckDBPyConnection, data_dir: Path) -> list[str]:
-    """Delete the files a committed purge unregistered, then forget them; returns their paths.
-
-    Deleting a file that is already gone is fine, so a run killed half-way through is finished
-    by the next one.
-    """
-    paths = [r[0] for r in con.execute("select path from retention_unlink_queue order by path").fetchall()]
-    for path in paths:
-        (data_dir / path).unlink(missing_ok=True)
-    _remove_empty_dirs(data_dir, {str(Path(p).parent) for p in paths})
-    if paths:
-        con.execute("delete from retention_unlink_queue where path = any(?)", [paths])
-    return paths
-
-
-def _remove_empty_dirs(data_dir: Path, parents: Iterable[str]) -> None:
-    for parent in parents:
-        try:
-            (data_dir / parent).rmdir()  # partition dirs only: fails (and is left) when not empty
-        except OSError:
-            pass
+    return aggregate(settings, [], published_by="retention")
 
 
 def purge_raw(settings: Settings, now: dt.datetime) -> dict:
@@ -159,8 +138,9 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
     cutoff are removed from ``ingest_files`` and queued for deletion, each purged event
     partition is recorded in ``retention_purged_days`` (a partition purged again, because late
     lines arrived for it, adds to ``late_rows``), and the views are recreated without them.
-    After the commit the files are deleted from disk. A run killed in between leaves them in
-    ``retention_unlink_queue``; the next run (or :func:`sweep_orphans`) deletes them.
+    After the commit a snapshot is published, and the files no snapshot still open reads are
+    deleted from disk (:func:`warehouse.snapshot.release_files`); the others, and those of a run
+    killed in between, wait in ``retention_unlink_queue`` for a later publication or run.
 
     Raw events are not purged while a rebuild is pending (``aggregates_pending`` not empty or
     the aggregate tables recreated and not rebuilt): those days' aggregates do not hold their
@@ -177,7 +157,7 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
     cut = Cutoffs.at(settings, now)
     con = storage.connect(settings.data_dir)
     try:
-        _unlink_queued(con, settings.data_dir)
+        snapshot.release_files(con, settings.data_dir)
         pending = con.execute("select count(*) from aggregates_pending").fetchone()[0]
         stale = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone() == ("true",)
         deferred = None
@@ -219,7 +199,9 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
                 )
             storage.refresh_views(con, settings.data_dir)
         failpoint("retention.after_purge_commit")
-        _unlink_queued(con, settings.data_dir)
+        # The new snapshot's views no longer read the purged files; they are deleted when no
+        # older snapshot still open reads them either (snapshot.release_files).
+        snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     result = {
@@ -268,6 +250,8 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
                     con.execute(rollup_sql(rollup), {"days": days})
                     failpoint("retention.mid_rollup")
                 con.execute("insert into rollup_days select unnest(cast(? as date[])), ?", [days, now])
+        if days:
+            snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     if waiting:
@@ -301,6 +285,8 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
             for table, day in VISITOR_TABLES:
                 (n,) = con.execute(f"delete from {table} where {day} < ?", [cut.visitors]).fetchone()
                 deleted[table] = n
+        if any(deleted.values()):
+            snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     log.info("deleted aggregate rows before %s (daily), %s (visitor tables): %s", cut.aggregates, cut.visitors, deleted)
@@ -339,8 +325,10 @@ def sweep_orphans(settings: Settings, wall_now: dt.datetime) -> dict:
     oldest_staging = (wall_now - STAGING_GRACE).timestamp()
     con = storage.connect(data_dir)
     try:
-        removed = _unlink_queued(con, data_dir)
+        removed = snapshot.release_files(con, data_dir)
+        # Unregistered files an open snapshot still reads wait in retention_unlink_queue for it.
         registered = {r[0] for r in con.execute("select path from ingest_files").fetchall()}
+        registered |= snapshot.protected_files(con)
         parents = set()
         for top in (settings.events_dir, settings.quarantine_dir):
             for path in sorted(top.rglob("*.parquet")) if top.exists() else []:
@@ -349,7 +337,7 @@ def sweep_orphans(settings: Settings, wall_now: dt.datetime) -> dict:
                     path.unlink(missing_ok=True)
                     removed.append(rel)
                     parents.add(str(path.parent.relative_to(data_dir)))
-        _remove_empty_dirs(data_dir, parents)
+        snapshot.remove_empty_dirs(data_dir, parents)
         staging = []
         if settings.staging_dir.exists():
             for run_dir in sorted(settings.staging_dir.iterdir()):
