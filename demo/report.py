@@ -26,7 +26,7 @@ SECTIONS = (
     ("visitor_stats_7d", "select * from visitor_stats_7d", "visitor_stats_7d"),
     (
         "conversions_daily, last 7 days",
-        "select * exclude (seconds_to_conversion) from conversions_daily where day between ?::date - 6 and ?",
+        "select * from conversions_daily where day between ?::date - 6 and ?",
         "conversions_daily_last_7_days",
     ),
     ("current_visitors", "select * from current_visitors", "current_visitors"),
