@@ -46,7 +46,7 @@ def keyed_hash(key: bytes, *parts: str | None) -> int:
     return _to_int64(hashlib.blake2b(data, key=key, digest_size=_DIGEST).digest())
 
 
-def _create_secret_file(path: Path, nbytes: int) -> bytes:
+def create_secret_file(path: Path, nbytes: int) -> bytes:
     """Create ``path`` with random bytes unless it exists (race-safe), return its content."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
@@ -81,12 +81,12 @@ class KeyStore:
         """The 32-byte key for ``client_ip_hash``, ``user_agent_id`` and ``user_hash``."""
         if self._configured:
             return hashlib.sha256(self._configured.encode("utf-8")).digest()
-        return _create_secret_file(self.secrets_dir / "hash.key", 32)
+        return create_secret_file(self.secrets_dir / "hash.key", 32)
 
     def daily_salt(self, day: dt.date) -> bytes:
         """The random 32-byte salt for visitor ids of ``day`` (a date in FOOTFALL_TIMEZONE),
         created on first use."""
-        return _create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
+        return create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
 
     @property
     def salts_dir(self) -> Path:

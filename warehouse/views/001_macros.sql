@@ -95,3 +95,14 @@ create or replace macro visits_local(days, tz, include_crawlers, session_gap_s) 
         epoch(max(ts)) - epoch(min(ts)) as duration_s
     from numbered
     group by day, visitor_id, visit_number;
+
+-- Every day of [start_day, end_day], and every wall-clock hour of those days: the rows a
+-- series with zeros where nothing happened is joined onto (the analytics API's series).
+create or replace macro calendar_days(start_day, end_day) as table
+    select cast(unnest(generate_series(cast(start_day as date), cast(end_day as date), interval 1 day)) as date) as day;
+
+create or replace macro calendar_hours(start_day, end_day) as table
+    select unnest(generate_series(
+        cast(cast(start_day as date) as timestamp), cast(cast(end_day as date) as timestamp) + interval 23 hour,
+        interval 1 hour
+    )) as hour;
