@@ -30,6 +30,7 @@ TABLES: dict[str, str] = {
     "bots_daily": "bots_daily",
     "conversions_daily": "conversions_daily",
     "peak_visitors_daily": "peak_visitors_daily",
+    "visitor_daily": "visitor_daily",
     "visitor_hourly": "visitor_hourly",
     "dim_communities": "dim_communities",
     "dim_divisions": "dim_divisions",
