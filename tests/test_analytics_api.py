@@ -493,3 +493,16 @@ def test_no_address_or_token_in_any_answer_or_log(api, analyst, viewer, demo_sit
         assert secret not in log
     assert not re.search(r"127\.0\.0\.1:\d+ - ", log), "uvicorn's access log (client addresses) is off"
     assert not set(pattern.findall(log)) & addresses
+
+
+def test_before_anything_is_published_the_api_says_so(tmp_path):
+    env = {"FOOTFALL_DATA_DIR": str(tmp_path / "data"), "FOOTFALL_SECRETS_DIR": str(tmp_path / "secrets")}
+    token = create_token(env, "viewer")
+    server = start_api(env, tmp_path / "serve.log")
+    try:
+        response = server.get("visitors/", token)
+        assert response.status_code == 503
+        assert "warehouse.cli publish" in response.json()["error"]["message"]
+        assert server.get("visitors/").status_code == 401  # the token is still checked first
+    finally:
+        server.stop()
