@@ -13,7 +13,8 @@ export PATH := $(BIN):$(PATH)
 # Airflow's own startup chatter is not what `make run` is for.
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 
-.PHONY: venv airflow-init run demo test bench lint standalone clean cluster-up cluster-down cluster-status cluster-test bench-cluster
+.PHONY: venv airflow-init run demo test bench bench-api bench-snapshot lint standalone clean serve token token-list token-revoke \
+	cluster-up cluster-down cluster-status cluster-test bench-cluster
 
 venv: $(VENV)/.installed
 
@@ -47,6 +48,36 @@ test: venv
 
 bench: venv
 	$(BIN)/python bench/ingest_bench.py $(BENCH_ARGS)
+
+# What publishing a snapshot costs (seconds, bytes) at ~2M events; BENCH_ARGS="--lines 20000000" for 20M.
+bench-snapshot: venv
+	$(BIN)/python bench/snapshot_bench.py $(BENCH_ARGS)
+
+# Latency of every analytics API endpoint and requests/s of one uvicorn worker (bench/api_bench.py);
+# wrk (Debian's package) is the load generator.
+bench-api: venv
+	command -v wrk > /dev/null || (apt-get update -qq && apt-get install -y -qq wrk > /dev/null) || \
+		echo "wrk could not be installed: the benchmark falls back to an httpx load generator" >&2
+	$(BIN)/python bench/api_bench.py $(BENCH_ARGS)
+
+# The analytics API (docs/api.md) on FOOTFALL_API_HOST:FOOTFALL_API_PORT (default 127.0.0.1:8000),
+# reading the published snapshot of FOOTFALL_DATA_DIR.
+serve: venv
+	$(BIN)/python -m analytics serve
+
+# A new API token, printed once as the last line: make token ROLE=analyst (or ROLE=viewer, the
+# default; LABEL="who it is for"). Listed with make token-list, revoked with make token-revoke ID=...
+ROLE ?= viewer
+LABEL ?=
+token: venv
+	@$(BIN)/python -m analytics token create --role "$(ROLE)" --label "$(LABEL)"
+
+token-list: venv
+	@$(BIN)/python -m analytics token list
+
+token-revoke: venv
+	@test -n "$(ID)" || (echo "give the token's id: make token-revoke ID=<id from make token-list>" >&2; exit 2)
+	@$(BIN)/python -m analytics token revoke "$(ID)"
 
 lint: venv
 	$(BIN)/ruff check .

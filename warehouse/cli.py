@@ -7,7 +7,8 @@ Commands:
     reingest PATH       make the next ingest run read a log file again from the start
     rebuild [FROM TO]   recompute every aggregate table for the days FROM..TO (ISO dates, in
                         FOOTFALL_TIMEZONE; default every day with events), e.g. after
-                        changing FOOTFALL_TIMEZONE or FOOTFALL_COUNT_CRAWLERS
+                        changing FOOTFALL_TIMEZONE or FOOTFALL_COUNT_CRAWLERS; then publish
+    publish             publish a snapshot (analytics.duckdb) of the warehouse as it is now
     retention [--now ISO]
                         run the retention steps now (what footfall_retention does) with the
                         clock at ISO (default: now) and print what was deleted and rolled up
@@ -28,8 +29,14 @@ import logging
 import sys
 from pathlib import Path
 
-from warehouse import storage
+from warehouse import snapshot, storage
 from warehouse.settings import Settings
+
+
+def reader(settings: Settings):
+    """The connection of every read command: the published snapshot (``analytics.duckdb``),
+    never the file the pipeline writes, so reading never blocks a task (warehouse/snapshot.py)."""
+    return snapshot.connect(settings.data_dir)
 
 
 def last_interval_end(settings: Settings, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -37,12 +44,16 @@ def last_interval_end(settings: Settings, now: dt.datetime | None = None) -> dt.
     (:func:`warehouse.clock.report_interval_end`); ``now`` defaults to the real time."""
     from warehouse import clock
 
-    return clock.report_interval_end(settings, now or clock.utcnow())
+    con = reader(settings)
+    try:
+        return clock.report_interval_end(con, settings, now or clock.utcnow())
+    finally:
+        con.close()
 
 
 def summary(settings: Settings, out=sys.stdout) -> None:
     """Print files and lines read, quarantine reasons, traffic per day, top pages, outputs."""
-    con = storage.connect(settings.data_dir, read_only=True)
+    con = reader(settings)
     try:
         q = lambda sql, *p: con.execute(sql, list(p)).fetchall()  # noqa: E731
         ((sources, read, parsed, quarantined),) = q(
@@ -87,7 +98,7 @@ def summary(settings: Settings, out=sys.stdout) -> None:
         w(f"  {path[:50]:<50}  {pv:>10,}  {vis:>9,}\n")
     w("  * summed over days\n")
     w("\noutputs\n")
-    w(f"  warehouse:   {settings.warehouse_path}\n")
+    w(f"  warehouse:   {settings.warehouse_path} (the pipeline's; read {snapshot.snapshot_path(settings.data_dir)})\n")
     w(f"  events:      {settings.events_dir}/event_date=*/\n")
     w(f"  quarantine:  {settings.quarantine_dir}/\n")
     reports = sorted(settings.outbox_dir.glob("*.json")) if settings.outbox_dir.exists() else []
@@ -208,7 +219,9 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
                 f"skipped {len(frozen)} day(s) whose raw events retention purged ({frozen[0]} .. {frozen[-1]}): "
                 "their aggregates are kept as they are\n"
             )
-        return storage.rebuild_aggregates(con, days, settings.model_params)
+        rebuilt = storage.rebuild_aggregates(con, days, settings.model_params)
+        snapshot.publish(con, settings, "rebuild")
+        return rebuilt
     finally:
         con.close()
 
@@ -234,7 +247,7 @@ def export_command(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    con = storage.connect(settings.data_dir, read_only=True)
+    con = reader(settings)
     try:
         rows = export_csv(
             con, args.view, args.start, args.end, community=args.community, grain=args.grain, output=args.output,
@@ -304,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             "retention",
             "outbox",
             "export",
+            "publish",
         ],
     )
     parser.add_argument(
@@ -335,6 +349,13 @@ def main(argv: list[str] | None = None) -> int:
         summary(settings)
     elif args.command == "rebuild":
         print(f"rebuilt {rebuild(settings, args.sql, args.until)} day(s)")
+    elif args.command == "publish":
+        con = storage.connect(settings.data_dir)
+        try:
+            info = snapshot.publish(con, settings, "publish")
+        finally:
+            con.close()
+        print(f"published snapshot generation {info.generation} ({info.path}), data as of {info.data_as_of}")
     elif args.command == "retention":
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
         retention_command(settings, args.now)
@@ -351,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "query":
         if not args.sql:
             parser.error("query needs a SQL statement")
-        con = storage.connect(settings.data_dir, read_only=True)
+        con = reader(settings)
         try:
             con.sql(args.sql).show(max_width=200, max_rows=200)
         finally:
