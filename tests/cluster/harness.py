@@ -28,7 +28,7 @@ WAREHOUSE_HOST = "worker1"
 
 # Bookkeeping columns that name a run, its interval or a run's file name; with the ``*_at``
 # moments, everything else must match across runs.
-_RUN_COLUMNS = {"run_id", "path", "data_interval_end"}
+_RUN_COLUMNS = {"run_id", "ingest_run_id", "path", "data_interval_end"}
 # Rows that depend on where a warehouse is: the views' fingerprint hashes its data dir and file names.
 _ROW_FILTERS = {"warehouse_meta": "where key <> 'views_fingerprint'"}
 
