@@ -86,3 +86,6 @@ def test_a_request_through_airflows_api_server_needs_a_token(airflow_api, demo_s
     page = httpx.get(f"{airflow_api}/footfall/", timeout=30)
     assert page.status_code == 200 and 'src="js/main.js"' in page.text
     assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+    # Signing in there scopes the cookie to the API below Airflow's mount point.
+    signed = httpx.post(f"{base}/session/", json={"token": token}, timeout=30)
+    assert signed.status_code == 200 and "path=/footfall/api/analytics/" in signed.headers["set-cookie"].lower()

@@ -180,6 +180,8 @@ export class Dashboard {
     for (const fn of later) fn();
     if (generation !== this.generation) return;
     this.root.dataset.state = "ready";
+    // Milliseconds since the navigation started: the benchmark's render time (bench/dashboard_bench.py).
+    this.root.dataset.renderMs = String(Math.round(performance.now()));
     this.root.dataset.complete = "true";
   }
 
