@@ -3,7 +3,8 @@
 The report's page (web/js/embedded.js) answers the dashboard's requests from these tables, so
 every panel and filter works offline. Tables are columnar (one JSON array per column); days
 are whole days since ``start``, hours whole hours since ``start`` at 00:00 (wall-clock in
-FOOTFALL_TIMEZONE), strings indexes into one ``strings`` list (each distinct string once).
+FOOTFALL_TIMEZONE), both run-length encoded differences (``"z": 1``); strings are indexes into
+one ``strings`` list (each distinct string once).
 
 Unique visitors over any range are exact: signed-in users (one visitor over every range) come as
 one row per day, user and community, the user being a report-local number assigned here in
@@ -68,16 +69,30 @@ class _Strings:
         return found
 
 
+def _runs(values: list[int]) -> list[int]:
+    """Days and hours (rows come ordered by them): the differences between neighbours, run-length
+    encoded as ``[difference, times, difference, times, ...]``."""
+    out: list[int] = []
+    previous = 0
+    for value in values:
+        step, previous = value - previous, value
+        if out and out[-2] == step:
+            out[-1] += 1
+        else:
+            out += [step, 1]
+    return out
+
+
 def _column(name: str, values: list, strings: _Strings, start: dt.date, is_string: bool) -> dict:
     if is_string:
         return {"s": 1, "v": [strings(v) for v in values]}
     if name == "ancestors":
         return {"v": [[strings(a) for a in (v or [])] for v in values]}
     if name == "day":
-        return {"v": [(v - start).days for v in values]}
+        return {"z": 1, "v": _runs([(v - start).days for v in values])}
     if name == "hour":
         midnight = dt.datetime.combine(start, dt.time())
-        return {"v": [int((v - midnight).total_seconds() // 3600) for v in values]}
+        return {"z": 1, "v": _runs([int((v - midnight).total_seconds() // 3600) for v in values])}
     return {"v": [float(v) if isinstance(v, float) else v for v in values]}
 
 

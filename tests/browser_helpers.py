@@ -126,3 +126,13 @@ def wait_redrawn(page, action) -> None:
     page.evaluate("document.getElementById('app').removeAttribute('data-complete')")
     action()
     page.wait_for_selector(COMPLETE, timeout=30_000)
+
+
+def embedded_report_data(html: str) -> tuple[str, dict]:
+    """The data block of a one-file report as written (base64) and unpacked (gzipped JSON)."""
+    import base64
+    import gzip
+    import json
+
+    block = html.split('id="footfall-data">', 1)[1].split("</script>", 1)[0]
+    return block, json.loads(gzip.decompress(base64.b64decode(block)))

@@ -10,6 +10,7 @@ import re
 import httpx
 import pytest
 from api_helpers import PREFIX, cli, create_token, start_api
+from browser_helpers import embedded_report_data
 
 from analytics.settings import ApiSettings
 from warehouse.settings import ConfigError
@@ -132,7 +133,8 @@ def test_the_report_command_writes_one_file_and_prints_its_path(demo_site, tmp_p
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == str(target.resolve())
     html = target.read_text(encoding="utf-8")
-    assert '"start":"2026-10-01","end":"2026-10-31"' in html
+    _, data = embedded_report_data(html)
+    assert (data["start"], data["end"], data["newest_day"]) == ("2026-10-01", "2026-10-31", "2026-10-31")
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(?!data:)", html)  # nothing loaded from anywhere
     for args, message in [
         (("--from", "2026-10-31", "--to", "2026-10-01"), "is before"),

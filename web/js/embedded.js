@@ -12,11 +12,21 @@ import { addDays, daysBetween, isoWeekday, ratio } from "./util.js";
 
 const ALL = "(all)";
 
+// [difference, times, ...] -> the values (analytics/report_data.py, _runs).
+function unruns(pairs) {
+  const out = [];
+  let value = 0;
+  for (let i = 0; i < pairs.length; i += 2) {
+    for (let k = 0; k < pairs[i + 1]; k++) out.push((value += pairs[i]));
+  }
+  return out;
+}
+
 function decode(table, strings) {
   const columns = {};
   let length = 0;
   for (const [name, spec] of Object.entries(table)) {
-    const values = spec.s ? spec.v.map((i) => (i === null ? null : strings[i])) : spec.v;
+    const values = spec.s ? spec.v.map((i) => (i === null ? null : strings[i])) : spec.z ? unruns(spec.v) : spec.v;
     columns[name] = values;
     length = values.length;
   }

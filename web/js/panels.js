@@ -24,7 +24,9 @@ function list(path, title, label, columns, { limit = 10, key = null } = {}) {
       return key ? found[key] : found;
     },
     draw: (body, rows, ctx) => {
-      body.append(barTable(rows, columns, { title, cell: (row) => label(row, ctx) }, { caption: title }));
+      // Lists the API does not cut (devices/) show their 10 largest rows; the CSV has them all.
+      body.append(barTable(rows.slice(0, 10), columns, { title, cell: (row) => label(row, ctx) }, { caption: title }));
+      if (rows.length > 10) body.append(el("p", { class: "note", text: `${rows.length - 10} more in the CSV` }));
       return { columns: [title, ...columns.map((c) => c.label)], rows: rows.map((r) => [label.csv ? label.csv(r) : label(r, ctx).textContent, ...columns.map((c) => r[c.key])]) };
     },
   };

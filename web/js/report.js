@@ -3,10 +3,21 @@
 import { Dashboard } from "./dashboard.js";
 import { EmbeddedSource } from "./embedded.js";
 
-const embedded = JSON.parse(document.getElementById("footfall-data").textContent);
-const source = new EmbeddedSource(embedded);
-const session = source.session().data;
-document.getElementById("generated").textContent =
-  `${embedded.first_day ?? "no data"} to ${embedded.newest_day ?? ""}, generated ${embedded.generated_at}`;
-globalThis.footfallReport = { source };
-new Dashboard(document.getElementById("app"), source, session, { timezone: embedded.timezone });
+// The aggregates: base64 of gzipped JSON (analytics/report.py), inflated by the browser itself.
+async function embeddedData() {
+  const packed = atob(document.getElementById("footfall-data").textContent.trim());
+  const bytes = Uint8Array.from(packed, (c) => c.charCodeAt(0));
+  const inflated = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return JSON.parse(await new Response(inflated).text());
+}
+
+async function showReport() {
+  const embedded = await embeddedData();
+  const source = new EmbeddedSource(embedded);
+  document.getElementById("generated").textContent =
+    `${embedded.first_day ?? "no data"} to ${embedded.newest_day ?? ""}, generated ${embedded.generated_at}`;
+  globalThis.footfallReport = { source };
+  new Dashboard(document.getElementById("app"), source, source.session().data, { timezone: embedded.timezone });
+}
+
+showReport();
