@@ -32,7 +32,7 @@ from analytics.settings import MAX_RANGE_DAYS
 from analytics.web import WEB_DIR
 
 # The report's modules, each after the ones it imports.
-MODULES = ("util.js", "charts.js", "panels.js", "dashboard.js", "embedded.js", "report.js")
+MODULES = ("util.js", "charts.js", "panels.js", "dashboard.js", "embedded-tables.js", "embedded.js", "report.js")
 _IMPORT_RE = re.compile(r'^import \{[^}]*\} from "\./[\w-]+\.js";\n', re.M)
 _EXPORT_RE = re.compile(r"^export (?=(async )?(function|const|class|let) )", re.M)
 _PLACEHOLDER_RE = re.compile(r"\{(csp|title|style|data|uplot|script)\}")
