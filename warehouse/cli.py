@@ -12,11 +12,12 @@ Commands:
     retention [--now ISO]
                         run the retention steps now (what footfall_retention does) with the
                         clock at ISO (default: now) and print what was deleted and rolled up
-    last-interval-end   print the end of the report interval holding the newest event,
-                        ISO-8601, for ``airflow dags test footfall_report <date>``
+    last-interval-end   print the end of the report interval holding the newest event (or
+                        the last one that has ended, never after the clock), ISO-8601, for
+                        ``airflow dags test footfall_report <date>``
     outbox list|show|retry|discard|deliver
                         the report outbox (``python -m warehouse.cli outbox --help``)
-    export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE]
+    export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE [--force]]
                         one view as CSV (``python -m warehouse.cli export --help``)
 """
 
@@ -38,18 +39,12 @@ def reader(settings: Settings):
     return snapshot.connect(settings.data_dir)
 
 
-def last_interval_end(settings: Settings) -> dt.datetime | None:
-    """End of the ``VISIT_TRACKING_INTERVAL``-aligned interval containing the newest event."""
-    con = reader(settings)
-    try:
-        (newest,) = con.execute("select max(ts) from events").fetchone()
-    finally:
-        con.close()
-    if newest is None:
-        return None
-    step = settings.visit_tracking_interval
-    epoch = int(newest.timestamp()) // step * step + step
-    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+def last_interval_end(settings: Settings, now: dt.datetime | None = None) -> dt.datetime | None:
+    """End of the report interval holding the newest event, never after the clock
+    (:func:`warehouse.clock.report_interval_end`); ``now`` defaults to the real time."""
+    from warehouse import clock
+
+    return clock.report_interval_end(settings, now or clock.utcnow())
 
 
 def summary(settings: Settings, out=sys.stdout) -> None:
@@ -228,7 +223,7 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
 
 
 def export_command(argv: list[str]) -> int:
-    """``export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE]``."""
+    """``export VIEW --from DAY --to DAY [--community SLUG] [--grain G] [--output FILE [--force]]``."""
     from warehouse.export import EXPORTS, ExportError, export_csv
 
     parser = argparse.ArgumentParser(
@@ -241,6 +236,7 @@ def export_command(argv: list[str]) -> int:
     parser.add_argument("--community", help="only this community_slug (views with communities)")
     parser.add_argument("--grain", help="hour, day, week or month (trends, peak_visitors)")
     parser.add_argument("--output", type=Path, help="CSV file to write (default: standard output)")
+    parser.add_argument("--force", action="store_true", help="replace the --output file if it exists")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -250,8 +246,9 @@ def export_command(argv: list[str]) -> int:
     con = reader(settings)
     try:
         rows = export_csv(
-            con, args.view, args.start, args.end, community=args.community, grain=args.grain, output=args.output
-        )
+            con, args.view, args.start, args.end, community=args.community, grain=args.grain, output=args.output,
+            force=args.force, keep_out_of=(settings.data_dir, settings.secrets_dir),
+        )  # fmt: skip
     except ExportError as exc:
         print(exc, file=sys.stderr)
         return 2
