@@ -9,8 +9,11 @@ the generated records). Screenshots go to test-output/ (git-ignored) for review.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import pytest
 from api_helpers import create_token, start_api
@@ -180,6 +183,27 @@ def test_clicking_a_division_filters_the_visitors(page, api, analyst, demo_site,
     page.goto(shared)
     page.wait_for_selector(COMPLETE)
     assert kpis(page) == expected_kpis(demo_site, site_truth, start, end, division="CA-ON")
+    assert page.seen.clean(), page.seen
+
+
+def test_every_panel_downloads_its_numbers_as_csv(page, api, analyst, site_truth):
+    start, end = LAST_30
+    sign_in(page, f"{api.url}/", analyst)
+    buttons = page.locator("[data-panel] button.csv")
+    assert buttons.count() == page.locator("[data-panel]").count()
+    assert page.locator("[data-panel] button.csv:disabled").count() == 0
+    with page.expect_download() as download:
+        page.click("#panel-pages button.csv")
+    assert download.value.suggested_filename == f"footfall-pages-{start}-{end}.csv"
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    assert rows[0] == ["Page", "Page views", "Visitor-days"]
+    expected = site_truth.pages(start, end, 10)
+    assert [[r["path"], str(r["page_views"]), str(r["visitors"])] for r in expected] == rows[1:]
+    with page.expect_download() as download:
+        page.click("#panel-traffic button.csv")
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+    trend = site_truth.trends("day", start, end, None)
+    assert [r[0] for r in rows[1:]] == trend["labels"] and [int(r[1]) for r in rows[1:]] == trend["total"]
     assert page.seen.clean(), page.seen
 
 
