@@ -37,7 +37,7 @@ export class Dashboard {
     const valid = (value, options, fallback) => (options.includes(value) ? value : fallback);
     const day = (value) => (/^\d{4}-\d{2}-\d{2}$/.test(value || "") ? value : null);
     const state = {
-      preset: valid(params.get("range"), [...PRESETS.map((p) => p[0]), "custom"], "30d"),
+      preset: valid(params.get("range"), [...PRESETS.map((p) => p[0]), "custom"], this.options.preset || "30d"),
       from: day(params.get("from")),
       to: day(params.get("to")),
       compare: valid(params.get("compare"), COMPARE.map((c) => c[0]), "none"),
@@ -45,7 +45,7 @@ export class Dashboard {
       community: this.analyst ? params.get("community") || null : null,
       division: this.analyst ? params.get("division") || null : null,
     };
-    if (state.preset === "custom" && !(state.from && state.to && state.from <= state.to)) state.preset = "30d";
+    if (state.preset === "custom" && !(state.from && state.to && state.from <= state.to)) state.preset = this.options.preset || "30d";
     return state;
   }
 

@@ -17,7 +17,8 @@ async function showReport() {
   document.getElementById("generated").textContent =
     `${embedded.first_day ?? "no data"} to ${embedded.newest_day ?? ""}, generated ${embedded.generated_at}`;
   globalThis.footfallReport = { source };
-  new Dashboard(document.getElementById("app"), source, source.session().data, { timezone: embedded.timezone });
+  // The report was written for its days: it opens on all of them.
+  new Dashboard(document.getElementById("app"), source, source.session().data, { timezone: embedded.timezone, preset: "all" });
 }
 
 showReport();
