@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 # Airflow's own startup chatter is not what `make run` is for.
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 
-.PHONY: venv airflow-init run demo test bench bench-dashboard lint standalone clean serve token token-list token-revoke report chromium
+.PHONY: venv airflow-init run demo test bench bench-api bench-snapshot bench-dashboard lint standalone clean serve token token-list token-revoke report chromium
 
 venv: $(VENV)/.installed
 
@@ -53,6 +53,17 @@ chromium:
 
 bench: venv
 	$(BIN)/python bench/ingest_bench.py $(BENCH_ARGS)
+
+# What publishing a snapshot costs (seconds, bytes) at ~2M events; BENCH_ARGS="--lines 20000000" for 20M.
+bench-snapshot: venv
+	$(BIN)/python bench/snapshot_bench.py $(BENCH_ARGS)
+
+# Latency of every analytics API endpoint and requests/s of one uvicorn worker (bench/api_bench.py);
+# wrk (Debian's package) is the load generator.
+bench-api: venv
+	command -v wrk > /dev/null || (apt-get update -qq && apt-get install -y -qq wrk > /dev/null) || \
+		echo "wrk could not be installed: the benchmark falls back to an httpx load generator" >&2
+	$(BIN)/python bench/api_bench.py $(BENCH_ARGS)
 
 # Time to the dashboard's first complete render on the demo warehouse, and the one-file report's
 # size and generation time for a year of the wordpress log (bench/dashboard_bench.py).

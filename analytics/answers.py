@@ -53,7 +53,7 @@ def ratio(numerator: float, denominator: float, digits: int, scale: int = 1) -> 
 
 
 class AnswerCache:
-    """Serialised answers by (generation, path, parameters); least recently used go first.
+    """Rendered answers by (generation, path, parameters); least recently used go first.
 
     An answer depends only on the snapshot generation and the request, so entries of an older
     generation are never served again and are dropped when a new generation is seen.
@@ -61,18 +61,18 @@ class AnswerCache:
 
     def __init__(self, entries: int) -> None:
         self.entries = entries
-        self._data: OrderedDict[tuple, bytes] = OrderedDict()
+        self._data: OrderedDict[tuple, Rendered] = OrderedDict()
         self._generation: int | None = None
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> bytes | None:
+    def get(self, key: tuple) -> Rendered | None:
         with self._lock:
-            body = self._data.get(key)
-            if body is not None:
+            found = self._data.get(key)
+            if found is not None:
                 self._data.move_to_end(key)
-            return body
+            return found
 
-    def put(self, key: tuple, body: bytes) -> None:
+    def put(self, key: tuple, rendered: Rendered) -> None:
         if self.entries <= 0:
             return
         with self._lock:
@@ -81,7 +81,7 @@ class AnswerCache:
                     return  # a request that started before a newer generation was seen
                 self._data.clear()
                 self._generation = key[0]
-            self._data[key] = body
+            self._data[key] = rendered
             while len(self._data) > self.entries:
                 self._data.popitem(last=False)
 
@@ -94,10 +94,18 @@ def envelope(data, period: dict | None, identity: Identity) -> bytes:
 
 
 Compute = Callable[[Identity, object], tuple[object, dict | None]]
+# An answer ready to send: body, media type, extra headers.
+Rendered = tuple[bytes, str, dict[str, str]]
 
 
-async def answer(request: Request, compute: Compute, *, cache: bool = True) -> Response:
-    """Answer a request with ``compute(identity, cursor) -> (data, range)`` on the current snapshot.
+def render_json(data, period: dict | None, identity: Identity) -> Rendered:
+    """The envelope of every JSON answer."""
+    return envelope(data, period, identity), JSON, {}
+
+
+async def answer(request: Request, compute: Compute, *, cache: bool = True, render=render_json) -> Response:
+    """Answer a request with ``compute(identity, cursor) -> (data, range)`` on the current snapshot,
+    rendered by ``render(data, range, identity) -> (body, media type, headers)``.
 
     The cache is looked up in the event loop (no thread needed for a hit); on a miss the query
     runs in the thread pool on a cursor of its own.
@@ -106,19 +114,20 @@ async def answer(request: Request, compute: Compute, *, cache: bool = True) -> R
     key = (request.url.path, tuple(sorted(request.query_params.multi_items())))
     if cache:
         generation = state.reader.identity().generation
-        body = state.cache.get((generation, *key))
-        if body is not None:
-            return Response(body, media_type=JSON)
+        found = state.cache.get((generation, *key))
+        if found is not None:
+            return Response(found[0], media_type=found[1], headers=found[2])
 
-    def run() -> bytes:
+    def run() -> Rendered:
         with state.reader.cursor() as (identity, cur):
             data, period = compute(identity, cur)
-            body = envelope(data, period, identity)
+            rendered = render(data, period, identity)
             if cache:
-                state.cache.put((identity.generation, *key), body)
-            return body
+                state.cache.put((identity.generation, *key), rendered)
+            return rendered
 
-    return Response(await run_in_threadpool(run), media_type=JSON)
+    body, media_type, headers = await run_in_threadpool(run)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 def iso(day: dt.date) -> str:

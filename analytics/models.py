@@ -6,6 +6,8 @@ describe them. docs/api.md explains each number.
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import BaseModel, Field
 
 
@@ -39,8 +41,10 @@ class ErrorAnswer(BaseModel):
     error: Error
 
 
+@functools.cache
 def envelope(name: str, data_type) -> type[BaseModel]:
-    """The answer model ``{"data": data_type, "range": Range | null, "snapshot": Snapshot}``."""
+    """The answer model ``{"data": data_type, "range": Range | null, "snapshot": Snapshot}``
+    (one class per name, however many endpoints share it)."""
     return type(
         name,
         (BaseModel,),

@@ -161,7 +161,8 @@ class SnapshotReader:
         """
         generation = self._acquire()
         try:
-            cursor = generation.con.cursor()
+            with generation.lock:  # one thread at a time on the shared connection object
+                cursor = generation.con.cursor()
             try:
                 cursor.execute("set TimeZone = 'UTC'")
                 yield generation.identity, cursor

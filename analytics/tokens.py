@@ -26,7 +26,7 @@ import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from transforms.privacy import create_secret_file
+from transforms.secret_files import FILE_MODE, create_secret_file, make_private_dirs
 
 ROLES = ("viewer", "analyst")  # each role may do what the ones before it may
 STORE_NAME = "api_tokens.json"
@@ -95,10 +95,11 @@ class TokenStore:
         return [TokenRecord(**row) for row in data.get("tokens", [])]
 
     def _write(self, records: list[TokenRecord]) -> None:
-        self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(self.secrets_dir)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         body = json.dumps({"version": 1, "tokens": [asdict(r) for r in records]}, indent=2) + "\n"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)  # whatever the umask
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(body)
         os.replace(tmp, self.path)

@@ -111,7 +111,7 @@ def test_a_snapshot_is_complete_and_says_what_it_holds(small):
     con = snapshot.connect(small.data_dir)
     try:
         tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
-        assert set(snapshot.snapshot_tables()) | {"snapshot_info"} == tables
+        assert set(snapshot.snapshot_tables()) | {"snapshot_info", *snapshot.MATERIALIZED_VIEWS} == tables
         views = {r[0] for r in con.execute("select view_name from duckdb_views() where not internal").fetchall()}
         assert {"events", "quarantine", "community_daily", "visitor_stats_7d", "goaccess_daily"} <= views
         (info,) = con.execute("select * from snapshot_info").fetchall()

@@ -44,7 +44,11 @@ def last_interval_end(settings: Settings, now: dt.datetime | None = None) -> dt.
     (:func:`warehouse.clock.report_interval_end`); ``now`` defaults to the real time."""
     from warehouse import clock
 
-    return clock.report_interval_end(settings, now or clock.utcnow())
+    con = reader(settings)
+    try:
+        return clock.report_interval_end(con, settings, now or clock.utcnow())
+    finally:
+        con.close()
 
 
 def summary(settings: Settings, out=sys.stdout) -> None:

@@ -100,7 +100,8 @@ def build_hourly_report(
     :data:`MAX_PATH_CHARS` characters) and sum the rest under ``"(other)"``.
 
     Deterministic: the same interval and warehouse give the same payload, byte for byte
-    once serialised with :func:`dump_payload`.
+    once serialised with :func:`dump_payload`. ``source`` says where the numbers come from
+    (:func:`warehouse.snapshot.source_identity`).
     """
     start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     params = params or storage.ModelParams()
@@ -124,6 +125,8 @@ def build_hourly_report(
         "timestamp": _iso_z(end),
         "reporting_interval_seconds": int((end - start).total_seconds()),
         "data": data,
+        # The snapshots' identity: a number in a report can be traced to the data behind it.
+        "source": snapshot.source_identity(con),
     }
 
 
@@ -150,7 +153,8 @@ def build_daily_summary(
     ``page_daily`` by page views (paths of at most :data:`MAX_PATH_CHARS` characters), and
     ``other_pages`` counts the paths and page views not listed. The optional sections
     ``communities`` and ``cross_division_flows`` (docs/communities.md) are present when the
-    day has community page views.
+    day has community page views. ``source`` says where the numbers come from
+    (:func:`warehouse.snapshot.source_identity`).
     """
     start, end = day_bounds(day, timezone)
     row = con.execute(
@@ -180,6 +184,7 @@ def build_daily_summary(
         "other_pages": {"paths": paths - len(pages), "page_views": page_views - sum(p[1] for p in pages)},
     }
     summary.update(_community_sections(con, day, top_n))
+    summary["source"] = snapshot.source_identity(con)
     return summary
 
 
@@ -278,10 +283,8 @@ def _queue(
     ids, files = [], []
     con = storage.connect(settings.data_dir)
     try:
-        # The same identity as the snapshots': a number in a report can be traced to its data.
-        source = snapshot.source_identity(con)
         for start, end in intervals:
-            payload = {**build(con, start, end), "source": source}
+            payload = build(con, start, end)
             validate_payload(kind, payload)
             rid = report_id(kind, start, end)
             outcome = outbox.enqueue(con, rid, kind, start, end, dump_payload(payload), now=now)

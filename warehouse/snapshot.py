@@ -12,6 +12,7 @@ a new DuckDB file, a *generation*, beside the old ones, then makes it current at
    ``ingest_runs``, ``ingest_files``), the macros and views (``warehouse/ddl/003_macros.sql``,
    ``warehouse/views/*.sql``), the ``events``, ``quarantine`` and ``rejected_lines`` views over the
    Parquet files registered now, and the one-row table ``snapshot_info`` (its identity).
+   The views of :data:`MATERIALIZED_VIEWS` are stored as tables: same rows, less work per query.
    ``DETACH`` checkpoints it: the file is complete, with no write-ahead log.
 2. Record the generation and the Parquet files its views read (``snapshot_generations``,
    ``snapshot_files``) in the warehouse.
@@ -70,6 +71,10 @@ _STATE_TABLES = (
     "data_quality", "ingest_runs", "ingest_files", "rollup_days", "retention_purged_days", "warehouse_meta",
 )  # fmt: skip
 _GENERATION_RE = re.compile(r"analytics-(\d+)\.duckdb")
+# Views stored as tables in a snapshot: their result depends only on tables the snapshot
+# freezes, and every range query of the community metrics reads them (GeoIP onto the
+# division tree for every visitor-day); a table saves that work per query.
+MATERIALIZED_VIEWS = ("visitor_daily_divisions",)
 
 
 def snapshot_tables() -> tuple[str, ...]:
@@ -215,6 +220,10 @@ def _build(con: duckdb.DuckDBPyConnection, path: Path, info: dict) -> None:
             con.execute("alter table warehouse_meta add primary key (key)")
             con.execute((storage.DDL_DIR / "003_macros.sql").read_text())
             storage.refresh_views(con, Path(info.pop("data_dir")))
+            for view in MATERIALIZED_VIEWS:
+                con.execute(f"create table {view}__table as select * from {view} order by day")
+                con.execute(f"drop view {view}")
+                con.execute(f"alter table {view}__table rename to {view}")
             con.execute(
                 "create table snapshot_info as select ?::bigint as generation, ?::timestamptz as data_as_of, "
                 "?::varchar as ingest_run_id, ?::varchar as definitions_version, ?::timestamptz as published_at, "
@@ -424,5 +433,10 @@ def release_files(con: duckdb.DuckDBPyConnection, data_dir: Path) -> list[str]:
     if paths:
         con.execute("delete from retention_unlink_queue where path = any(?)", [paths])
     if len(paths) < len(queued):
-        log.info("%d unregistered Parquet file(s) kept for snapshots still open", len(queued) - len(paths))
+        # Retention's promise waits for the reader: say so where operators look.
+        log.warning(
+            "%d unregistered Parquet file(s) (purged or replaced) kept on disk: a snapshot still open reads them; "
+            "they are deleted at the first publication after it is closed",
+            len(queued) - len(paths),
+        )
     return paths

@@ -49,7 +49,7 @@ def _session(identity, cur, record: TokenRecord) -> dict:
 
 @router.post(
     "/session/",
-    responses={200: {"model": models.envelope("SessionAnswer", models.Session)}, **ERRORS},
+    responses={200: {"model": models.envelope("SignInAnswer", models.Session)}, **ERRORS},
     summary="Sign in: exchange a token for the dashboard's session cookie",
 )
 async def sign_in(request: Request, body: Annotated[SignIn, Body()]) -> Response:

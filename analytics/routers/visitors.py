@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from analytics import models, queries
 from analytics.answers import answer, ratio
@@ -232,30 +231,26 @@ async def export(
     """Visitors per day of the range as CSV (date, total_visitors, authenticated_visitors,
     anonymous_visitors, page_views), optionally only of one community's pages. The snapshot's
     identity is in the Footfall-* response headers."""
-    state = request.app.state.analytics
+    def compute(identity, cur):
+        span = period(identity, start_date, end_date)
+        slug = community(cur, community_id)
+        return queries.rows(cur, "visitors_by_day", start=span.start, end=span.end, community=slug), span
 
-    def run():
-        with state.reader.cursor() as (identity, cur):
-            span = period(identity, start_date, end_date)
-            slug = community(cur, community_id)
-            rows = queries.rows(cur, "visitors_by_day", start=span.start, end=span.end, community=slug)
-            return identity, span, rows
-
-    identity, span, rows = await run_in_threadpool(run)
-    columns = ["date", "total_visitors", "authenticated_visitors", "anonymous_visitors", "page_views"]
-    name = f"footfall-visitors-{span.start}-{span.end}" + (f"-{community_id}" if community_id else "")
-    return Response(
-        write_csv(columns, [[r[c] for c in columns] for r in rows]),
-        media_type="text/csv; charset=utf-8",
-        headers={
+    def render(rows, span, identity):
+        columns = ["date", "total_visitors", "authenticated_visitors", "anonymous_visitors", "page_views"]
+        name = f"footfall-visitors-{span.start}-{span.end}" + (f"-{community_id}" if community_id else "")
+        headers = {
             "Content-Disposition": f'attachment; filename="{_safe_filename(name)}.csv"',
             "Footfall-Snapshot-Generation": str(identity.generation),
             "Footfall-Data-As-Of": identity.data_as_of or "",
             "Footfall-Ingest-Run-Id": identity.ingest_run_id or "",
             "Footfall-Definitions-Version": identity.definitions_version,
             "Footfall-Range": f"{span.start}/{span.end} {span.timezone}",
-        },
-    )
+        }
+        body = write_csv(columns, [[r[c] for c in columns] for r in rows]).encode("utf-8")
+        return body, "text/csv; charset=utf-8", headers
+
+    return await answer(request, compute, render=render)
 
 
 def _safe_filename(name: str) -> str:

@@ -1,14 +1,25 @@
 -- GET export/: visitor_stats of each day of [$start, $end] (every day, zeros where none),
 -- optionally only of one community's pages. A visitor of a day is one visitor_key.
-with counts as (
+-- The whole site needs one row per visitor and day (visitor_daily); a community, the hourly
+-- rows of its pages (visitor_hourly).
+with visitor_days as (
+    select day, visitor_key, user_hash is not null as signed_in, page_views
+    from {visitor_daily}
+    where $community is null and day between $start and $end
+    union all
+    select day, visitor_key, signed_in, page_views
+    from {visitor_hourly}
+    where $community is not null and community_slug = $community and day between $start and $end
+),
+
+counts as (
     select
         day,
         count(distinct visitor_key) as visitors,
         count(distinct visitor_key) filter (where signed_in) as signed_in_visitors,
         count(distinct visitor_key) filter (where not signed_in) as anonymous_visitors,
         sum(page_views) as page_views
-    from {visitor_hourly}
-    where day between $start and $end and ($community is null or community_slug = $community)
+    from visitor_days
     group by day
 )
 
