@@ -1,9 +1,10 @@
 """``python -m analytics``: serve the analytics API, and manage its tokens.
 
-    serve                                  the API on FOOTFALL_API_HOST:FOOTFALL_API_PORT (make serve)
-    token create --role analyst|viewer     a new token, printed once as the last line (make token)
-    token list                             the tokens: id, role, label, creation time (never the token)
-    token revoke ID                        refuse that token from the next request on
+serve                                  the API on FOOTFALL_API_HOST:FOOTFALL_API_PORT (make serve)
+token create --role analyst|viewer     a new token, printed once as the last line (make token)
+token list                             the tokens: id, role, label, creation time (never the token)
+token revoke ID                        refuse that token from the next request on
+report [--from D] [--to D] [--output F] the one-file HTML report (make report)
 """
 
 from __future__ import annotations
@@ -67,6 +68,38 @@ def serve(
     )
     # uvicorn's access log records client addresses: footfall's own (analytics.app.AccessLog) does not.
     uvicorn.run(application, host=host or api.host, port=port or api.port, access_log=False, log_config=None)
+
+
+@app.command()
+def report(
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: first day of data)")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Last day, YYYY-MM-DD (default: newest day of data)")] = None,
+    site: Annotated[str | None, typer.Option(help="The site (FOOTFALL_LOG_SOURCES label) it is about")] = None,
+    output: Annotated[str | None, typer.Option(help="Default $FOOTFALL_DATA_DIR/report.html")] = None,
+) -> None:
+    """Write the one-file HTML report of the published snapshot; prints its path as the last line."""
+    import datetime as dt
+    from pathlib import Path
+
+    from analytics.reader import NoSnapshot
+    from analytics.report import ReportError, write_report
+
+    settings = _settings()
+    try:
+        start, end = (dt.date.fromisoformat(v) if v else None for v in (from_, to))
+    except ValueError as exc:
+        _fail(f"--from/--to must be days as YYYY-MM-DD: {exc}")
+    target = Path(output) if output else Path(settings.data_dir) / "report.html"
+    try:
+        written = write_report(Path(settings.data_dir), target, start, end, site)
+    except (ReportError, NoSnapshot) as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"report of {written.start} to {written.end}: {written.size / 1e6:.2f} MB, open it in a browser:", err=True
+    )
+    typer.echo(str(written.path.resolve()))
 
 
 @token_app.command("create")

@@ -49,7 +49,8 @@ class FootfallAnalyticsPlugin(AirflowPlugin):
         {
             "name": "Analytics",
             # Relative, without a leading slash: Airflow resolves it against its own base URL.
-            "href": f"{URL_PREFIX.lstrip('/')}/api/analytics/docs",
+            # The dashboard (web/), shown in an iframe of the UI; same origin, so its CSP allows it.
+            "href": f"{URL_PREFIX.lstrip('/')}/",
             "destination": "nav",
             "url_route": "footfall-analytics",
         }

@@ -2,7 +2,7 @@
 
 ``create_app()`` builds it; ``make serve`` runs it with uvicorn (``python -m analytics serve``),
 and the Airflow plugin (analytics/airflow_plugin.py) mounts the same app in Airflow's API
-server. Routes live under ``/api/analytics/``; ``/`` is left free for a dashboard.
+server. Routes live under ``/api/analytics/``; ``/`` serves the dashboard (``web/``, analytics/web.py).
 
 Privacy: the access log (logger ``footfall.api.access``) records method, path and query,
 status, duration and the token's id; never the client address, a header, a token or a key.
@@ -23,9 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from analytics.answers import JSON, AnswerCache, ApiError, error_body
 from analytics.reader import NoSnapshot, SnapshotReader
-from analytics.routers import content, site, visitors
+from analytics.routers import content, session, site, visitors
 from analytics.settings import ApiSettings
 from analytics.tokens import TokenStore
+from analytics.web import DashboardFiles
 from warehouse.settings import Settings
 
 PREFIX = "/api/analytics"
@@ -133,8 +134,10 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         tokens=TokenStore(Path(settings.secrets_dir)),
         cache=AnswerCache(api.cache_entries),
     )
-    for module in (visitors, site, content):
+    for module in (session, visitors, site, content):
         app.include_router(module.router, prefix=PREFIX)
     _install_error_handlers(app)
+    # Last: routes above win; everything else is the dashboard's files (web/).
+    app.mount("/", DashboardFiles(api.frame_ancestors), name="dashboard")
     app.add_middleware(AccessLog)
     return app

@@ -308,3 +308,28 @@ class Community(BaseModel):
     community_slug: str
     division_id: str
     division_name: str | None
+
+
+class Session(BaseModel):
+    token_id: str
+    role: str = Field(description="viewer or analyst: what the dashboard may show")
+    first_day: str | None = Field(description="First day with page views in the snapshot")
+    newest_day: str | None = Field(description="Newest day with page views (the dashboard's today)")
+
+
+class CommunityDivision(BaseModel):
+    division_id: str | None = Field(description="null: visitors without a division (Unknown)")
+    division_name: str
+    visitors: int
+    percentage: float = Field(description="% of the community's visitors")
+
+
+class CommunityVisitors(BaseModel):
+    community_id: str | None = Field(description="null: a routes slug the dimension files do not list")
+    community_slug: str
+    division_id: str | None
+    division_name: str | None
+    visitors: int = Field(description="Distinct visitors of the community's pages over the range")
+    signed_in_visitors: int
+    page_views: int
+    divisions: list[CommunityDivision] = Field(description="Visitors per visitor division, largest first")

@@ -32,17 +32,28 @@ def _declared(request: Request) -> set[str]:
     return cached
 
 
+SESSION_COOKIE = "footfall_session"
+
+
+def presented_token(request: Request) -> str:
+    """The token of a request: its ``Authorization: Bearer`` header, else the dashboard's
+    session cookie (set by ``POST session/``), else an empty string."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip()
+    return request.cookies.get(SESSION_COOKIE, "")
+
+
 def require(role: str):
     """A dependency: the request's token record, once it is known to have ``role`` or more.
 
     Raises:
-        ApiError: 401 without a valid ``Authorization: Bearer`` token, 403 when its role is too
+        ApiError: 401 without a valid ``Authorization: Bearer`` token or session cookie, 403 when its role is too
             small, 422 for a query parameter the endpoint does not take.
     """
 
     async def dependency(request: Request) -> TokenRecord:
-        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-        record = request.app.state.analytics.tokens.verify(token.strip()) if scheme.lower() == "bearer" else None
+        record = request.app.state.analytics.tokens.verify(presented_token(request))
         if record is None:
             raise ApiError(401, "a valid bearer token is required: Authorization: Bearer <token> (make token)")
         request.state.token_id = record.token_id

@@ -35,6 +35,7 @@ TABLES: dict[str, str] = {
     "dim_communities": "dim_communities",
     "dim_divisions": "dim_divisions",
     "dim_content": "dim_content",
+    "dim_division_ancestors": "dim_division_ancestors",
 }
 _PARAM_RE = re.compile(r"\$([A-Za-z_]\w*)")
 
@@ -57,6 +58,17 @@ def rows(cur: duckdb.DuckDBPyConnection, name: str, **params) -> list[dict]:
     cursor = cur.execute(sql, {k: v for k, v in params.items() if k in used})
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def columns(cur: duckdb.DuckDBPyConnection, name: str, **params) -> dict[str, list]:
+    """Run query ``name`` like :func:`rows`; its answer column by column, in the query's order
+    (every column present, empty lists when no row)."""
+    sql = QUERIES[name]
+    used = set(_PARAM_RE.findall(sql))
+    cursor = cur.execute(sql, {k: v for k, v in params.items() if k in used})
+    names = [d[0] for d in cursor.description]
+    found = cursor.fetchall()
+    return {column: [row[k] for row in found] for k, column in enumerate(names)}
 
 
 def one(cur: duckdb.DuckDBPyConnection, name: str, **params) -> dict | None:

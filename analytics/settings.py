@@ -26,11 +26,15 @@ class ApiSettings:
         port: ``FOOTFALL_API_PORT`` (default 8000).
         cache_entries: ``FOOTFALL_API_CACHE_ENTRIES`` (default 4096): answers kept per snapshot
             generation (an answer depends only on the generation and the request).
+        frame_ancestors: ``FOOTFALL_DASHBOARD_FRAME_ANCESTORS`` (default ``'self'``): who may
+            show the dashboard in a frame (CSP ``frame-ancestors``), e.g. ``'self'
+            http://localhost:8080`` for an Airflow UI on another port.
     """
 
     host: str = "127.0.0.1"
     port: int = 8000
     cache_entries: int = 4096
+    frame_ancestors: str = "'self'"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -44,8 +48,15 @@ class ApiSettings:
         host = (env.get("FOOTFALL_API_HOST") or "127.0.0.1").strip()
         if not host:
             raise ConfigError("FOOTFALL_API_HOST is blank; give a host name or address, e.g. 127.0.0.1")
+        ancestors = " ".join((env.get("FOOTFALL_DASHBOARD_FRAME_ANCESTORS") or "'self'").split())
+        if any(c in ancestors for c in ';,"') or not ancestors:
+            raise ConfigError(
+                f"FOOTFALL_DASHBOARD_FRAME_ANCESTORS={ancestors!r} is not a CSP source list; "
+                "give origins separated by spaces, e.g. 'self' http://localhost:8080"
+            )
         return cls(
             host=host,
+            frame_ancestors=ancestors,
             port=_int(env, "FOOTFALL_API_PORT", 8000, 1, 65535),
             cache_entries=_int(env, "FOOTFALL_API_CACHE_ENTRIES", 4096, 0, 10**7),
         )

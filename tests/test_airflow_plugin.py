@@ -25,7 +25,7 @@ def test_the_plugin_manager_finds_the_app_and_the_analytics_view(airflow_db):
     assert app == {"app": "analytics.airflow_plugin.LazyAnalyticsApp", "url_prefix": "/footfall", "name": app["name"]}
     (view,) = plugin["external_views"]
     assert view["name"] == "Analytics" and view["destination"] == "nav"
-    assert view["href"] == "footfall/api/analytics/docs"  # relative: no leading slash
+    assert view["href"] == "footfall/"  # the dashboard; relative: no leading slash
     apps, _ = plugins_manager.get_fastapi_plugins()
     assert [a["url_prefix"] for a in apps if a["name"] == "footfall analytics API"] == ["/footfall"]
 
@@ -82,3 +82,10 @@ def test_a_request_through_airflows_api_server_needs_a_token(airflow_api, demo_s
     assert "/api/analytics/visitors/" in openapi["paths"]
     docs = httpx.get(f"{base}/docs", timeout=30)
     assert docs.status_code == 200 and "/footfall/api/analytics/openapi.json" in docs.text
+    # The dashboard the "Analytics" view frames: same origin as the UI, which its CSP allows.
+    page = httpx.get(f"{airflow_api}/footfall/", timeout=30)
+    assert page.status_code == 200 and 'src="js/main.js"' in page.text
+    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+    # Signing in there scopes the cookie to the API below Airflow's mount point.
+    signed = httpx.post(f"{base}/session/", json={"token": token}, timeout=30)
+    assert signed.status_code == 200 and "path=/footfall/api/analytics/" in signed.headers["set-cookie"].lower()

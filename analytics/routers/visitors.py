@@ -300,6 +300,15 @@ async def demographics(
     return await answer(request, compute)
 
 
+@router.get("/community-breakdown/", responses=answers("CommunityBreakdownAnswer", list[models.CommunityVisitors]))
+async def community_breakdown(
+    request: Request, token: Analyst, start_date: StartDate = None, end_date: EndDate = None, limit: Limit = 10
+) -> Response:
+    """Visitors of the range per community, largest first, each with its visitors per visitor
+    division (the ``limit`` largest divisions of each community)."""
+    return await answer(request, over_range("community_breakdown", start_date, end_date, limit=limit))
+
+
 @router.get("/cross-division-flows/", responses=answers("FlowsAnswer", list[models.Flow]))
 async def cross_division_flows(
     request: Request, token: Analyst, start_date: StartDate = None, end_date: EndDate = None, limit: Limit = 50
