@@ -7,11 +7,15 @@ category               what                                         default     
 =====================  ===========================================  ==========  ==============
 raw events             ``events`` Parquet partitions                7 days      UTC ``event_date``
 quarantine             ``quarantine`` and ``rejected`` Parquet      7 days      UTC ``ingest_date``
-daily aggregates       every table ``rebuild_aggregates`` fills     30 days     local ``day``
-                       (:func:`daily_aggregate_tables`)
+daily aggregates       every table ``rebuild_aggregates`` fills     forever     local ``day``
+                       (:func:`daily_aggregate_tables`)            (or N days)
 visit/visitor tables   :data:`VISITOR_TABLES`                       90 days     local day column
 monthly rollups        :data:`ROLLUPS` (``*_monthly``)              forever
 =====================  ===========================================  ==========  ==============
+
+Daily aggregates hold no personal data, so by default (``FOOTFALL_RETENTION_AGGREGATES_DAYS``
+unset) they are kept forever and nothing is rolled up; set it to roll them up into the monthly
+tables and delete them after that many days.
 
 A day is deleted once it *ended* more than N days before the clock: with N = 7 and the clock
 at 2025-03-10T00:00Z, the UTC day 2025-03-02 goes and 2025-03-03 stays. The clock is always
@@ -27,31 +31,32 @@ The steps, each one idempotent and each write one DuckDB transaction, run in thi
    partitions (``retention_purged_days``) in one transaction, refresh the views, then delete
    the files. From then on :func:`warehouse.storage.rebuild_aggregates` skips every day those
    partitions overlap: the safety rule that keeps aggregates from being recomputed, and wiped,
-   from raw data that is gone. Nothing is purged while a rebuild is pending.
+   from raw data that is gone. A partition whose days' aggregates were not rebuilt from its
+   final events (:func:`blocked_partitions`) is kept until they are.
 3. :func:`roll_up`: add the daily rows of expired days whose raw events are gone (so they can
    no longer change) to the monthly tables, and record the days in ``rollup_days``, in one
-   transaction: each day is added exactly once.
-4. :func:`purge_aggregates`: delete the daily rows of rolled-up expired days, and the rows of
-   the visitor tables past their own period.
+   transaction: each day is added exactly once. Nothing when aggregates are kept forever.
+4. :func:`purge_aggregates`: delete the daily rows of rolled-up expired days (none when they are
+   kept forever), and the rows of the visitor tables past their own period.
 5. :func:`sweep_orphans`: delete Parquet files no ``ingest_files`` row references (left by a
    killed ingest or purge) once they are an hour old, and staging dirs a day old.
+
+:mod:`warehouse.retention_plan` says what a run would do without changing anything (``cli
+retention --dry-run``, and the DAG's first task).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import shutil
 import zoneinfo
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 
 from warehouse import storage
 from warehouse.failpoints import failpoint
+from warehouse.orphans import sweep_orphans, unlink_queued
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -154,12 +159,6 @@ NOT_ROLLED_UP = {
     "current_visitors_daily": "the last 5 minutes of a day matter only for the newest day",
 }
 
-# Unregistered Parquet files younger than this are left alone: an ingest killed after renaming
-# its files into place is retried by Airflow within minutes and registers them then.
-ORPHAN_GRACE = dt.timedelta(hours=1)
-# A staging dir untouched this long belongs to a run that will not commit any more.
-STAGING_GRACE = dt.timedelta(days=1)
-
 
 def daily_aggregate_tables() -> list[str]:
     """The tables kept FOOTFALL_RETENTION_AGGREGATES_DAYS: every table ``rebuild_aggregates``
@@ -173,12 +172,13 @@ class Cutoffs:
     """The first day kept in each category at one clock time; everything before it goes.
 
     ``events`` and ``quarantine`` are UTC dates (the partitions are UTC); ``aggregates`` and
-    ``visitors`` are dates in FOOTFALL_TIMEZONE, like the days of those tables.
+    ``visitors`` are dates in FOOTFALL_TIMEZONE, like the days of those tables. ``aggregates``
+    is ``None`` when daily aggregates are kept forever.
     """
 
     events: dt.date
     quarantine: dt.date
-    aggregates: dt.date
+    aggregates: dt.date | None
     visitors: dt.date
 
     @classmethod
@@ -196,7 +196,9 @@ class Cutoffs:
         return cls(
             events=utc - days(settings.retention_events_days),
             quarantine=utc - days(settings.retention_quarantine_days),
-            aggregates=local - days(settings.retention_aggregates_days),
+            aggregates=None
+            if settings.retention_aggregates_days is None
+            else local - days(settings.retention_aggregates_days),
             visitors=local - days(settings.retention_visitors_days),
         )
 
@@ -214,27 +216,44 @@ def rebuild_pending(settings: Settings) -> int:
     return aggregate(settings, [])
 
 
-def _unlink_queued(con: duckdb.DuckDBPyConnection, data_dir: Path) -> list[str]:
-    """Delete the files a committed purge unregistered, then forget them; returns their paths.
+def blocked_partitions(con: duckdb.DuckDBPyConnection, timezone: str) -> tuple[set[dt.date] | None, str | None]:
+    """The UTC event partitions whose raw events must stay: their days' aggregates were not
+    rebuilt from their final events yet.
 
-    Deleting a file that is already gone is fine, so a run killed half-way through is finished
-    by the next one.
+    Those are the partitions in ``aggregates_pending`` (committed, not rebuilt: an ingest
+    between its commit and its rebuild, or one killed in between) and, outside UTC, the
+    partitions next to them (a local day overlaps two UTC dates, and a purged partition would
+    freeze the local day that still waits for the rebuild). All of them when the aggregate
+    tables were recreated and not rebuilt since.
+
+    Returns:
+        ``(partitions, reason)``: ``(None, reason)`` means every partition, ``(set(), None)`` none.
     """
-    paths = [r[0] for r in con.execute("select path from retention_unlink_queue order by path").fetchall()]
-    for path in paths:
-        (data_dir / path).unlink(missing_ok=True)
-    _remove_empty_dirs(data_dir, {str(Path(p).parent) for p in paths})
-    if paths:
-        con.execute("delete from retention_unlink_queue where path = any(?)", [paths])
-    return paths
+    stale = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone() == ("true",)
+    if stale:
+        return None, "the aggregate tables were recreated and are not rebuilt yet"
+    pending = {r[0] for r in con.execute("select event_date from aggregates_pending").fetchall()}
+    if not pending:
+        return set(), None
+    if timezone != "UTC":
+        pending = {d + dt.timedelta(days=k) for d in pending for k in (-1, 0, 1)}
+    return pending, "their aggregates are not rebuilt from their final events yet (aggregates_pending)"
 
 
-def _remove_empty_dirs(data_dir: Path, parents: Iterable[str]) -> None:
-    for parent in parents:
-        try:
-            (data_dir / parent).rmdir()  # partition dirs only: fails (and is left) when not empty
-        except OSError:
-            pass
+def expired_raw(con: duckdb.DuckDBPyConnection, cut: Cutoffs) -> tuple[list[tuple], list[tuple]]:
+    """Registered raw files past their period: ``(event partitions, quarantine files)``, the
+    partitions as ``(event_date, files, rows)`` by date, the files as ``(path, rows)``."""
+    partitions = con.execute(
+        "select event_date, count(*), sum(row_count) from ingest_files"
+        " where kind = 'events' and event_date < ? group by event_date order by event_date",
+        [cut.events],
+    ).fetchall()
+    quarantine = con.execute(
+        "select path, row_count from ingest_files where kind in ('quarantine', 'rejected')"
+        " and try_cast(regexp_extract(path, 'ingest_date=(\\d{4}-\\d{2}-\\d{2})', 1) as date) < ?",
+        [cut.quarantine],
+    ).fetchall()
+    return partitions, quarantine
 
 
 def purge_raw(settings: Settings, now: dt.datetime) -> dict:
@@ -248,41 +267,30 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
     After the commit the files are deleted from disk. A run killed in between leaves them in
     ``retention_unlink_queue``; the next run (or :func:`sweep_orphans`) deletes them.
 
-    Raw events are not purged while a rebuild is pending (``aggregates_pending`` not empty or
-    the aggregate tables recreated and not rebuilt): those days' aggregates do not hold their
-    events yet. They go with the next run after :func:`rebuild_pending`.
+    An expired partition whose days' aggregates were not rebuilt from its final events
+    (:func:`blocked_partitions`) is kept, and a warning names it; it goes with a later run,
+    after :func:`rebuild_pending`.
 
     Args:
         now: the retention clock, timezone-aware (the DAG run's data interval end).
 
     Returns:
         ``{"event_partitions": [ISO dates], "event_files": n, "event_rows": n,
-        "quarantine_files": n, "quarantine_rows": n, "deferred": reason or None}``; the counts
-        are this run's (a repeated run returns zeros).
+        "quarantine_files": n, "quarantine_rows": n, "blocked": [ISO dates of expired partitions
+        kept], "blocked_reason": why or None}``; the counts are this run's (a repeated run
+        returns zeros).
     """
     cut = Cutoffs.at(settings, now)
     con = storage.connect(settings.data_dir)
     try:
-        _unlink_queued(con, settings.data_dir)
-        pending = con.execute("select count(*) from aggregates_pending").fetchone()[0]
-        stale = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone() == ("true",)
-        deferred = None
-        if pending or stale:
-            deferred = f"{pending} pending partition(s)" if pending else "aggregate tables not rebuilt since recreated"
-            log.warning("raw events not purged this run: aggregate rebuild pending (%s)", deferred)
+        unlink_queued(con, settings.data_dir)
+        blocked, reason = blocked_partitions(con, settings.timezone)
         with storage.transaction(con):
-            partitions = []
-            if deferred is None:
-                partitions = con.execute(
-                    "select event_date, count(*), sum(row_count) from ingest_files"
-                    " where kind = 'events' and event_date < ? group by event_date order by event_date",
-                    [cut.events],
-                ).fetchall()
-            quarantine = con.execute(
-                "select path, row_count from ingest_files where kind in ('quarantine', 'rejected')"
-                " and try_cast(regexp_extract(path, 'ingest_date=(\\d{4}-\\d{2}-\\d{2})', 1) as date) < ?",
-                [cut.quarantine],
-            ).fetchall()
+            expired, quarantine = expired_raw(con, cut)
+            partitions = [p for p in expired if blocked is not None and p[0] not in blocked]
+            kept = [p[0].isoformat() for p in expired if blocked is None or p[0] in blocked]
+            if kept:
+                log.warning("raw events of %d expired partition(s) kept this run (%s): %s", len(kept), reason, kept)
             days = [p[0] for p in partitions]
             con.execute(
                 "insert or ignore into retention_unlink_queue"
@@ -305,7 +313,7 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
                 )
             storage.refresh_views(con, settings.data_dir)
         failpoint("retention.after_purge_commit")
-        _unlink_queued(con, settings.data_dir)
+        unlink_queued(con, settings.data_dir)
     finally:
         con.close()
     result = {
@@ -314,7 +322,8 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
         "event_rows": int(sum(p[2] for p in partitions)),
         "quarantine_files": len(quarantine),
         "quarantine_rows": sum(q[1] for q in quarantine),
-        "deferred": deferred,
+        "blocked": kept,
+        "blocked_reason": reason if kept else None,
     }
     log.info("purged raw data before %s (events) / %s (quarantine): %s", cut.events, cut.quarantine, result)
     return result
@@ -342,7 +351,7 @@ def _rollup_sql(rollup: Rollup) -> str:
     )
 
 
-def _expired_days(con: duckdb.DuckDBPyConnection, before: dt.date) -> list[dt.date]:
+def expired_days(con: duckdb.DuckDBPyConnection, before: dt.date) -> list[dt.date]:
     """Days before ``before`` with rows in any daily aggregate table."""
     union = " union ".join(f"select {storage.aggregate_day(t)} as day from {t}" for t in daily_aggregate_tables())
     return [
@@ -357,17 +366,20 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
     (:func:`warehouse.storage.frozen_days`: its rows can no longer change) and it is not in
     ``rollup_days`` yet. In one transaction every :data:`ROLLUPS` table gets the day's rows
     added and the day goes into ``rollup_days``, so a repeated or killed run adds nothing twice.
-    An expired day whose raw events are still there waits for a later run.
+    An expired day whose raw events are still there waits for a later run. Nothing is rolled
+    up when daily aggregates are kept forever (``FOOTFALL_RETENTION_AGGREGATES_DAYS`` unset).
 
     Returns:
         ``{"days": [ISO dates rolled up], "waiting": [ISO dates expired but not final]}``.
     """
     cut = Cutoffs.at(settings, now)
+    if cut.aggregates is None:
+        return {"days": [], "waiting": []}
     con = storage.connect(settings.data_dir)
     try:
         with storage.transaction(con):
             done = {r[0] for r in con.execute("select day from rollup_days").fetchall()}
-            expired = [d for d in _expired_days(con, cut.aggregates) if d not in done]
+            expired = [d for d in expired_days(con, cut.aggregates) if d not in done]
             final = storage.frozen_days(con, expired, settings.timezone)
             days = sorted(final)
             waiting = sorted(set(expired) - final)
@@ -388,7 +400,8 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
     the :data:`VISITOR_TABLES` before the visitors cutoff; one transaction.
 
     A daily row is deleted only once its day is in ``rollup_days``: an expired day that could
-    not be rolled up yet keeps its rows (it is never lost from the rollups).
+    not be rolled up yet keeps its rows (it is never lost from the rollups). With daily
+    aggregates kept forever, only the visitor tables lose rows.
 
     Returns:
         ``{"rows": {table: rows deleted}}`` for every table of both categories.
@@ -398,7 +411,7 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
     deleted: dict[str, int] = {}
     try:
         with storage.transaction(con):
-            for table in daily_aggregate_tables():
+            for table in daily_aggregate_tables() if cut.aggregates is not None else []:
                 day = storage.aggregate_day(table)
                 (n,) = con.execute(
                     f"delete from {table} where {day} < ? and {day} in (select day from rollup_days)",
@@ -413,62 +426,6 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
         con.close()
     log.info("deleted aggregate rows before %s (daily), %s (visitor tables): %s", cut.aggregates, cut.visitors, deleted)
     return {"rows": deleted}
-
-
-def _newest_mtime(path: Path) -> float:
-    newest = path.stat().st_mtime
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            try:
-                newest = max(newest, (Path(root) / name).stat().st_mtime)
-            except FileNotFoundError:
-                pass
-    return newest
-
-
-def sweep_orphans(settings: Settings, wall_now: dt.datetime) -> dict:
-    """Delete files nothing references: what a killed ingest or purge left behind.
-
-    * Files queued by a purge that was killed before deleting them (``retention_unlink_queue``).
-    * ``.parquet`` files under ``events/`` and ``quarantine/`` that no ``ingest_files`` row
-      references, last modified more than :data:`ORPHAN_GRACE` before ``wall_now``.
-    * Staging dirs of runs (``staging/<run id>/``) with nothing modified for :data:`STAGING_GRACE`.
-
-    The warehouse stays open for writing throughout, so no commit can be registering files
-    meanwhile. ``wall_now`` is real time, not the retention clock: the grace protects files of
-    ingest runs happening now (a commit killed after renaming its files into place, retried by
-    Airflow within minutes, registers them), whatever dates a backfill or test passes as clock.
-
-    Returns:
-        ``{"files": [paths relative to the data dir], "staging": [run dir names]}``.
-    """
-    data_dir = settings.data_dir
-    oldest_orphan = (wall_now - ORPHAN_GRACE).timestamp()
-    oldest_staging = (wall_now - STAGING_GRACE).timestamp()
-    con = storage.connect(data_dir)
-    try:
-        removed = _unlink_queued(con, data_dir)
-        registered = {r[0] for r in con.execute("select path from ingest_files").fetchall()}
-        parents = set()
-        for top in (settings.events_dir, settings.quarantine_dir):
-            for path in sorted(top.rglob("*.parquet")) if top.exists() else []:
-                rel = str(path.relative_to(data_dir))
-                if rel not in registered and path.stat().st_mtime < oldest_orphan:
-                    path.unlink(missing_ok=True)
-                    removed.append(rel)
-                    parents.add(str(path.parent.relative_to(data_dir)))
-        _remove_empty_dirs(data_dir, parents)
-        staging = []
-        if settings.staging_dir.exists():
-            for run_dir in sorted(settings.staging_dir.iterdir()):
-                if run_dir.is_dir() and _newest_mtime(run_dir) < oldest_staging:
-                    shutil.rmtree(run_dir, ignore_errors=True)
-                    staging.append(run_dir.name)
-    finally:
-        con.close()
-    if removed or staging:
-        log.warning("removed %d orphaned file(s) and %d stale staging dir(s)", len(removed), len(staging))
-    return {"files": removed, "staging": staging}
 
 
 def run(settings: Settings, now: dt.datetime, wall_now: dt.datetime) -> dict:
