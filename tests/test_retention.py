@@ -11,6 +11,7 @@ Expected rollups are computed here from the snapshot of the daily tables, not wi
 from __future__ import annotations
 
 import collections
+import csv
 import datetime as dt
 import json
 import os
@@ -500,3 +501,22 @@ def test_a_2016_backfill_then_a_retention_run_keeps_every_day_of_daily_traffic(
     # A new Airflow home never runs the retention DAG until an operator unpauses it.
     assert DagModel.get_current("footfall_retention").is_paused is True
     assert DagModel.get_current("footfall_ingest").is_paused is False
+
+
+def test_export_reads_the_monthly_rollups_of_every_day(world, monkeypatch, capsys, tmp_path):
+    from warehouse.cli import main
+
+    for key, value in env_for(world["root"], world["dir"]).items():
+        monkeypatch.setenv(key, value)
+    run_retention(world, PLUS_8)
+    run_retention(world, PLUS_31)  # every daily row rolled up, then deleted
+    assert main(["export", "traffic_monthly", "--output", str(tmp_path / "monthly.csv")]) == 0
+    with open(tmp_path / "monthly.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    (expected,) = expected_rollups(world["daily"])["traffic_monthly"]
+    assert [{k: (dt.date.fromisoformat(v) if k == "month" else int(v)) for k, v in r.items()} for r in rows] == [
+        expected
+    ]
+    assert main(["summary"]) == 0
+    printed = capsys.readouterr().out
+    assert "hits:                10,000 (10,000 of them in the monthly rollups of 4 day(s)" in printed
