@@ -13,10 +13,19 @@ import gzip
 import os
 
 import pytest
-from conftest import shared_log
+from conftest import REPO, shared_log
 from warehouse_queries import query
 
 END = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
+
+
+def ingest_dag(dagbag):
+    """footfall_ingest parsed afresh from its file: in one process, dag.test(run_conf=...) leaves
+    the conf's values in the DAG's Param objects (ParamsDict resolves them in place), and the other
+    tests share the session DagBag's DAG. (A scheduled task runs in a fresh process: no leak.)"""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags" / "footfall_ingest.py")).get_dag("footfall_ingest")
 
 
 def at(path, when: dt.datetime) -> None:
@@ -42,7 +51,7 @@ def test_params_choose_the_logs_site_format_and_dates_of_one_run(dagbag, footfal
     (tmp_path / "live").mkdir()
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(tmp_path / "live" / "*.log"), FOOTFALL_LOG_FORMAT="main")
     monkeypatch.setenv("FOOTFALL_LOG_GLOBS", "/var/log/nginx/*")  # a typo: warned about, not fatal
-    dag = dagbag.get_dag("footfall_ingest")
+    dag = ingest_dag(dagbag)
     conf = {
         "log_globs": f"{archive}/access.log-*",
         "site": "archive",
@@ -70,14 +79,14 @@ def test_params_choose_the_logs_site_format_and_dates_of_one_run(dagbag, footfal
     assert query(data_dir, "select count(*) from ingest_sources") == [(2,)]
 
     # Without Params, the environment applies again: its glob matches nothing new.
-    run = dag.test(logical_date=END + dt.timedelta(hours=1))
+    run = ingest_dag(dagbag).test(logical_date=END + dt.timedelta(hours=1))
     assert run.state == "success"
     assert query(data_dir, "select count(*) from events") == [(2000,)]
 
 
 def test_a_bad_date_param_fails_the_run_at_its_first_task(dagbag, footfall_env, archive):
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(archive / "*"))
-    dag = dagbag.get_dag("footfall_ingest")
+    dag = ingest_dag(dagbag)
     run = dag.test(logical_date=END, run_conf={"files_from": "2016-03-01", "files_to": "2016-02-01"})
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "failed" and states["check_environment"] == "failed"
