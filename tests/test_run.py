@@ -7,11 +7,15 @@ the last message names.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import os
+import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 from conftest import REPO, shared_log
@@ -24,31 +28,61 @@ OWN_LINES = re.compile(
 )
 
 
-def run(airflow_db, tmp_path, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")} | {
+def environment(tmp_path, **env: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")} | {
         "FOOTFALL_REPO": str(REPO),
         "FOOTFALL_DATA_DIR": str(tmp_path / "data"),
         "FOOTFALL_SECRETS_DIR": str(tmp_path / "secrets"),
         "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
         **env,
     }
+
+
+def run(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    """``python -m warehouse.run`` with pipes as standard output and error (plain lines)."""
     return subprocess.run(
-        [sys.executable, "-m", "warehouse.run"], cwd=REPO, env=environment, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "warehouse.run"],
+        cwd=REPO,
+        env=environment(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
-def test_the_three_runs_show_progress_and_keep_airflow_out_of_the_terminal(airflow_db, tmp_path):
-    done = run(airflow_db, tmp_path, FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")))
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
-    lines = done.stdout.splitlines()
-    assert [line for line in lines if not OWN_LINES.match(line)] == []
-    assert lines[:2] == ["footfall_ingest: running", lines[1]]
-    assert lines[1].startswith("  parse apache_logs: 10,000 lines, ") and lines[1].endswith(" lines/s, done")
-    assert "footfall_report 2015-05-20T21:30:00+00:00: running" in lines
-    assert lines[-2] == "footfall_delivery: success"
-    log_file = Path(lines[-1].split("Airflow's output: ")[1].rstrip(")"))
-    logged = log_file.read_text()
+def on_a_terminal(environment: dict[str, str]) -> tuple[int, str]:
+    """Run ``python -m warehouse.run`` with a pseudo-terminal as its standard output and error,
+    as ``make run`` in a shell; returns its exit status and what the terminal received."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "warehouse.run"], cwd=REPO, env=environment, stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    received = bytearray()
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        received += chunk
+    os.close(leader)
+    return child.wait(timeout=600), received.decode("utf-8", "replace")
+
+
+def test_on_a_terminal_the_runs_show_progress_lines_and_nothing_of_airflow(airflow_db, tmp_path):
+    code, screen = on_a_terminal(environment(tmp_path, FOOTFALL_LOG_GLOB=str(shared_log("apache_logs"))))
+    assert code == 0, screen
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)  # without the terminal's control sequences
+    assert "footfall_ingest" in text and "parse apache_logs" in text and "10,000 lines" in text
+    assert "interval ending 2015-05-20 21:30Z: success" in text
+    # Airflow's logging (structlog's "[info     ]" and logger names) never reaches the terminal.
+    assert not re.search(r"\[(info|warning|error|debug) *\]|\[airflow\.", text), text[-3000:]
+    done = text.strip().splitlines()[-1]
+    assert done.startswith("ingest, report and delivery done (Airflow's output: ")
+    logged = Path(done.split("Airflow's output: ")[1].rstrip(")")).read_text()
     assert "[DAG TEST] end task task_id=commit_sources" in logged
     assert "parse progress: apache_logs: 10,000 lines read" in logged
 
@@ -56,9 +90,13 @@ def test_the_three_runs_show_progress_and_keep_airflow_out_of_the_terminal(airfl
 def test_a_failed_task_ends_with_its_cause_once_and_no_traceback(airflow_db, tmp_path):
     log = tmp_path / "access.json.log"  # JSON lines, read with the default (combined) format
     log.write_bytes(b"".join(gzip.open(shared_log("nginx_json_logs.gz")).readlines()[:300]))
-    done = run(airflow_db, tmp_path, FOOTFALL_LOG_GLOB=str(log))
+    done = run(tmp_path, FOOTFALL_LOG_GLOB=str(log))
     assert done.returncode == 1
     assert "Traceback" not in done.stdout + done.stderr
+    # Plain lines when not on a terminal: the DAG run and the unit, parsed, before the failure.
+    assert done.stdout.splitlines()[:2] == ["footfall_ingest: running", done.stdout.splitlines()[1]]
+    assert done.stdout.splitlines()[1].startswith("  parse access.json.log: 300 lines, ")
+    assert all(OWN_LINES.match(line) for line in done.stdout.splitlines()), done.stdout
     err = done.stderr.splitlines()
     head = re.fullmatch(r"error: footfall_ingest failed at commit_sources; Airflow's full output: (\S+\.log)", err[0])
     assert head, err[0]
