@@ -54,11 +54,24 @@ def validate(settings: Settings) -> None:
         read_dimensions(settings.dimensions_dir, KeyStore(settings.secrets_dir, settings.hash_key).hash_key())
 
 
+def _format_name(configured: str | None) -> str:
+    """How FOOTFALL_LOG_FORMAT is shown: its name, or the start of the format."""
+    from parsers.log_format import NAMED_FORMATS
+
+    text = (configured or "").strip()
+    if not text:
+        return "combined (the default)"
+    if text.lower() in NAMED_FORMATS:
+        return text.lower()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def report(result: Preflight, settings: Settings, out=None, err=None) -> None:
     """Print the findings: the files per glob on ``out``, then notes and warnings, then the
     errors last on ``err`` (the last thing printed says what to fix)."""
     out, err = out or sys.stdout, err or sys.stderr
-    out.write(f"settings: OK (log format {settings.log_format.text[:60]}; data dir {settings.data_dir})\n")
+    shown = _format_name(os.environ.get("FOOTFALL_LOG_FORMAT"))
+    out.write(f"settings: OK (log format {shown}; data dir {settings.data_dir})\n")
     for variable, pattern, site, files in result.globs:
         out.write(f"{variable} {pattern} (site {site}): {len(files)} file(s)\n")
         for r in files:
