@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +45,11 @@ class Failure:
 class Listener:
     """An Airflow listener (``airflow.listeners``) recording task starts and failures."""
 
-    on_start: object
+    on_start: Callable[[str, str, int], None]
     failures: list[Failure] = field(default_factory=list)
 
-    def _hooks(self):
+    def hooks(self) -> object:
+        """The object to register with Airflow's listener manager (its methods are the hooks)."""
         from airflow.listeners import hookimpl
 
         listener = self
@@ -66,11 +68,20 @@ class Listener:
         return Hooks()
 
 
+# Logs of earlier runs kept beside the new one; older ones are deleted.
+KEEP_LOGS = 20
+
+
 def log_path() -> Path:
-    """Where Airflow's output of this run goes: ``$AIRFLOW_HOME/logs/footfall-run/<UTC time>.log``."""
+    """Where Airflow's output of this run goes: ``$AIRFLOW_HOME/logs/footfall-run/<UTC time>.log``.
+
+    The :data:`KEEP_LOGS` newest earlier logs are kept, older ones deleted.
+    """
     home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
     folder = home / "logs" / "footfall-run"
     folder.mkdir(parents=True, exist_ok=True)
+    for old in sorted(folder.glob("*.log"))[:-KEEP_LOGS]:
+        old.unlink(missing_ok=True)
     return folder / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.log"
 
 
@@ -133,7 +144,7 @@ def run(terminal: tuple[TextIO, TextIO], log_file: Path) -> int:
     out, err = terminal
     display = Display(out)
     listener = Listener(display.task_started)
-    hooks = listener._hooks()
+    hooks = listener.hooks()
     get_listener_manager().add_listener(hooks)
     unsubscribe = progress.subscribe(display.parse_progress)
     try:
@@ -153,7 +164,11 @@ def run(terminal: tuple[TextIO, TextIO], log_file: Path) -> int:
                     finally:
                         con.close()
                     if end is None:
-                        err.write("error: no events in the warehouse after the ingest: nothing to report\n")
+                        err.write(
+                            "error: no events in the warehouse after the ingest, so there is nothing to report: "
+                            "no log line was read or parsed; python -m warehouse.cli check says what the globs "
+                            "match and how their lines parse\n"
+                        )
                         return 1
                 dag = bag.get_dag(dag_id)
                 for task in dag.tasks:

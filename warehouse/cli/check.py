@@ -85,7 +85,7 @@ def report(result: Preflight, settings: Settings, out=None, err=None) -> None:
         err.write(f"error: {error}\n")
 
 
-@app.command("check")
+@app.command("check", short_help="settings and a sample of every log, before a run")
 def check_command() -> int:
     """Check the configuration and read a sample of every log before a run (the first step of make run).
 

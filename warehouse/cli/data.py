@@ -53,7 +53,7 @@ def write_result(relation: duckdb.DuckDBPyRelation, fmt: Format, output: Path | 
     return frame.height
 
 
-@app.command("query")
+@app.command("query", short_help="one SQL statement, read-only; table, CSV, JSON, Parquet")
 def query_command(
     sql: Annotated[str, typer.Argument(help='One SQL statement (DuckDB dialect), e.g. "select * from daily_traffic"')],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="How the rows are written")] = Format.table,
@@ -95,7 +95,7 @@ def _date(value: str | None, option: str) -> dt.date | None:
         raise typer.BadParameter(f"{value!r} is not a date; give YYYY-MM-DD", param_hint=option) from None
 
 
-@app.command("export")
+@app.command("export", short_help="a view or table as CSV, every day or a range")
 def export_command(
     view: Annotated[str, typer.Argument(help="The view or table: " + ", ".join(sorted(EXPORTS)))],
     start: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD (default: the first)")] = None,

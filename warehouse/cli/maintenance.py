@@ -20,7 +20,7 @@ from warehouse.errors import CommandError
 from warehouse.settings import Settings
 
 
-@app.command("reingest")
+@app.command("reingest", short_help="read a log file again from its start")
 def reingest_command(
     path: Annotated[
         Path, typer.Argument(help="A log file footfall has read (plain or .gz)", exists=True, dir_okay=False)
@@ -70,7 +70,7 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
         con.close()
 
 
-@app.command("rebuild")
+@app.command("rebuild", short_help="recompute the aggregates of some days")
 def rebuild_command(
     first: Annotated[str | None, typer.Argument(help="First day, YYYY-MM-DD in FOOTFALL_TIMEZONE")] = None,
     last: Annotated[str | None, typer.Argument(help="Last day (default: FIRST)")] = None,
@@ -126,7 +126,7 @@ def retention_report(settings: Settings, clock: dt.datetime, done: dict, out=Non
     w(f"  orphans swept:      {len(sweep['files'])} file(s), {len(sweep['staging'])} staging dir(s)\n")
 
 
-@app.command("retention")
+@app.command("retention", short_help="delete what retention no longer keeps (--dry-run)")
 def retention_command(
     now: Annotated[
         str | None, typer.Option(help="The clock, ISO-8601 (a date is its midnight UTC; default: now)")

@@ -25,7 +25,7 @@ outbox_app = typer.Typer(
     help="The report outbox (table report_outbox; docs/reporting.md): list, show, retry, discard, deliver.",
     no_args_is_help=True,
 )
-app.add_typer(outbox_app, name="outbox")
+app.add_typer(outbox_app, name="outbox", short_help="the report outbox: list, show, retry, discard, deliver")
 
 Status = enum.StrEnum("Status", {s: s for s in outbox.STATUSES})
 Kind = enum.StrEnum("Kind", {k: k for k in outbox.KINDS})
@@ -107,7 +107,7 @@ def deliver(settings: Settings, clock: Callable[[], dt.datetime] = _now, out=Non
     (out or sys.stdout).write(f"{json.dumps(summary)}\n")
 
 
-@outbox_app.command("list")
+@outbox_app.command("list", short_help="the newest reports and the counts per state")
 def list_command(
     status: Annotated[Status | None, typer.Option(help="Only reports in this state")] = None,
     kind: Annotated[Kind | None, typer.Option(help="Only reports of this kind")] = None,
@@ -117,25 +117,25 @@ def list_command(
     list_outbox(load_settings(), status and status.value, kind and kind.value, limit)
 
 
-@outbox_app.command("show")
+@outbox_app.command("show", short_help="one report: state, attempts, error, payload")
 def show_command(report_id: Annotated[str, typer.Argument(help="A report id (see `outbox list`)")]) -> None:
     """Show one report: state, attempts, last error, payload."""
     show_report(load_settings(), report_id)
 
 
-@outbox_app.command("retry")
+@outbox_app.command("retry", short_help="send a failed report again")
 def retry_command(report_id: Annotated[str, typer.Argument(help="A failed or discarded report's id")]) -> None:
     """Put a failed (or discarded) report back to pending, due now: the next delivery run sends it."""
     move_report(load_settings(), report_id, "retry", _now())
 
 
-@outbox_app.command("discard")
+@outbox_app.command("discard", short_help="never send a report")
 def discard_command(report_id: Annotated[str, typer.Argument(help="A failed or pending report's id")]) -> None:
     """Give up a failed or pending report: it is never sent (and no longer holds back its kind)."""
     move_report(load_settings(), report_id, "discard", _now())
 
 
-@outbox_app.command("deliver")
+@outbox_app.command("deliver", short_help="one delivery run now, in this process")
 def deliver_command() -> None:
     """Run one delivery now, in this process (what footfall_delivery does). Exit 1 when reporting is disabled."""
     deliver(load_settings())

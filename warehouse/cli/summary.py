@@ -21,7 +21,7 @@ def last_interval_end(settings: Settings, con: duckdb.DuckDBPyConnection) -> dt.
     return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
-@app.command("last-interval-end")
+@app.command("last-interval-end", short_help="end of the report interval of the newest event")
 def last_interval_end_command() -> int:
     """Print the end of the report interval holding the newest event (ISO-8601, UTC).
 
@@ -124,7 +124,7 @@ def summary(settings: Settings, con: duckdb.DuckDBPyConnection, out=None) -> Non
     w('\nquery it:  .venv/bin/python -m warehouse.cli query "select * from daily_traffic"\n')
 
 
-@app.command("summary")
+@app.command("summary", short_help="what the warehouse holds (the end of make run)")
 def summary_command() -> int:
     """Print what the warehouse holds: files and lines read, quarantine reasons, hits, page views,
     unique visitors and visits, per day, top pages and countries, and where the outputs are."""
