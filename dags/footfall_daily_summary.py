@@ -10,6 +10,7 @@ path as the visit-tracking reports; with reporting disabled it is also written t
 
 * `wait_for_ingest`: waits (rescheduling, up to 6 hours) until an ingest run whose data
   interval ends at or after this one's has committed, so the summary sees the whole day.
+  An interval ending more than `FOOTFALL_FUTURE_TOLERANCE_S` after the clock fails at once.
 * `build_daily_summary`: builds, validates and queues report `daily_summary-<day start>-<day end>`;
   keyed on the data interval. Updates the asset `footfall_outbox`, which starts a delivery run.
 
@@ -42,10 +43,16 @@ OUTBOX = Asset("footfall_outbox")
 def footfall_daily_summary():
     @task.sensor(pool=WAREHOUSE_POOL, poke_interval=300, timeout=6 * 3600, mode="reschedule")
     def wait_for_ingest(data_interval_end=None) -> bool:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.clock import IntervalInFuture
         from warehouse.report import ingested_through_end
         from warehouse.settings import task_settings
 
-        return ingested_through_end(task_settings(), data_interval_end)
+        try:
+            return ingested_through_end(task_settings(), data_interval_end)
+        except IntervalInFuture as exc:  # an interval that cannot end soon: fail now, no retries
+            raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WAREHOUSE_POOL, outlets=[OUTBOX])
     def build_daily_summary(data_interval_start=None, data_interval_end=None) -> list[str]:

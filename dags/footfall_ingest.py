@@ -15,6 +15,7 @@ the DuckDB aggregates of every day that received data.
 * `plan_units`: splits the new bytes into work units of at most `FOOTFALL_MAP_CHUNK_BYTES`
   (a `.gz` file is one unit), at most `FOOTFALL_MAP_MAX_UNITS` per run; never the warehouse.
 * `parse_source`: one mapped task per work unit; writes staged Parquet, never the warehouse.
+  Lines dated more than `FOOTFALL_FUTURE_TOLERANCE_S` after they are read are quarantined.
 * `commit_sources`: per file, commits the units parsed without a gap from its committed
   offset, registers the files, advances the manifest and records the run in one transaction
   (also when nothing was new). Fails without retries, after committing the rest, when a
@@ -113,7 +114,10 @@ def footfall_ingest():
         from warehouse.backfill import run_settings
         from warehouse.ingest import WorkUnit, parse_source
 
-        return parse_source(run_settings(params), WorkUnit.from_dict(unit), run_id, data_interval_end.date())
+        # Lines dated more than FOOTFALL_FUTURE_TOLERANCE_S after the real time they are read are
+        # quarantined; the data interval is not that time (a re-run reads today's lines).
+        now = dt.datetime.now(dt.UTC)
+        return parse_source(run_settings(params), WorkUnit.from_dict(unit), run_id, data_interval_end.date(), now)
 
     # all_done: runs when some units failed (after their retries), to commit each file up to
     # its first failed unit, and when no file had new bytes (parse_source is then skipped), to

@@ -9,6 +9,7 @@ the top paths, user agents and countries) into the report outbox, the table `rep
 
 * `wait_for_ingest`: waits (rescheduling, up to 2 hours) until an ingest run whose data
   interval ends at or after this one's has committed, so the report sees its interval's lines.
+  An interval ending more than `FOOTFALL_FUTURE_TOLERANCE_S` after the clock fails at once.
 * `build_report`: builds, validates and queues report `visits-<start>-<end>`; keyed on the
   data interval, so a re-run rebuilds the same report (a delivered one is never sent again).
   Updates the asset `footfall_outbox`, which starts a delivery run.
@@ -41,10 +42,16 @@ OUTBOX = Asset("footfall_outbox")
 def footfall_report():
     @task.sensor(pool=WAREHOUSE_POOL, poke_interval=60, timeout=2 * 3600, mode="reschedule")
     def wait_for_ingest(data_interval_end=None) -> bool:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.clock import IntervalInFuture
         from warehouse.report import ingested_through_end
         from warehouse.settings import task_settings
 
-        return ingested_through_end(task_settings(), data_interval_end)
+        try:
+            return ingested_through_end(task_settings(), data_interval_end)
+        except IntervalInFuture as exc:  # an interval that cannot end soon: fail now, no retries
+            raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WAREHOUSE_POOL, outlets=[OUTBOX])
     def build_report(data_interval_start=None, data_interval_end=None) -> str:

@@ -7,10 +7,10 @@
  * walks each line once along that template, greedily, taking at every choice the branch the
  * regular expression would try first. A line the walk accepts is therefore matched by the
  * regular expression with the same captures; a line it does not accept (no match, an empty
- * or over-long line, a time it does not handle) is reported back, and the caller parses it
- * with the regular-expression parser, which decides what it is. So this module never decides
- * a quarantine reason, and its results equal the reference parser's by construction
- * (tests/test_fast_path.py checks it on every real log).
+ * or over-long line, a time it does not handle or one later than the caller's limit) is
+ * reported back, and the caller parses it with the regular-expression parser, which decides
+ * what it is. So this module never decides a quarantine reason, and its results equal the
+ * reference parser's by construction (tests/test_fast_path.py checks it on every real log).
  *
  * For each accepted line it emits, per variable the caller asks for:
  *   - INTERN: the value's code (uint32) in a dictionary of the chunk's distinct raw values
@@ -178,6 +178,7 @@ typedef struct {
     Py_ssize_t tail_len;
     int tail_mode;
     Py_ssize_t max_line;
+    int64_t max_us; /* later times are left to the reference parser (it quarantines them) */
 } Template;
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -344,23 +345,27 @@ typedef struct {
 } Spans;
 
 /* Parse an emitted time or integer; 0 sends the line to the reference parser. */
-static int convert(const Var *v, const unsigned char *p, const unsigned char *q, int64_t *value, int16_t *aux) {
+static int convert(const Template *t, const Var *v, const unsigned char *p, const unsigned char *q, int64_t *value,
+                   int16_t *aux) {
     if (v->emit == E_TIME) {
+        int ok;
         if (v->kind == K_TIME_LOCAL) {
             int mo = month_number(p + 3);
             if (!mo) return 0;
-            return civil_to_us(digits(p + 7, 4), mo, digits(p, 2), digits(p + 12, 2), digits(p + 15, 2),
-                               digits(p + 18, 2), p[21] == '-' ? -1 : 1, digits(p + 22, 2), digits(p + 24, 2),
-                               value, aux);
+            ok = civil_to_us(digits(p + 7, 4), mo, digits(p, 2), digits(p + 12, 2), digits(p + 15, 2),
+                             digits(p + 18, 2), p[21] == '-' ? -1 : 1, digits(p + 22, 2), digits(p + 24, 2), value,
+                             aux);
+        } else {
+            int sign = 1, oh = 0, om = 0;
+            if (p[19] != 'Z') {
+                sign = p[19] == '-' ? -1 : 1;
+                oh = digits(p + 20, 2);
+                om = digits(p + 23, 2);
+            }
+            ok = civil_to_us(digits(p, 4), digits(p + 5, 2), digits(p + 8, 2), digits(p + 11, 2), digits(p + 14, 2),
+                             digits(p + 17, 2), sign, oh, om, value, aux);
         }
-        int sign = 1, oh = 0, om = 0;
-        if (p[19] != 'Z') {
-            sign = p[19] == '-' ? -1 : 1;
-            oh = digits(p + 20, 2);
-            om = digits(p + 23, 2);
-        }
-        return civil_to_us(digits(p, 4), digits(p + 5, 2), digits(p + 8, 2), digits(p + 11, 2), digits(p + 14, 2),
-                           digits(p + 17, 2), sign, oh, om, value, aux);
+        return ok && *value <= t->max_us;
     }
     if (v->emit == E_STATUS) {
         *value = digits(p, 3);
@@ -438,7 +443,7 @@ static void run(const Template *t, const unsigned char *data, Py_ssize_t size, O
         if (e > p && e[-1] == '\r') e--;
         int ok = (e - p) <= t->max_line && !is_blank(p, e) && match_line(t, p, e, &sp);
         for (int i = 0; ok && i < t->nvars; i++)
-            if (t->vars[i].emit > E_INTERN) ok = convert(&t->vars[i], sp.start[i], sp.end[i], &values[i], &aux[i]);
+            if (t->vars[i].emit > E_INTERN) ok = convert(t, &t->vars[i], sp.start[i], sp.end[i], &values[i], &aux[i]);
         if (ok) {
             if (buf_put(&res->accepted, &index, sizeof index)) goto fail;
             for (int i = 0; i < t->nvars; i++) {
@@ -474,11 +479,12 @@ fail:
 static PyObject *as_bytes(const Buf *b) { return PyBytes_FromStringAndSize(b->data ? b->data : "", (Py_ssize_t)b->len); }
 
 PyDoc_STRVAR(tokenize_doc,
-"tokenize(data, template, max_line) -> (lines, accepted, rejected, outputs)\n\n"
+"tokenize(data, template, max_line, max_us=2**63-1) -> (lines, accepted, rejected, outputs)\n\n"
 "data: a chunk of whole lines (bytes-like, UTF-8), lines split on b'\\n'.\n"
 "template: (vars, tail, tail_mode); vars is a sequence of (literal: bytes, kind: int,\n"
 "    emit: int, stop: int) per variable, in order; see parsers/fast_path.py.\n"
-"max_line: lines longer than this many bytes are rejected.\n\n"
+"max_line: lines longer than this many bytes are rejected.\n"
+"max_us: lines whose time is later (microseconds since the epoch, UTC) are rejected.\n\n"
 "Returns the number of lines; bytes of uint32 indexes of accepted lines; bytes of int64\n"
 "(index, start, end) triples of rejected lines; and per variable None (E_NONE) or a tuple:\n"
 "E_INTERN (codes uint32, offsets int64, data), E_TIME (us int64, offset minutes int16),\n"
@@ -488,11 +494,13 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer view;
     PyObject *template;
     Py_ssize_t max_line;
-    if (!PyArg_ParseTuple(args, "y*On", &view, &template, &max_line)) return NULL;
+    long long max_us = INT64_MAX;
+    if (!PyArg_ParseTuple(args, "y*On|L", &view, &template, &max_line, &max_us)) return NULL;
     PyObject *result = NULL, *vars = NULL, *seq = NULL;
     Template t;
     memset(&t, 0, sizeof t);
     t.max_line = max_line;
+    t.max_us = (int64_t)max_us;
     Output out[MAX_VARS];
     memset(out, 0, sizeof out);
     Result res;

@@ -7,17 +7,20 @@ parallel.
 Escaping (nginx ngx_http_log_module, ``escape=default``): ``"``, ``\\`` and bytes outside
 32..126 are written as ``\\xXX``. Apache httpd's mod_log_config writes ``\\"`` and ``\\\\``
 instead; both are undone here, and bytes that are not valid UTF-8 after unescaping are kept
-as ``\\xXX`` text.
+as ``\\xXX`` text, and so are control characters (C0 but tab, and DEL), whether they came
+escaped or raw: no stored string holds a NUL or a terminal escape sequence.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
 import polars as pl
 
 from parsers.log_format import LogFormat
+from parsers.run_together import PART_FOLLOWING, split_records
 
 MAX_LINE_BYTES = 64 * 1024
 
@@ -59,6 +62,7 @@ REASON_BAD_JSON = "invalid_json"
 REASON_MISSING_TIME = "missing_time"
 REASON_BAD_TIME = "invalid_time"
 REASON_BAD_STATUS = "invalid_status"
+REASON_FUTURE = "future_time"
 
 _ESCAPE_RE = re.compile(rb'\\x([0-9A-Fa-f]{2})|\\(["\\])')
 
@@ -87,6 +91,23 @@ def unescape_value(value: str) -> str:
         value.encode("utf-8", "surrogateescape"),
     )
     return raw.decode("utf-8", "backslashreplace")
+
+
+# C0 control characters but tab, and DEL: written as \xNN text wherever they come from (an
+# unescaped \x00, a raw byte, a JSON \u0000), like bytes that are not UTF-8.
+_CONTROLS = [chr(c) for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F)]
+_CONTROL_TEXT = [f"\\x{ord(c):02x}" for c in _CONTROLS]
+_CONTROL_RE = r"[\x00-\x08\x0a-\x1f\x7f]"
+
+
+def escape_controls(col: pl.Series) -> pl.Series:
+    """String column ``col`` with each control character (C0 but tab, and DEL) written as the
+    text ``\\xNN`` (lower-case hex); the rewrite runs once per distinct value that has one."""
+    has_control = col.str.contains(_CONTROL_RE).fill_null(False)
+    if not has_control.any():
+        return col
+    distinct = col.filter(has_control).unique()
+    return col.replace(distinct, distinct.str.replace_many(_CONTROLS, _CONTROL_TEXT))
 
 
 def escaped_variables(user_field: str | None, session_field: str | None) -> tuple[str, ...]:
@@ -154,7 +175,13 @@ def _first_present(fields: pl.DataFrame, *names: str, dtype: pl.DataType = pl.St
 
 
 def parse_lines(
-    lines: pl.DataFrame, fmt: LogFormat, *, user_field: str | None = "remote_user", session_field: str | None = None
+    lines: pl.DataFrame,
+    fmt: LogFormat,
+    *,
+    user_field: str | None = "remote_user",
+    session_field: str | None = None,
+    not_after: dt.datetime | None = None,
+    split: bool = True,
 ) -> ParsedChunk:
     """Parse a chunk of access-log lines.
 
@@ -167,10 +194,16 @@ def parse_lines(
             ``user_id`` is null when the format does not log it or it is ``-``.
         session_field: the variable carrying the session id (FOOTFALL_SESSION_FIELD, e.g.
             ``cookie_sessionid``), or ``None``; same rules, column ``session_id``.
+        not_after: the latest time an event may have (an aware datetime: the clock of the
+            job reading the lines plus FOOTFALL_FUTURE_TOLERANCE_S); a later line is
+            quarantined as ``future_time``. None accepts any time.
+        split: look for two records run together in the lines that do not match a text
+            format (:mod:`parsers.run_together`); their records are parsed with ``split=False``.
 
     Returns:
         A :class:`ParsedChunk`. Every input line is in exactly one of ``events`` or
-        ``quarantine``. Request lines that are not HTTP (``-``, binary junk) are kept as
+        ``quarantine``; a line holding two records run together gives one or two events with
+        its line number. Request lines that are not HTTP (``-``, binary junk) are kept as
         events with ``method``, ``path``, ``query`` and ``protocol`` null.
     """
     lines = lines.select(pl.col("line_number").cast(pl.Int64), pl.col("line").cast(pl.String))
@@ -204,20 +237,28 @@ def parse_lines(
         .then(pl.lit(REASON_BAD_TIME))
         .when(pl.col("_status").is_null() & pl.lit("status" in fields.columns))
         .then(pl.lit(REASON_BAD_STATUS))
-        .otherwise(None)
     )
-    typed = pl.concat([candidate, typed.with_columns(reason.alias("_reason"))], how="horizontal")
+    if not_after is not None:
+        reason = reason.when(pl.col("_ts") > pl.lit(not_after.astimezone(dt.UTC))).then(pl.lit(REASON_FUTURE))
+    typed = pl.concat([candidate, typed.with_columns(reason.otherwise(None).alias("_reason"))], how="horizontal")
+    split_events = None
+    if split and not fmt.is_json:
+        typed, split_events = _split_run_together(
+            typed, fmt, user_field=user_field, session_field=session_field, not_after=not_after
+        )
 
     good = typed.filter(pl.col("_reason").is_null())
     # JSON string values are already unescaped by the JSON reader; unescaping them again would
     # turn two backslashes in a value (logged as "a\\\\b") into one, or a value "\\x41" into "A".
     events = _to_events(good, unescape=not fmt.is_json, user_field=user_field, session_field=session_field)
+    if split_events is not None:
+        events = pl.concat([events, split_events]).sort("line_number", maintain_order=True)
     quarantine = (
         pl.concat(
             [
                 lines.filter(empty).with_columns(pl.lit(REASON_EMPTY).alias("reason")),
                 lines.filter(too_long & ~empty).with_columns(pl.lit(REASON_TOO_LONG).alias("reason")),
-                typed.filter(pl.col("_reason").is_not_null()).select(
+                typed.filter(pl.col("_reason").is_not_null() & (pl.col("_reason") != _SPLIT)).select(
                     "line_number", "line", pl.col("_reason").alias("reason")
                 ),
             ]
@@ -228,6 +269,46 @@ def parse_lines(
     return ParsedChunk(events=events, quarantine=quarantine)
 
 
+# The reason of a line whose records became events: neither an event row of its own nor quarantined.
+_SPLIT = "_split"
+
+
+def _split_run_together(typed: pl.DataFrame, fmt: LogFormat, **parse_args) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Lines that did not match and hold two records run together (:mod:`parsers.run_together`).
+
+    Each record is parsed on its own. When the following record parses, the line's events are
+    it and the cut-off record (if that one parses too) with the line's number, and its
+    ``_reason`` becomes :data:`_SPLIT`; when it does not, the line stays quarantined with the
+    following record's reason. Returns ``typed`` updated, and the events (None: no line split).
+    """
+    mismatched = typed.filter(pl.col("_reason") == REASON_NO_MATCH).select("line_number", "line")
+    records = split_records(mismatched, fmt).with_row_index("_record").with_columns(pl.col("_record").cast(pl.Int64))
+    if not records.height:
+        return typed, None
+    # A record's row in ``records`` is its line number while it is parsed: the two records of a
+    # line then stay apart, and each maps back to its physical line.
+    parsed = parse_lines(records.select(pl.col("_record").alias("line_number"), "line"), fmt, split=False, **parse_args)
+    following = records.filter(pl.col("part") == PART_FOLLOWING)
+    parsed_ids = parsed.events.get_column("line_number")
+    whole = following.filter(pl.col("_record").is_in(parsed_ids.implode())).get_column("line_number")
+    events = (
+        parsed.events.rename({"line_number": "_record"})
+        .join(records.select("_record", "line_number"), on="_record", how="left", maintain_order="left")
+        .filter(pl.col("line_number").is_in(whole.implode()))
+        .select(parsed.events.columns)
+    )
+    reasons = following.join(
+        parsed.quarantine.select(pl.col("line_number").alias("_record"), "reason"), on="_record", how="inner"
+    ).select("line_number", pl.col("reason").alias("_split_reason"))
+    outcome = pl.concat([reasons, whole.to_frame().with_columns(pl.lit(_SPLIT).alias("_split_reason"))])
+    typed = (
+        typed.join(outcome, on="line_number", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("_split_reason", "_reason").alias("_reason"))
+        .drop("_split_reason")
+    )
+    return typed, events
+
+
 def _to_events(
     good: pl.DataFrame, *, unescape: bool = True, user_field: str | None = None, session_field: str | None = None
 ) -> pl.DataFrame:
@@ -235,6 +316,9 @@ def _to_events(
     for name in escaped_variables(user_field, session_field):
         if unescape and name in cols:
             good = good.with_columns(unescape_column(good.get_column(name)))
+    # Every logged value, escaped or not (a raw control byte in $host, a JSON "\u0000").
+    values = [c for c, t in good.schema.items() if t == pl.String and c != "line" and not c.startswith("_")]
+    good = good.with_columns(escape_controls(good.get_column(c)) for c in values)
 
     if "request" in cols:
         request = pl.col("request")

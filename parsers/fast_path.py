@@ -21,6 +21,7 @@ Text formats with ``$request``, a ``$time_local`` or ``$time_iso8601`` time and 
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ from parsers.access_log import (
     MAX_LINE_BYTES,
     PARSED_SCHEMA,
     QUARANTINE_SCHEMA,
+    escape_controls,
     escaped_variables,
     null_markers,
     parse_lines,
@@ -193,6 +195,7 @@ def parse_chunk(
     *,
     user_field: str | None = "remote_user",
     session_field: str | None = None,
+    not_after: dt.datetime | None = None,
 ) -> CodedChunk:
     """Parse a chunk of whole lines.
 
@@ -201,27 +204,38 @@ def parse_chunk(
         first_line: the 1-based line number of the first line in its source.
         fmt: the compiled ``log_format``; ``template``: :func:`compile_template` of it (None:
             the reference parser parses every line).
-        user_field, session_field: as :func:`parsers.access_log.parse_lines`.
+        user_field, session_field, not_after: as :func:`parsers.access_log.parse_lines` (the
+            tokenizer leaves lines later than ``not_after`` to the reference parser, which
+            quarantines them).
 
     Returns:
         A :class:`CodedChunk`; every line is in exactly one of its events or quarantine, with
         the values, types and reasons :func:`parsers.access_log.parse_lines` gives.
     """
     data = as_utf8(data)
+    fields = {"user_field": user_field, "session_field": session_field, "not_after": not_after}
     if template is None:
         frame = lines_frame(data, first_line)
-        parsed = parse_lines(frame, fmt, user_field=user_field, session_field=session_field)
+        parsed = parse_lines(frame, fmt, **fields)
         return CodedChunk(CodedEvents.encode(parsed.events), parsed.quarantine, frame.height, frame.height)
-    lines, accepted, rejected, outputs = _tokenizer.tokenize(data, template.spec, MAX_LINE_BYTES)
+    latest = _NO_LIMIT if not_after is None else _epoch_us(not_after)
+    lines, accepted, rejected, outputs = _tokenizer.tokenize(data, template.spec, MAX_LINE_BYTES, latest)
     fast = _coded_events(template, fmt, first_line, np.frombuffer(accepted, dtype=np.uint32), outputs)
     spans = np.frombuffer(rejected, dtype=np.int64).reshape(-1, 3)
     if not len(spans):
         return CodedChunk(fast, pl.DataFrame(schema=QUARANTINE_SCHEMA), lines, 0)
-    parsed = parse_lines(
-        _rejected_lines(data, spans, first_line), fmt, user_field=user_field, session_field=session_field
-    )
+    parsed = parse_lines(_rejected_lines(data, spans, first_line), fmt, **fields)
     events = CodedEvents.concat([fast, CodedEvents.encode(parsed.events)])
     return CodedChunk(events, parsed.quarantine, lines, len(spans))
+
+
+_NO_LIMIT = 2**63 - 1
+
+
+def _epoch_us(moment: dt.datetime) -> int:
+    """Microseconds since the epoch of an aware datetime, as the tokenizer counts time."""
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _rejected_lines(data: bytes, spans: np.ndarray, first_line: int) -> pl.DataFrame:
@@ -269,6 +283,7 @@ def _coded_events(
             values = _strings(out[1], out[2])
             if name in template.escaped:
                 values = unescape_column(values)
+            values = escape_controls(values)
             interned[role] = (pl.Series(np.frombuffer(out[0], dtype=np.uint32)), values.rename(role))
     for role, dtype in (("bytes_sent", pl.Int64), ("request_time", pl.Float64)):
         if role in interned:

@@ -68,6 +68,8 @@ class LogFormat:
         json_fields: for ``escape=json`` formats, pairs of (JSON key, variable name).
         literals: for text formats, the literal text around the variables: one more entry
             than ``variables`` (before the first, between each pair, after the last).
+        patterns: for text formats, the regular expression of each variable's value (without
+            a capture group), in the order of ``variables``: what ``regex`` captures.
     """
 
     text: str
@@ -75,6 +77,7 @@ class LogFormat:
     regex: str | None
     json_fields: tuple[tuple[str, str], ...] = ()
     literals: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
 
     @property
     def is_json(self) -> bool:
@@ -157,6 +160,7 @@ def _compile_text(text: str) -> LogFormat:
     names = [a or b for a, b in zip(parts[1::3], parts[2::3], strict=True)]
     variables = _check_variables(names)
     pattern = ["^"]
+    values = []
     for i, name in enumerate(names):
         before, after = literals[i], literals[i + 1]
         if i > 0 and before == "":
@@ -176,6 +180,7 @@ def _compile_text(text: str) -> LogFormat:
                 value = f"[^{re.escape(after[0])}]*"
             else:
                 value = ".*"
+        values.append(value)
         pattern.append(f"({value})")
     tail = literals[-1]
     if tail.endswith('"') and names:
@@ -187,7 +192,9 @@ def _compile_text(text: str) -> LogFormat:
     else:
         pattern.append(re.escape(tail))
         pattern.append(r"\r?$")
-    return LogFormat(text=text, variables=variables, regex="".join(pattern), literals=tuple(literals))
+    return LogFormat(
+        text=text, variables=variables, regex="".join(pattern), literals=tuple(literals), patterns=tuple(values)
+    )
 
 
 def _compile_json(text: str) -> LogFormat:

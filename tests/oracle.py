@@ -63,6 +63,17 @@ def read_hits(path: Path) -> list[Hit]:
     return hits
 
 
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+def stored_user_agent(user_agent: str) -> str:
+    """docs/privacy.md: what is stored of a user agent, its first 100 characters after every
+    address in it became ``<address>``. The address-shaped text in these logs' user agents is
+    dotted quads only (version numbers such as ``APT-HTTP/1.3 (0.9.7.9)``), so that is what
+    this replaces, leftmost and longest first."""
+    return _DOTTED_QUAD.sub("<address>", user_agent)[:100]
+
+
 def is_page_view(hit: Hit) -> bool:
     """docs/metrics.md: a GET answered 2xx or 304, not a static asset, not a health check."""
     if hit.method != "GET" or not (200 <= hit.status <= 299 or hit.status == 304) or not hit.path:

@@ -125,11 +125,11 @@ def test_export_defaults_to_every_day(warehouse, tmp_path, capsys):
             'SQL error: Catalog Error: Table with name daily_trafic does not exist! Did you mean "daily_traffic"?',
             1,
         ),
-        (("export", "daily_trafic"), "unknown view 'daily_trafic'; one of: ", 1),
+        (("export", "daily_trafic"), "unknown view 'daily_trafic'; one of: ", 2),
         (
             ("export", "daily_traffic", "--community", "x"),
             "daily_traffic has no community dimension; drop --community",
-            1,
+            2,
         ),
         (("outbox", "show", "visits-nope"), "no report 'visits-nope' in the outbox", 1),
     ],
@@ -237,3 +237,16 @@ def test_summary_never_shows_lines_parsed_beside_zero_hits_without_the_reason(fo
     assert main(["rebuild"]) == 0
     code, out, _ = run(capsys, "summary")
     assert "hits:                500\n" in out
+
+
+def test_query_output_is_as_safe_as_export_output(warehouse, tmp_path, capsys):
+    """query --output follows export's rules: no silent overwrite, nothing into the data dir, and
+    CSV cells a spreadsheet would run are made inert."""
+    output = tmp_path / "q.csv"
+    output.write_text("someone's work\n")
+    code, _, err = run(capsys, "query", "select '=1+1' as cell", "--format", "csv", "--output", str(output))
+    assert code == 2 and "exists; add --force" in err and output.read_text() == "someone's work\n"
+    assert run(capsys, "query", "select '=1+1' as cell", "-f", "csv", "-o", str(output), "--force")[0] == 0
+    assert output.read_text() == "cell\n'=1+1\n"
+    code, _, err = run(capsys, "query", "select 1", "-f", "json", "-o", str(warehouse / "x.json"))
+    assert code == 2 and "inside" in err and not (warehouse / "x.json").exists()

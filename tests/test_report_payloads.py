@@ -12,7 +12,7 @@ import duckdb
 import jsonschema
 import pytest
 from conftest import REPO, shared_log
-from oracle import country, daily, is_page_view, read_hits
+from oracle import country, daily, is_page_view, read_hits, stored_user_agent
 from outbox_helpers import HALF_HOUR, FakeClock, ingest_log, ingested_apache_logs, make_settings, outbox_rows
 
 from warehouse import outbox, report
@@ -69,7 +69,8 @@ def test_visits_payloads_match_the_oracle_and_the_schema(apache, tmp_path, top_n
             group = by_hour[hour]
             assert bucket["count"] == len(group)
             assert bucket["paths"] == expected_top(collections.Counter(h.path for h in group), top_n, 256)
-            assert bucket["user_agents"] == expected_top(collections.Counter(h.user_agent[:100] for h in group), top_n)
+            agents = collections.Counter(stored_user_agent(h.user_agent) for h in group)
+            assert bucket["user_agents"] == expected_top(agents, top_n)
             assert bucket["countries"] == expected_top(collections.Counter(country(h.ip) for h in group), top_n)
             for counts in (bucket["paths"], bucket["user_agents"], bucket["countries"]):
                 assert sum(counts.values()) == bucket["count"] and len(counts) <= top_n + 1

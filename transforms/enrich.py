@@ -9,7 +9,9 @@ once per distinct value:
 * user agent -> browser, OS, device type and crawler flag, cached across runs by the keyed
   ``user_agent_id`` (no user-agent text is kept in the cache);
 * referrer -> domain and source class; UTM tags from the query string;
-* sensitive query parameters removed from the stored query and referrer.
+* sensitive query parameters removed from the stored query and referrer;
+* addresses inside the request, the referrer and the host replaced by ``<address>``
+  (:mod:`transforms.redaction`), after the values above were computed from them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from transforms.client_address import client_addresses
 from transforms.distinct_cache import DistinctCache
 from transforms.geoip import shared_geoip
 from transforms.privacy import client_ip_hashes, keyed_hashes
+from transforms.redaction import redact_dimension
 from transforms.referrers import DEFAULT_SENSITIVE_PARAMS, referrer_columns, strip_params, utm_columns
 from transforms.routes import Routes
 from transforms.user_agents import UA_SCHEMA, UserAgentClassifier
@@ -71,6 +74,8 @@ class Enricher:
             (``sensitive_params=None``: :data:`transforms.referrers.DEFAULT_SENSITIVE_PARAMS`).
         routes: the route rules (FOOTFALL_ROUTES) giving ``page_type``, ``community_slug``
             and ``post_id``; ``None`` leaves them null.
+        redact_addresses: FOOTFALL_REDACT_REQUEST_ADDRESSES: replace the addresses inside
+            requests, referrers and hosts (:func:`transforms.redaction.redact_dimension`).
 
     Raises:
         transforms.geoip.GeoIPConfigError: the GeoIP database is missing or unreadable.
@@ -86,8 +91,10 @@ class Enricher:
         sensitive_params: tuple[str, ...] | None = None,
         crawler_patterns: str | None = None,
         routes: Routes | None = None,
+        redact_addresses: bool = False,
     ) -> None:
         self.hash_key = hash_key
+        self.redact_addresses = redact_addresses
         self.routes = routes or Routes(())
         self.geoip = shared_geoip(geoip_database)
         self.classifier = shared_classifier((crawler_patterns,) if crawler_patterns else ())
@@ -148,13 +155,16 @@ class Enricher:
             ``request``: ``page_type``, ``community_slug`` and ``post_id`` from the routes, the
             UTM tags, and ``query`` without sensitive parameters; ``referrer``:
             ``referrer_domain`` and ``referrer_class``, and ``referrer`` without sensitive
-            parameters.
+            parameters. With ``redact_addresses``, the text of ``request``, ``referrer`` and
+            ``host`` has its addresses replaced (cached with the rest: once per distinct value).
         """
+        hosts = events.dims["host"]
         return (
             events.with_dim("client", self._clients(events.dims["client"]))
             .with_dim("user_agent", self._agents(events.dims["user_agent"]))
             .with_dim("request", self._requests(events.dims["request"]))
             .with_dim("referrer", self._referrers(events.dims["referrer"]))
+            .with_dim("host", redact_dimension("host", hosts) if self.redact_addresses else hosts)
         )
 
     # The computations behind the caches: each maps dimension rows to enriched rows, one for
@@ -183,9 +193,15 @@ class Enricher:
             request.join(self.routes.classify(request.get_column("path")), on="path", how="left", maintain_order="left")
             .with_columns(*utm_columns(pl.col("query")))
             .with_columns(strip_params(pl.col("query"), self.sensitive_params).alias("query"))
+            .pipe(self._redacted, "request")
         )
 
     def _enrich_referrers(self, referrer: pl.DataFrame) -> pl.DataFrame:
-        return referrer.with_columns(*referrer_columns(pl.col("referrer"), self.site_hosts)).with_columns(
-            strip_params(pl.col("referrer"), self.sensitive_params).alias("referrer")
+        return (
+            referrer.with_columns(*referrer_columns(pl.col("referrer"), self.site_hosts))
+            .with_columns(strip_params(pl.col("referrer"), self.sensitive_params).alias("referrer"))
+            .pipe(self._redacted, "referrer")
         )
+
+    def _redacted(self, frame: pl.DataFrame, dim: str) -> pl.DataFrame:
+        return redact_dimension(dim, frame) if self.redact_addresses else frame

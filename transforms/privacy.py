@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import re
-import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from parsers.coded import CodedEvents, code_column, factorize
+from transforms.secret_files import create_secret_file
 
 _DIGEST = 8
 
@@ -44,23 +43,6 @@ def keyed_hash(key: bytes, *parts: str | None) -> int:
     """BLAKE2b-64 of ``parts`` joined by NUL bytes, keyed with ``key`` (1..64 bytes)."""
     data = b"\0".join((p or "").encode("utf-8", "surrogateescape") for p in parts)
     return _to_int64(hashlib.blake2b(data, key=key, digest_size=_DIGEST).digest())
-
-
-def _create_secret_file(path: Path, nbytes: int) -> bytes:
-    """Create ``path`` with random bytes unless it exists (race-safe), return its content."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        tmp.write_bytes(secrets.token_bytes(nbytes))
-        tmp.chmod(0o600)
-        try:
-            # link() fails if another process created the file first: both then use its salt.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_bytes()
 
 
 class KeyStore:
@@ -81,12 +63,12 @@ class KeyStore:
         """The 32-byte key for ``client_ip_hash``, ``user_agent_id`` and ``user_hash``."""
         if self._configured:
             return hashlib.sha256(self._configured.encode("utf-8")).digest()
-        return _create_secret_file(self.secrets_dir / "hash.key", 32)
+        return create_secret_file(self.secrets_dir / "hash.key", 32)
 
     def daily_salt(self, day: dt.date) -> bytes:
         """The random 32-byte salt for visitor ids of ``day`` (a date in FOOTFALL_TIMEZONE),
         created on first use."""
-        return _create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
+        return create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
 
     @property
     def salts_dir(self) -> Path:
@@ -173,7 +155,9 @@ def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
-def pseudonymise(events: CodedEvents, keys: KeyStore, site: str, timezone: str = "UTC") -> CodedEvents:
+def pseudonymise(
+    events: CodedEvents, keys: KeyStore, site: str, timezone: str = "UTC", *, redact_user_agent: bool = False
+) -> CodedEvents:
     """Replace the raw client address, user id and session id with keyed hashes.
 
     Args:
@@ -184,6 +168,9 @@ def pseudonymise(events: CodedEvents, keys: KeyStore, site: str, timezone: str =
         keys: where the key and the daily salts come from.
         site: site name mixed into the visitor id.
         timezone: IANA name; visitor ids change at midnight in this zone (the reporting day).
+        redact_user_agent: replace every address in the stored user agent with ``<address>``
+            (FOOTFALL_REDACT_REQUEST_ADDRESSES), after the hashes and before the cut, so that
+            ids and classification see the user agent as sent and no cut leaves part of one.
 
     Returns:
         The events without ``remote_addr``, ``x_forwarded_for``, ``user_id`` and the
@@ -260,11 +247,14 @@ def pseudonymise(events: CodedEvents, keys: KeyStore, site: str, timezone: str =
     dims = {name: frame for name, frame in events.dims.items() if name != "session_id"}
     dims["client"] = client.drop("remote_addr", "x_forwarded_for")
     dims["user_id"] = users.drop("user_id")
-    dims["user_agent"] = agents.with_columns(pl.col("user_agent").str.slice(0, 100))
+    stored = redact_addresses(pl.col("user_agent")) if redact_user_agent else pl.col("user_agent")
+    dims["user_agent"] = agents.with_columns(stored.str.slice(0, 100))
     return CodedEvents(rows, dims)
 
 
-# IPv4, and IPv6 in full or "::"-compressed form (optionally with an embedded IPv4 tail).
+# IPv4, and IPv6 in full or "::"-compressed form (optionally with an embedded IPv4 tail). A bare
+# "::" with no hex digit next to it (the unspecified address, no one's) is not matched: it is how
+# Perl names are written, and crawlers send them ("LWP::Simple/6.15" in their user agents).
 _IPV4 = r"(?:\d{1,3}\.){3}\d{1,3}"
 _H = r"[0-9A-Fa-f]{1,4}"
 _IPV6 = (
@@ -272,7 +262,7 @@ _IPV6 = (
     rf"|(?:{_H}:){{1,6}}:?(?:{_H}:){{0,5}}{_IPV4}"
     rf"|::(?:{_H}:){{0,5}}{_IPV4}"
     rf"|(?:{_H}:){{1,7}}:(?:{_H}(?::{_H}){{0,6}})?"
-    rf"|::(?:{_H}(?::{_H}){{0,6}})?"
+    rf"|::{_H}(?::{_H}){{0,6}}"
 )
 ADDRESS_PATTERN = rf"{_IPV6}|{_IPV4}"
 REDACTED = "<address>"

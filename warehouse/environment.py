@@ -38,6 +38,8 @@ VARIABLES: dict[str, str] = {
     "FOOTFALL_TRUSTED_PROXIES": "CIDRs of proxies in front of nginx",
     "FOOTFALL_SENSITIVE_PARAMS": "query parameters removed from stored paths and referrers",
     "FOOTFALL_CRAWLER_PATTERNS": "extra regular expression of crawler user agents",
+    "FOOTFALL_REDACT_REQUEST_ADDRESSES": "store addresses inside requests as <address>",
+    "FOOTFALL_FUTURE_TOLERANCE_S": "seconds a line's time may be after the time it is read",
     "GEOIP_DATABASE": "a GeoLite2/GeoIP2 City .mmdb",
     "FOOTFALL_SALT_MAX_AGE_H": "hours a daily visitor salt is kept",
     "FOOTFALL_USER_ID_FIELD": "the log_format variable carrying the signed-in user's id",

@@ -53,7 +53,9 @@ def explain(exc: BaseException) -> Explanation | None:
 
     if isinstance(exc, CommandError):
         return Explanation(str(exc), exc.exit_code)
-    if isinstance(exc, ExportError | OutboxError):
+    if isinstance(exc, ExportError):  # a request the view or the output path cannot take
+        return Explanation(str(exc), 2)
+    if isinstance(exc, OutboxError):
         return Explanation(str(exc), 1)
     if isinstance(exc, duckdb.IOException) and (lock := _LOCK_RE.search(str(exc))):
         return Explanation(

@@ -1,26 +1,98 @@
 """CSV export of the warehouse's views and tables for a date range and an optional community.
 
 ``python -m warehouse.cli export VIEW [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--community SLUG]
-[--grain hour|day|week|month] [--output FILE]``; without ``--from``/``--to``, every day.
-docs/communities.md, docs/metrics.md and docs/schema.md define every view and table;
+[--grain hour|day|week|month] [--output FILE [--force]]``; without ``--from``/``--to``, every
+day. docs/communities.md, docs/metrics.md and docs/schema.md define every view and table;
 :data:`EXPORTS` lists which take a range, a community or a grain.
+
+A CSV file is opened by people in spreadsheets, and its cells hold text that anyone on the
+internet can write into a log (a request path, a referrer): every writer of CSV passes its rows
+through :func:`neutralise_formulas` first. The file itself is never written over the warehouse
+or the secrets (:func:`check_output`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from warehouse import storage
 from warehouse.retention import ROLLUPS
 
 
 class ExportError(ValueError):
-    """An export request the view cannot answer (unknown view, community or grain not supported)."""
+    """An export request the view cannot answer (unknown view, community or grain not supported),
+    or an output file it must not write."""
+
+
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): = + - @, and tab
+# and carriage return, which some spreadsheets skip before reading the next character.
+_FORMULA_START = r"^[=+\-@\t\r]"
+# A cell that is a plain number is read as that number, not as a formula: left alone.
+_PLAIN_NUMBER = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
+
+
+def neutralise_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with every text cell that a spreadsheet would run as a formula made inert.
+
+    Follows OWASP's "CSV Injection" advice (https://owasp.org/www-community/attacks/CSV_Injection):
+    a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+    ``'``, which spreadsheets (Excel, LibreOffice, Google Sheets) take as "this is text" and do
+    not display. Numeric columns are not touched, nor are text cells that are plain numbers
+    (``-3``, ``+1.5e3``): numbers stay numbers. Quoting of commas, quotes and newlines is the
+    CSV writer's job (polars ``write_csv`` quotes as RFC 4180 says).
+
+    Args:
+        frame: the rows to be written as CSV; String columns are checked, column-wise.
+
+    Returns:
+        A frame of the same shape and types.
+    """
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(_FORMULA_START) & ~pl.col(c).str.contains(_PLAIN_NUMBER))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in text
+    )
+
+
+def check_output(output: Path, keep_out_of: Iterable[Path] = (), *, force: bool = False) -> Path:
+    """The file ``--output`` names, resolved, once it is safe to write.
+
+    Args:
+        output: the path given; symlinks are followed (a link into the data dir is refused like
+            the data dir itself).
+        keep_out_of: directories the file may not be in (the data dir, the secrets dir).
+        force: replace an existing file (``--force``).
+
+    Returns:
+        The resolved path.
+
+    Raises:
+        ExportError: the path is inside one of ``keep_out_of``, is a directory, or exists
+            without ``force``.
+    """
+    target = Path(output).expanduser().resolve()
+    for directory in keep_out_of:
+        directory = Path(directory).resolve()
+        if target == directory or directory in target.parents:
+            raise ExportError(
+                f"--output {output} is inside {directory} (the warehouse's data or its secrets): "
+                "write the CSV somewhere else"
+            )
+    if target.is_dir():
+        raise ExportError(f"--output {output} is a directory; give a file name")
+    if target.exists() and not force:
+        raise ExportError(f"--output {output} exists; add --force to replace it")
+    return target
 
 
 @dataclass(frozen=True)
@@ -107,6 +179,8 @@ def export_csv(
     community: str | None = None,
     grain: str | None = None,
     output: Path | None = None,
+    force: bool = False,
+    keep_out_of: Iterable[Path] = (),
 ) -> int:
     """Write ``view`` for days ``start``..``end`` (inclusive, FOOTFALL_TIMEZONE) as CSV.
 
@@ -118,15 +192,19 @@ def export_csv(
         grain: ``hour``, ``day``, ``week`` or ``month`` for ``trends`` and ``peak_visitors``
             (default ``day``).
         output: the CSV file (UTF-8, header row, comma-separated; nested values such as
-            maps as JSON text); ``None`` writes to stdout.
+            maps as JSON text; text cells through :func:`neutralise_formulas`); ``None``
+            writes to stdout.
+        force, keep_out_of: as :func:`check_output`; an existing ``output`` is never replaced
+            without ``force``, even one created while the query ran.
 
     Returns:
         The number of data rows written.
 
     Raises:
         ExportError: unknown view, end before start, a community for a view without
-            communities, or a grain the view does not take.
+            communities, a grain the view does not take, or an output :func:`check_output` refuses.
     """
+    target = None if output is None else check_output(output, keep_out_of, force=force)
     spec = EXPORTS.get(view)
     if spec is None:
         raise ExportError(f"unknown view {view!r}; one of: {', '.join(sorted(EXPORTS))}")
@@ -154,9 +232,13 @@ def export_csv(
     if nested:
         replaced = ", ".join(f'to_json("{name}") as "{name}"' for name in nested)
         relation = con.sql(f"select * replace ({replaced}) from ({sql})", params=used)
-    frame = relation.pl()
-    if output is None:
+    frame = neutralise_formulas(relation.pl())
+    if target is None:
         sys.stdout.write(frame.write_csv())
-    else:
-        frame.write_csv(Path(output))
+        return frame.height
+    try:
+        with open(target, "wb" if force else "xb") as f:
+            frame.write_csv(f)
+    except FileExistsError:
+        raise ExportError(f"--output {output} exists; add --force to replace it") from None
     return frame.height

@@ -41,10 +41,12 @@ import pyarrow.parquet as pq
 from parsers.coded import CodedEvents, code_column
 from parsers.fast_path import Template, compile_template, parse_chunk
 from transforms.enrich import UA_CACHE_SCHEMA, Enricher
-from transforms.privacy import KeyStore, pseudonymise, redact_addresses, redact_param_values
-from warehouse import storage
+from transforms.privacy import KeyStore, pseudonymise
+from transforms.redaction import redact_quarantined_lines
+from warehouse import clock, storage
 from warehouse.dimensions import load_dimensions
 from warehouse.failpoints import failpoint
+from warehouse.ingest_errors import IngestIncomplete, RejectRateExceeded, UnitsFailed  # noqa: F401 (public here)
 from warehouse.log_files import (
     REASON_GZIP_TRUNCATED,
     REASON_NOT_TEXT,
@@ -100,6 +102,7 @@ def make_enricher(settings: Settings, keys: KeyStore) -> Enricher:
         sensitive_params=settings.sensitive_params,
         crawler_patterns=settings.crawler_patterns,
         routes=settings.routes,
+        redact_addresses=settings.redact_request_addresses,
     )
 
 
@@ -373,18 +376,16 @@ class _ChunkResult:
 
 
 def _process_chunk(
-    chunk: Chunk, template: Template | None, keys: KeyStore, enricher: Enricher, settings: Settings, plan: SourcePlan
-) -> _ChunkResult:
-    parsed = parse_chunk(
-        chunk.data,
-        chunk.first_line,
-        settings.log_format,
-        template,
-        user_field=settings.user_id_field,
-        session_field=settings.session_field,
-    )
+    chunk: Chunk, template: Template | None, keys: KeyStore, enricher: Enricher, settings: Settings, plan: SourcePlan,
+    not_after: dt.datetime,
+) -> _ChunkResult:  # fmt: skip
+    fmt, fields = settings.log_format, {"user_field": settings.user_id_field, "session_field": settings.session_field}
+    parsed = parse_chunk(chunk.data, chunk.first_line, fmt, template, **fields, not_after=not_after)
     # The site of the glob that matched the file: stored, and keyed into the visitor id.
-    events = pseudonymise(enricher.apply(parsed.events), keys, plan.site, settings.timezone)
+    events = pseudonymise(
+        enricher.apply(parsed.events), keys, plan.site, settings.timezone,
+        redact_user_agent=settings.redact_request_addresses,
+    )  # fmt: skip
     by_day: dict[dt.date, pa.Table] = {}
     table_bytes = 0
     if events.height:
@@ -406,7 +407,7 @@ def _process_chunk(
         pl.lit(plan.path).alias("source_path"),
         "line_number",
         "reason",
-        redact_param_values(redact_addresses(pl.col("line")), enricher.sensitive_params).alias("line"),
+        redact_quarantined_lines(pl.col("line"), enricher.sensitive_params).alias("line"),
     )
     reasons = collections.Counter(dict(parsed.quarantine.get_column("reason").value_counts().iter_rows()))
     return _ChunkResult(by_day, table_bytes, quarantine.to_arrow().cast(QUARANTINE_SCHEMA), parsed.lines, reasons)
@@ -483,7 +484,9 @@ def _final_name(unit: WorkUnit, run_id: str) -> str:
     return f"{unit.plan.source_id}-{unit.start_offset:015d}-{run}.parquet"
 
 
-def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: dt.date) -> dict:
+def parse_source(
+    settings: Settings, unit: WorkUnit, run_id: str, ingest_date: dt.date, now: dt.datetime | None = None
+) -> dict:
     """Parse one work unit of a source into staged Parquet files.
 
     Reads the unit's byte range in chunks of ``settings.chunk_bytes``, ``parse_threads`` of
@@ -495,6 +498,8 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
         unit: what to read, from :func:`plan_units`.
         run_id: the Airflow run id (names the staging folder and the run digest of file names).
         ingest_date: the run's date, the partition of quarantined lines.
+        now: the time the lines are read (default: the clock): a line dated more than
+            ``settings.future_tolerance_s`` after it is quarantined as ``future_time``.
 
     A file that is not text (``plan.not_text``) is not read: one quarantined entry (reason
     ``not_text``) stands for it and its offset goes to its end, so it is rejected once. A damaged
@@ -507,7 +512,8 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
     Returns:
         A JSON-serialisable dict: ``unit`` (the unit as a dict), ``end_offset`` (offset after
         the last byte read), ``damaged`` (1 when one entry stands for damage or not-text, else
-        0; counted in the line counts), ``reread`` (bool), ``lines_read``, ``lines_parsed``,
+        0; counted in the line counts), ``reread`` (bool), ``lines_read``, ``lines_parsed``
+        (lines with at least one event: a line of two records run together gives two),
         ``lines_quarantined``, ``reasons`` (reason -> lines) and ``files``: list of {kind,
         staged, final, event_date, rows} with paths relative to the data dir.
 
@@ -519,6 +525,7 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
     keys = KeyStore(settings.secrets_dir, settings.hash_key)
     enricher = make_enricher(settings, keys)
     template = compile_template(settings.log_format, settings.user_id_field, settings.session_field)
+    not_after = clock.latest_event_time(now or clock.utcnow(), settings.future_tolerance_s)
     stage = settings.staging_dir / _safe(run_id) / f"{plan.source_id}-{unit.start_offset:015d}"
     if stage.exists():
         shutil.rmtree(stage)
@@ -559,7 +566,7 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
                 future, after = pending.popleft()
                 result: _ChunkResult = future.result()
                 buffers.add(result.events_by_day, result.events_bytes)
-                totals["parsed"] += sum(table.num_rows for table in result.events_by_day.values())
+                totals["parsed"] += result.lines - result.quarantine.num_rows
                 if result.quarantine.num_rows:
                     write(("quarantine",), result.quarantine, QUARANTINE_SCHEMA, "quarantine.parquet")
                 totals["read"] += result.lines
@@ -571,7 +578,7 @@ def parse_source(settings: Settings, unit: WorkUnit, run_id: str, ingest_date: d
 
             # At most parse_threads + 1 chunks in memory at once, whatever the file size.
             for chunk, after in reader:
-                future = pool.submit(_process_chunk, chunk, template, keys, enricher, settings, plan)
+                future = pool.submit(_process_chunk, chunk, template, keys, enricher, settings, plan, not_after)
                 pending.append((future, after))
                 if len(pending) > settings.parse_threads:
                     drain_one()
@@ -661,7 +668,7 @@ def _entry(plan: SourcePlan, line_number: int, reason: str, partial: bytes, enri
     text = "" if reason == REASON_NOT_TEXT else partial.decode("utf-8", "backslashreplace")
     row = pl.DataFrame(
         {"source_id": [plan.source_id], "source_path": [plan.path], "line_number": [line_number], "reason": [reason]}
-    ).with_columns(redact_param_values(redact_addresses(pl.lit(text)), enricher.sensitive_params).alias("line"))
+    ).with_columns(redact_quarantined_lines(pl.lit(text, pl.String), enricher.sensitive_params).alias("line"))
     return row.to_arrow().cast(QUARANTINE_SCHEMA)
 
 
@@ -685,79 +692,6 @@ def exceeds_reject_rate(lines_read: int, lines_parsed: int, lines_quarantined: i
     if lines_read == 0 or lines_quarantined <= max_rate * lines_read:
         return False
     return lines_read >= MIN_LINES_FOR_RATE or lines_parsed == 0
-
-
-class IngestIncomplete(RuntimeError):
-    """Raised by :func:`commit` after it committed, when some of the run's reads were not
-    committed in full; the run is then not recorded in ``ingest_runs``.
-
-    Attributes:
-        committed: what :func:`commit` would have returned (days to rebuild, counts).
-        failed: one dict per planned work unit that has no parse result (its task failed):
-            ``path``, ``source_id``, ``index``, ``start_offset``, ``end_offset`` (None: to the
-            end of the file), and ``committed_offset``, where its source's offset now stands.
-    """
-
-    def __init__(self, message: str, committed: dict, failed: list[dict] = ()):
-        self.committed = committed
-        self.failed = list(failed)
-        if self.failed:
-            message += ("\n" if message else "") + _describe_failed(self.failed)
-        super().__init__(message)
-
-
-def _describe_failed(failed: list[dict]) -> str:
-    lines = [
-        f"  {f['path']} unit {f['index']} (bytes {f['start_offset']:,} to "
-        f"{'the end' if f['end_offset'] is None else format(f['end_offset'], ',')}): its source is committed "
-        f"up to byte {f['committed_offset']:,}"
-        for f in failed
-    ]
-    return (
-        f"{len(failed)} work unit(s) did not parse (see the failed parse_source tasks):\n"
-        + "\n".join(lines)
-        + "\nEach source was committed up to the first unit that did not parse; the units after it were "
-        "discarded and the next run plans those bytes again."
-    )
-
-
-class UnitsFailed(IngestIncomplete):
-    """Some planned work units did not parse: their sources committed the units before them."""
-
-
-class RejectRateExceeded(IngestIncomplete):
-    """Some sources' reads were rejected for their reject rate (the format is probably wrong).
-
-    Attributes:
-        rejected: one dict per rejected source: ``path``, ``source_id``, ``start_offset``,
-            ``end_offset``, ``lines_read``, ``lines_quarantined``, ``rate``, ``reasons``.
-        committed, failed: as :class:`IngestIncomplete` (units may also have failed).
-    """
-
-    def __init__(
-        self, rejected: list[dict], committed: dict, max_rate: float, log_format: str, failed: list[dict] = ()
-    ):
-        self.rejected = rejected
-        lines = []
-        for r in rejected:
-            top = sorted(r["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-            lines.append(
-                f"  {r['path']}: {r['lines_quarantined']:,} of {r['lines_read']:,} lines quarantined "
-                f"({r['rate']:.1%}; top reasons: {', '.join(f'{k} {v:,}' for k, v in top)})"
-            )
-        shown = log_format if len(log_format) <= 300 else log_format[:300] + "..."
-        super().__init__(
-            f"{len(rejected)} log file(s) rejected: more than {max_rate:.1%} (FOOTFALL_MAX_REJECT_RATE) of the "
-            f"lines read were quarantined, so FOOTFALL_LOG_FORMAT probably does not match them:\n"
-            + "\n".join(lines)
-            + f"\nFOOTFALL_LOG_FORMAT is {shown!r}.\n"
-            "Their quarantined lines are kept (view rejected_lines; data_quality.rejected), none of their "
-            "events were committed and their offsets did not move: fix FOOTFALL_LOG_FORMAT (python -m "
-            "warehouse.cli check suggests a format that parses them) and the next run reads the same lines "
-            "again. To accept them as they are, run once with FOOTFALL_MAX_REJECT_RATE=1.",
-            committed,
-            failed,
-        )
 
 
 def _commit_rejected(con, settings: Settings, plan: SourcePlan, result: dict, run_id: str, now) -> set[str]:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import ingest, outbox, storage
+from warehouse import clock, ingest, outbox, storage
 from warehouse.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -212,9 +212,15 @@ def _community_sections(con: duckdb.DuckDBPyConnection, day: dt.date, top_n: int
     }
 
 
-def ingested_through_end(settings: Settings, end: dt.datetime) -> bool:
+def ingested_through_end(settings: Settings, end: dt.datetime, now: dt.datetime | None = None) -> bool:
     """True once an ingest run whose data interval ends at or after ``end`` has committed:
-    then a report of an interval ending at ``end`` sees the lines logged inside it."""
+    then a report of an interval ending at ``end`` sees the lines logged inside it.
+
+    Raises:
+        warehouse.clock.IntervalInFuture: ``end`` is more than FOOTFALL_FUTURE_TOLERANCE_S after
+            ``now`` (default the real time): waiting for it would be in vain.
+    """
+    clock.check_interval_can_end(end, now or clock.utcnow(), settings.future_tolerance_s)
     through = ingest.ingested_through(settings)
     return through is not None and through >= end
 

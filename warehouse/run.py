@@ -136,7 +136,7 @@ def run(terminal: tuple[TextIO, TextIO], log_file: Path) -> int:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.listener import get_listener_manager
 
-    from warehouse import progress, storage
+    from warehouse import progress
     from warehouse.cli.summary import last_interval_end
     from warehouse.run_display import Display
     from warehouse.settings import Settings
@@ -158,11 +158,7 @@ def run(terminal: tuple[TextIO, TextIO], log_file: Path) -> int:
         with display:
             for dag_id in ("footfall_ingest", "footfall_report", "footfall_delivery"):
                 if dag_id != "footfall_ingest" and end is None:
-                    con = storage.connect(settings.data_dir, read_only=True)
-                    try:
-                        end = last_interval_end(settings, con)
-                    finally:
-                        con.close()
+                    end = last_interval_end(settings)
                     if end is None:
                         err.write(
                             "error: no events in the warehouse after the ingest, so there is nothing to report: "

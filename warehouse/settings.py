@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from parsers.log_format import COMBINED, LogFormat, compile_log_format
+from transforms.secret_files import SecretsAccessError, check_private_dir
 from warehouse.environment import declared
 
 if TYPE_CHECKING:
@@ -229,11 +230,6 @@ def _check_retention(settings: Settings) -> None:
             )
 
 
-# A site label: a host-name-like word, so that ``label=glob`` splits unambiguously and the label
-# reads well in queries (``where site = 'shop'``).
-_SITE_LABEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-
-
 @dataclass(frozen=True)
 class LogSource:
     """One configured glob of access logs, the site (vhost) its lines belong to, and the
@@ -243,62 +239,6 @@ class LogSource:
     site: str
     glob: str
     variable: str = field(default="FOOTFALL_LOG_GLOB", compare=False)
-
-
-def _glob_list(raw: str) -> list[str]:
-    """Entries of a ``:``- or newline-separated list, stripped, empty ones dropped."""
-    return [g.strip() for g in raw.replace("\n", ":").split(":") if g.strip()]
-
-
-def _log_sources(env: Mapping[str, str], default_site: str) -> tuple[LogSource, ...]:
-    """The globs to read and their sites, from ``FOOTFALL_LOG_GLOB`` and ``FOOTFALL_LOG_SOURCES``.
-
-    ``FOOTFALL_LOG_GLOB`` holds unlabelled globs: their lines belong to ``default_site``
-    (``FOOTFALL_SITE``). ``FOOTFALL_LOG_SOURCES`` holds ``site=glob`` entries. Both are lists
-    separated by ``:`` or newlines. With neither set, the bundled sample log is read.
-
-    Raises:
-        ConfigError: an entry of FOOTFALL_LOG_SOURCES has no ``site=`` label, a label is not
-            a host-name-like word, a glob is empty, the same glob is given twice for one site,
-            or one glob is given for two sites (each message names the entries).
-    """
-    unlabelled = _glob_list(env.get("FOOTFALL_LOG_GLOB") or "")
-    labelled_raw = _glob_list(env.get("FOOTFALL_LOG_SOURCES") or "")
-    sources = [LogSource(default_site, g) for g in unlabelled]
-    if not unlabelled and not labelled_raw:
-        sources = [LogSource(default_site, str(SAMPLE_LOG), "")]
-    for entry in labelled_raw:
-        label, sep, pattern = entry.partition("=")
-        label, pattern = label.strip(), pattern.strip()
-        if not sep:
-            raise ConfigError(
-                f"FOOTFALL_LOG_SOURCES: {entry!r} has no site label; write site=glob, for example "
-                "shop=/var/log/nginx/shop*.log (globs without a label go in FOOTFALL_LOG_GLOB)"
-            )
-        if not _SITE_LABEL_RE.fullmatch(label):
-            raise ConfigError(
-                f"FOOTFALL_LOG_SOURCES: site label {label!r} in {entry!r} must be 1 to 63 letters, digits, "
-                "'.', '_' or '-', starting with a letter or digit (for example shop or blog.example.org)"
-            )
-        if not pattern:
-            raise ConfigError(f"FOOTFALL_LOG_SOURCES: {entry!r} has no glob after '='")
-        sources.append(LogSource(label, pattern, "FOOTFALL_LOG_SOURCES"))
-    seen: dict[str, LogSource] = {}
-    for source in sources:
-        other = seen.get(source.glob)
-        if other is None:
-            seen[source.glob] = source
-        elif other.site == source.site:
-            raise ConfigError(
-                f"the glob {source.glob!r} is configured twice for site {source.site!r} "
-                "(FOOTFALL_LOG_GLOB with FOOTFALL_SITE, or FOOTFALL_LOG_SOURCES); give it once"
-            )
-        else:
-            raise ConfigError(
-                f"the glob {source.glob!r} is configured for two sites, {other.site!r} and {source.site!r} "
-                "(unlabelled globs of FOOTFALL_LOG_GLOB belong to FOOTFALL_SITE); a log file belongs to one site"
-            )
-    return tuple(sources)
 
 
 def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
@@ -402,6 +342,11 @@ class Settings:
             users files (CSV or Parquet), or ``None``.
         growth_stable_pct: ``FOOTFALL_GROWTH_STABLE_PCT`` (default 5): a change within this many
             percent is a ``stable`` trend in the ``growth`` view.
+        future_tolerance_s: ``FOOTFALL_FUTURE_TOLERANCE_S`` (default 86400): a line dated more than
+            this many seconds after it is read is quarantined (``future_time``); no report
+            interval ending that far after the clock is waited for (:mod:`warehouse.clock`).
+        redact_request_addresses: ``FOOTFALL_REDACT_REQUEST_ADDRESSES`` (default true): IPv4 and
+            IPv6 addresses in paths, queries, referrers, hosts and user agents are stored as ``<address>``.
     """
 
     log_sources: tuple[LogSource, ...]
@@ -445,6 +390,8 @@ class Settings:
     routes: Routes | None = field(default=None, compare=False)
     dimensions_dir: Path | None = None
     growth_stable_pct: float = 5.0
+    future_tolerance_s: int = 86400
+    redact_request_addresses: bool = True
 
     def __post_init__(self) -> None:
         # Checked here, not only in from_env, because the secrets may come from Airflow.
@@ -464,7 +411,7 @@ class Settings:
         Raises:
             ConfigError: a value is malformed (bad number or boolean, a token that cannot go
                 in an HTTP header, a log source without a valid site label or configured twice),
-                or the secrets dir is inside the data dir.
+                or the secrets dir is inside the data dir or open to other users.
             parsers.variables.LogFormatError: the log format cannot be compiled.
         """
         env = declared(os.environ if env is None else env)
@@ -476,8 +423,14 @@ class Settings:
                 f"FOOTFALL_SECRETS_DIR ({secrets_dir}) is inside FOOTFALL_DATA_DIR ({data_dir}); "
                 "keep salts and keys out of the data dir"
             )
+        try:  # every entry point (CLI, each Airflow task, scripts) reads its settings here
+            check_private_dir(secrets_dir)
+        except SecretsAccessError as exc:
+            raise ConfigError(str(exc)) from None
+        from warehouse.log_sources import read_log_sources  # it imports this module
+
         values = dict(
-            log_sources=_log_sources(env, site),
+            log_sources=read_log_sources(env, site),
             log_format=compile_log_format(env.get("FOOTFALL_LOG_FORMAT") or COMBINED),
             data_dir=data_dir,
             secrets_dir=secrets_dir,
@@ -516,6 +469,10 @@ class Settings:
             routes=_routes(env),
             dimensions_dir=_existing_dir(env, "FOOTFALL_DIMENSIONS_DIR"),
             growth_stable_pct=_positive_float(env, "FOOTFALL_GROWTH_STABLE_PCT", 5.0),
+            future_tolerance_s=_number(
+                env, "FOOTFALL_FUTURE_TOLERANCE_S", 86400, int, "a whole number", lambda v: v >= 0, "0 or more"
+            ),
+            redact_request_addresses=_bool(env, "FOOTFALL_REDACT_REQUEST_ADDRESSES", True),
         )
         fmt = values["log_format"]
         values["user_id_field"] = _log_field(env, "FOOTFALL_USER_ID_FIELD", fmt, default="remote_user")

@@ -10,5 +10,6 @@ Commands: ``check`` (the preflight of ``make run``), ``summary``, ``query``, ``e
 from warehouse.cli import check, data, maintenance, outbox, summary  # noqa: F401  (register the commands)
 from warehouse.cli.app import app, main, read_only_connection
 from warehouse.cli.maintenance import rebuild
+from warehouse.cli.summary import last_interval_end
 
-__all__ = ["app", "main", "read_only_connection", "rebuild"]
+__all__ = ["app", "last_interval_end", "main", "read_only_connection", "rebuild"]

@@ -14,7 +14,7 @@ import typer
 
 from warehouse.cli.app import app, load_settings, read_only_connection
 from warehouse.errors import CommandError, sql_error
-from warehouse.export import EXPORTS
+from warehouse.export import EXPORTS, check_output, neutralise_formulas
 
 
 class Format(enum.StrEnum):
@@ -28,8 +28,10 @@ def write_result(relation: duckdb.DuckDBPyRelation, fmt: Format, output: Path | 
     """Write a query's rows as ``fmt`` to ``output`` (standard output when ``None``); returns the rows.
 
     ``table`` is DuckDB's box drawing (at most 200 rows and 200 characters wide); ``csv`` has a
-    header row; ``json`` is an array of objects (dates and times as ISO-8601 text); ``parquet``
-    needs ``--output``.
+    header row and its text cells pass through :func:`warehouse.export.neutralise_formulas`, as
+    every CSV footfall writes; ``json`` is an array of objects (dates and times as ISO-8601
+    text); ``parquet`` needs ``--output``. ``output`` has passed
+    :func:`warehouse.export.check_output`.
 
     Raises:
         CommandError: Parquet to standard output.
@@ -45,7 +47,7 @@ def write_result(relation: duckdb.DuckDBPyRelation, fmt: Format, output: Path | 
     if fmt is Format.parquet:
         frame.write_parquet(output)
     else:
-        text = frame.write_csv() if fmt is Format.csv else frame.write_json() + "\n"
+        text = neutralise_formulas(frame).write_csv() if fmt is Format.csv else frame.write_json() + "\n"
         if output is None:
             sys.stdout.write(text)
         else:
@@ -60,13 +62,17 @@ def query_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: standard output)")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --output file if it exists")] = False,
 ) -> int:
     """Run one SQL statement on the warehouse, read-only, and write its rows as a table, CSV, JSON or Parquet.
 
     Tables and views are listed in README.md ("Querying the warehouse") and docs/schema.md.
-    A statement DuckDB refuses is reported in one line.
+    A statement DuckDB refuses is reported in one line. --output never replaces a file without
+    --force, and never writes inside the data dir or the secrets dir.
     """
     settings = load_settings()
+    if output is not None:
+        output = check_output(output, (settings.data_dir, settings.secrets_dir), force=force)
     con = read_only_connection(settings)
     try:
         try:
@@ -105,11 +111,14 @@ def export_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="CSV file to write (default: standard output)")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --output file if it exists")] = False,
 ) -> int:
     """Write one view or table of the warehouse as CSV, for a date range (default: every day).
 
     Every daily table and view analysts read, the monthly rollups (*_monthly), the community
     views (docs/communities.md), goaccess_daily, data_quality and the raw events and quarantine.
+    Text cells a spreadsheet would run as formulas get a leading '. --output never replaces a
+    file without --force, and never writes inside the data dir or the secrets dir.
     """
     from warehouse.export import ExportError, export_csv
 
@@ -119,7 +128,10 @@ def export_command(
     settings = load_settings()
     con = read_only_connection(settings)
     try:
-        rows = export_csv(con, view, first, last, community=community, grain=grain, output=output)
+        rows = export_csv(
+            con, view, first, last, community=community, grain=grain, output=output, force=force,
+            keep_out_of=(settings.data_dir, settings.secrets_dir),
+        )  # fmt: skip
     finally:
         con.close()
     if output is not None:

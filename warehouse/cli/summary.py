@@ -11,29 +11,27 @@ from warehouse.cli.app import app, load_settings, read_only_connection
 from warehouse.settings import Settings
 
 
-def last_interval_end(settings: Settings, con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
-    """End of the ``VISIT_TRACKING_INTERVAL``-aligned interval containing the newest event."""
-    (newest,) = con.execute("select max(ts) from events").fetchone()
-    if newest is None:
-        return None
-    step = settings.visit_tracking_interval
-    epoch = int(newest.timestamp()) // step * step + step
-    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+def last_interval_end(settings: Settings, now: dt.datetime | None = None) -> dt.datetime | None:
+    """End of the report interval holding the newest event, never after the clock
+    (:func:`warehouse.clock.report_interval_end`); ``now`` defaults to the real time."""
+    from warehouse import clock
+
+    con = read_only_connection(settings)
+    try:
+        return clock.report_interval_end(con, settings, now or clock.utcnow())
+    finally:
+        con.close()
 
 
 @app.command("last-interval-end", short_help="end of the report interval of the newest event")
 def last_interval_end_command() -> int:
-    """Print the end of the report interval holding the newest event (ISO-8601, UTC).
+    """Print the end of the report interval holding the newest event (ISO-8601, UTC), or of the
+    last interval that has ended when that one has not: never after the clock.
 
     It is the logical date to give footfall_report for the newest data, for example
     `airflow dags test footfall_report <date>`. Exit 1 when the warehouse has no events.
     """
-    settings = load_settings()
-    con = read_only_connection(settings)
-    try:
-        end = last_interval_end(settings, con)
-    finally:
-        con.close()
+    end = last_interval_end(load_settings())
     if end is None:
         print("no events in the warehouse: nothing has been ingested (or retention deleted it)", file=sys.stderr)
         return 1
