@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 # Airflow's own startup chatter is not what `make run` is for.
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 
-.PHONY: venv airflow-init run demo test bench lint standalone clean
+.PHONY: venv airflow-init run demo test bench bench-api bench-snapshot bench-dashboard lint standalone clean serve token token-list token-revoke report chromium
 
 venv: $(VENV)/.installed
 
@@ -42,11 +42,58 @@ run: airflow-init
 demo: airflow-init
 	$(WITH_SECRETS) bin/run-demo
 
-test: venv
+test: venv chromium
 	$(BIN)/python -m pytest
+
+# Debian's Chromium, which the browser tests drive through Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || (echo "installing chromium with apt-get (the dashboard's browser tests need it)" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null)
 
 bench: venv
 	$(BIN)/python bench/ingest_bench.py $(BENCH_ARGS)
+
+# What publishing a snapshot costs (seconds, bytes) at ~2M events; BENCH_ARGS="--lines 20000000" for 20M.
+bench-snapshot: venv
+	$(BIN)/python bench/snapshot_bench.py $(BENCH_ARGS)
+
+# Latency of every analytics API endpoint and requests/s of one uvicorn worker (bench/api_bench.py);
+# wrk (Debian's package) is the load generator.
+bench-api: venv
+	command -v wrk > /dev/null || (apt-get update -qq && apt-get install -y -qq wrk > /dev/null) || \
+		echo "wrk could not be installed: the benchmark falls back to an httpx load generator" >&2
+	$(BIN)/python bench/api_bench.py $(BENCH_ARGS)
+
+# Time to the dashboard's first complete render on the demo warehouse, and the one-file report's
+# size and generation time for a year of the wordpress log (bench/dashboard_bench.py).
+bench-dashboard: venv chromium airflow-init
+	$(WITH_SECRETS) $(BIN)/python bench/dashboard_bench.py $(BENCH_ARGS)
+
+# The analytics API (docs/api.md) on FOOTFALL_API_HOST:FOOTFALL_API_PORT (default 127.0.0.1:8000),
+# reading the published snapshot of FOOTFALL_DATA_DIR.
+serve: venv
+	$(BIN)/python -m analytics serve
+
+# The one-file HTML report of the published snapshot (FROM=YYYY-MM-DD TO=... SITE=... OUTPUT=...;
+# default: every day of data, into $FOOTFALL_DATA_DIR/report.html); its path is the last line.
+report: venv
+	@$(BIN)/python -m analytics report $(if $(FROM),--from "$(FROM)") $(if $(TO),--to "$(TO)") \
+		$(if $(SITE),--site "$(SITE)") $(if $(OUTPUT),--output "$(OUTPUT)")
+
+# A new API token, printed once as the last line: make token ROLE=analyst (or ROLE=viewer, the
+# default; LABEL="who it is for"). Listed with make token-list, revoked with make token-revoke ID=...
+ROLE ?= viewer
+LABEL ?=
+token: venv
+	@$(BIN)/python -m analytics token create --role "$(ROLE)" --label "$(LABEL)"
+
+token-list: venv
+	@$(BIN)/python -m analytics token list
+
+token-revoke: venv
+	@test -n "$(ID)" || (echo "give the token's id: make token-revoke ID=<id from make token-list>" >&2; exit 2)
+	@$(BIN)/python -m analytics token revoke "$(ID)"
 
 lint: venv
 	$(BIN)/ruff check .

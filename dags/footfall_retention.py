@@ -88,7 +88,7 @@ def footfall_retention():
 
     @task(pool=WAREHOUSE_POOL)
     def sweep_orphans() -> dict:
-        from warehouse.orphans import sweep_orphans
+        from warehouse.retention import sweep_orphans
         from warehouse.settings import task_settings
 
         # Real time, not the data interval: the grace period protects files of ingest runs

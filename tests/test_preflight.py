@@ -164,28 +164,38 @@ def test_a_file_that_is_not_text_is_a_warning_not_an_error(footfall_env, capsys,
     assert f"warning: {logs / 'photo.jpg'}: it is not text" in err and "rejects it once" in err
 
 
+class Recording(dict):
+    """An environment that remembers the names read from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def get(self, name, default=None):
+        self.seen.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name):
+        self.seen.add(name)
+        return super().__getitem__(name)
+
+
 def test_every_setting_is_declared_once_and_documented(footfall_env):
-    """The variables Settings reads are the declared ones (reading another raises), and README's
-    configuration table lists exactly the declared settings."""
+    """The variables Settings and the API's settings read are the declared ones (reading another
+    raises), and the configuration tables of README.md and docs/api.md list exactly the
+    declared variables, but the two internal ones."""
+    from analytics.settings import ApiSettings
     from warehouse.settings import Settings
 
-    seen: set[str] = set()
-
-    class Recording(dict):
-        def get(self, name, default=None):
-            seen.add(name)
-            return super().get(name, default)
-
-        def __getitem__(self, name):
-            seen.add(name)
-            return super().__getitem__(name)
-
-    Settings.from_env(Recording())
-    settings_variables = set(environment.VARIABLES) - environment.NOT_SETTINGS
-    assert seen == settings_variables
-    readme = (REPO / "README.md").read_text()
-    table = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, flags=re.M))
-    assert table == settings_variables
+    settings_env, api_env = Recording(), Recording()
+    Settings.from_env(settings_env)
+    ApiSettings.from_env(api_env)
+    assert settings_env.seen == set(environment.VARIABLES) - environment.NOT_SETTINGS
+    assert api_env.seen == environment.API_VARIABLES
+    documented = set()
+    for doc in ("README.md", "docs/api.md"):
+        documented |= set(re.findall(r"^\| `([A-Z_]+)` \|", (REPO / doc).read_text(), flags=re.M))
+    assert documented == set(environment.VARIABLES) - environment.INTERNAL
     with pytest.raises(KeyError, match="not declared"):
         environment.declared({}).get("FOOTFALL_UNDECLARED")
 

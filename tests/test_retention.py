@@ -51,6 +51,8 @@ EXPECTED_ROLLUPS = [
     ("countries_monthly", "countries_daily", ["country_code"],
      {"page_views": "page_views", "visitor_days": "visitors"}),
     ("bots_monthly", "bots_daily", ["crawler_name"], {"hits": "hits", "bytes": "bytes"}),
+    ("entry_pages_monthly", "entry_pages_daily", ["path"], {"entries": "entries", "bounces": "bounces"}),
+    ("error_paths_monthly", "error_paths_daily", ["status", "path"], {"hits": "hits"}),
 ]  # fmt: skip
 
 

@@ -52,7 +52,8 @@ def report_interval_end(con: duckdb.DuckDBPyConnection, settings: Settings, now:
     the report sensor finds it ingested at once.
 
     Args:
-        con: a warehouse connection, only read (the command line's read-only one).
+        con: a connection that reads ``events`` and ``ingest_runs`` (the CLI's: the published
+            snapshot, warehouse/snapshot.py).
 
     Returns:
         An aware UTC datetime, or None when the warehouse has no events.

@@ -63,13 +63,23 @@ VARIABLES: dict[str, str] = {
     "FOOTFALL_REPORT_MAX_BACKOFF_S": "longest backoff between attempts",
     "FOOTFALL_REPORT_BATCH": "reports one delivery run sends at most",
     "FOOTFALL_REPORT_TOP_N": "entries listed per map of a report",
+    # The analytics API's (analytics/settings.py, docs/api.md).
+    "FOOTFALL_API_HOST": "where the analytics API listens",
+    "FOOTFALL_API_PORT": "the analytics API's port",
+    "FOOTFALL_API_CACHE_ENTRIES": "answers the analytics API keeps per snapshot generation",
+    "FOOTFALL_DASHBOARD_FRAME_ANCESTORS": "who may show the dashboard in a frame",
     # Not settings: the repository root (Makefile, airflow.cfg) and the test-only crash switch
     # of warehouse/failpoints.py.
     "FOOTFALL_REPO": "the repository root, set by the Makefile",
     "FOOTFALL_FAILPOINT": "test only: crash at the named failpoint",
 }
-# Declared variables that are not settings of Settings.from_env (left out of README's table).
-NOT_SETTINGS = frozenset({"FOOTFALL_REPO", "FOOTFALL_FAILPOINT"})
+# Declared variables read elsewhere than Settings.from_env: the analytics API's (read through
+# declared() too, by analytics.settings.ApiSettings.from_env), and the two that are not settings.
+API_VARIABLES = frozenset(
+    {"FOOTFALL_API_HOST", "FOOTFALL_API_PORT", "FOOTFALL_API_CACHE_ENTRIES", "FOOTFALL_DASHBOARD_FRAME_ANCESTORS"}
+)
+INTERNAL = frozenset({"FOOTFALL_REPO", "FOOTFALL_FAILPOINT"})
+NOT_SETTINGS = API_VARIABLES | INTERNAL
 
 
 class _Declared(Mapping):

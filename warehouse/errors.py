@@ -64,7 +64,7 @@ def explain(exc: BaseException) -> Explanation | None:
             "(an Airflow task holds it while it runs)",
             1,
         )
-    if isinstance(exc, FileNotFoundError) and "no warehouse at" in str(exc):
+    if isinstance(exc, FileNotFoundError) and ("no warehouse at" in str(exc) or "no snapshot at" in str(exc)):
         return Explanation(str(exc), 1)
     if isinstance(exc, ConfigError | LogFormatError | GeoIPConfigError | DimensionError | RoutesConfigError):
         return Explanation(f"configuration error: {exc}", 2)

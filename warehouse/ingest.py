@@ -44,7 +44,7 @@ from transforms.enrich import UA_CACHE_SCHEMA, Enricher
 from transforms.privacy import KeyStore, pseudonymise
 from transforms.redaction import redact_quarantined_lines
 from warehouse import clock, storage
-from warehouse.dimensions import load_dimensions
+from warehouse.aggregation import aggregate  # noqa: F401 (dags and tests call ingest.aggregate)
 from warehouse.failpoints import failpoint
 from warehouse.ingest_errors import IngestIncomplete, RejectRateExceeded, UnitsFailed  # noqa: F401 (public here)
 from warehouse.log_files import (
@@ -915,14 +915,14 @@ def commit(
                     [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
                 )
             con.execute("insert or ignore into aggregates_pending select unnest(cast(? as date[]))", [sorted(days)])
+            # Replaced files are deleted once no published snapshot reads them (warehouse/snapshot.py).
+            con.execute("insert or ignore into retention_unlink_queue select unnest(?::text[]), ?", [[*replaced], now])
             storage.refresh_views(con, settings.data_dir)
             failed = [_failed_unit(con, unit) for unit in failed_units]
             failpoint("commit.after_rename")
     finally:
         con.close()
     failpoint("commit.after_commit")
-    for path in replaced:
-        (settings.data_dir / path).unlink(missing_ok=True)
     shutil.rmtree(settings.staging_dir / _safe(run_id), ignore_errors=True)
     keys = ("sources", "skipped", "lines_read", "lines_parsed", "lines_quarantined")
     committed = {"days": sorted(days), **{k: summary[k] for k in keys}}
@@ -985,40 +985,6 @@ def ingested_through(settings: Settings) -> dt.datetime | None:
     con = storage.connect(settings.data_dir)
     try:
         return con.execute("select max(data_interval_end) from ingest_runs").fetchone()[0]
-    finally:
-        con.close()
-
-
-def aggregate(settings: Settings, days: list[str]) -> int:
-    """Rebuild every aggregate table for the days touched by the given UTC partitions.
-
-    Args:
-        days: ISO dates of UTC partitions that changed (from :func:`commit`). In another
-            FOOTFALL_TIMEZONE a UTC date overlaps the local day before and after it, so
-            those are rebuilt too.
-
-    Returns:
-        How many days were rebuilt.
-
-    Raises:
-        warehouse.dimensions.DimensionError: a dimension file is invalid (nothing rebuilt).
-    """
-    con = storage.connect(settings.data_dir)
-    try:
-        # The community views join the dimensions at query time: a changed file applies to
-        # every day kept without a rebuild. A bad file fails here, before any rebuild.
-        load_dimensions(con, settings.dimensions_dir, KeyStore(settings.secrets_dir, settings.hash_key).hash_key())
-        con.execute(
-            "insert or replace into warehouse_meta values ('growth_stable_pct', ?)", [str(settings.growth_stable_pct)]
-        )
-        # Also the days of commits whose rebuild never finished (a killed run, table
-        # aggregates_pending): a later run has nothing new to commit for them.
-        pending = {r[0] for r in con.execute("select event_date from aggregates_pending").fetchall()}
-        utc_days = {dt.date.fromisoformat(d) for d in days} | pending
-        local_days = utc_days
-        if settings.timezone != "UTC":
-            local_days = {d + dt.timedelta(days=k) for d in utc_days for k in (-1, 0, 1)}
-        return storage.rebuild_aggregates(con, local_days, settings.model_params, done=utc_days)
     finally:
         con.close()
 

@@ -28,11 +28,12 @@ The steps, each one idempotent and each write one DuckDB transaction, run in thi
 1. :func:`rebuild_pending`: rebuild the aggregates of committed but not yet rebuilt days
    (``aggregates_pending``, or every day after an ``AGGREGATES_VERSION`` change).
 2. :func:`purge_raw`: unregister expired event and quarantine files and record the purged
-   partitions (``retention_purged_days``) in one transaction, refresh the views, then delete
-   the files. From then on :func:`warehouse.storage.rebuild_aggregates` skips every day those
-   partitions overlap: the safety rule that keeps aggregates from being recomputed, and wiped,
-   from raw data that is gone. A partition whose days' aggregates were not rebuilt from its
-   final events (:func:`blocked_partitions`) is kept until they are.
+   partitions (``retention_purged_days``) in one transaction, refresh the views, publish a
+   snapshot without them, then delete the files no snapshot still open reads (the others wait
+   for it: ``warehouse/snapshot.py``). From then on :func:`warehouse.storage.rebuild_aggregates`
+   skips every day those partitions overlap: the safety rule that keeps aggregates from being
+   recomputed, and wiped, from raw data that is gone. A partition whose days' aggregates were
+   not rebuilt from its final events (:func:`blocked_partitions`) is kept until they are.
 3. :func:`roll_up`: add the daily rows of expired days whose raw events are gone (so they can
    no longer change) to the monthly tables, and record the days in ``rollup_days``, in one
    transaction: each day is added exactly once. Nothing when aggregates are kept forever.
@@ -41,6 +42,7 @@ The steps, each one idempotent and each write one DuckDB transaction, run in thi
 5. :func:`sweep_orphans`: delete Parquet files no ``ingest_files`` row references (left by a
    killed ingest or purge) once they are an hour old, and staging dirs a day old.
 
+Steps 1 to 4 publish a snapshot for readers when they changed something.
 :mod:`warehouse.retention_plan` says what a run would do without changing anything (``cli
 retention --dry-run``, and the DAG's first task).
 """
@@ -49,14 +51,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import shutil
 import zoneinfo
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
-from warehouse import storage
+from warehouse import snapshot, storage
 from warehouse.failpoints import failpoint
-from warehouse.orphans import sweep_orphans, unlink_queued
+from warehouse.rollups import NOT_ROLLED_UP, ROLLUPS, Rollup, rollup_sql  # noqa: F401 (re-exported)
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,92 +77,11 @@ VISITOR_TABLES: tuple[tuple[str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Rollup:
-    """How one daily aggregate table rolls up into its monthly table.
-
-    Attributes:
-        daily: the daily table (key ``day``).
-        monthly: the monthly table (key ``month``, the first day of the month, then ``keys``).
-        keys: the grouping columns both tables share, besides the day or month.
-        measures: ``(monthly column, SQL expression over a daily row)``; each is summed over the
-            days rolled up, so only additive quantities belong here. A daily unique count
-            (``visitors``) is summed into a column named for what the sum is (``visitor_days``),
-            and a daily average is multiplied back into a total first.
-    """
-
-    daily: str
-    monthly: str
-    keys: tuple[str, ...]
-    measures: tuple[tuple[str, str], ...]
-
-
-_DAYS = ("days", "1")
-ROLLUPS: tuple[Rollup, ...] = (
-    Rollup(
-        "daily_traffic",
-        "traffic_monthly",
-        (),
-        (
-            _DAYS,
-            ("hits", "hits"),
-            ("page_views", "page_views"),
-            ("visitor_days", "visitors"),
-            ("bytes", "bytes"),
-            ("visits", "visits"),
-        ),
-    ),
-    Rollup(
-        "visits_daily",
-        "visits_monthly",
-        (),
-        # avg_visit_duration_s is rounded to 0.1 s per day: the total is exact to 0.05 s per visit.
-        (_DAYS, ("visits", "visits"), ("bounces", "bounces"), ("visit_duration_s", "avg_visit_duration_s * visits")),
-    ),
-    Rollup("status_daily", "status_monthly", ("status",), (_DAYS, ("hits", "hits"))),
-    Rollup(
-        "page_daily", "page_monthly", ("path",), (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors"))
-    ),
-    Rollup(
-        "referrers_daily",
-        "referrers_monthly",
-        ("referrer_class", "referrer_domain", "utm_source", "utm_medium", "utm_campaign"),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup(
-        "devices_daily",
-        "devices_monthly",
-        ("device_type", "browser_family", "os_family"),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup(
-        "countries_daily",
-        "countries_monthly",
-        ("country_code",),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup("bots_daily", "bots_monthly", ("crawler_name",), (_DAYS, ("hits", "hits"), ("bytes", "bytes"))),
-    Rollup(
-        "conversions_daily",
-        "conversions_monthly",
-        (),
-        (
-            _DAYS,
-            ("sessions_with_anonymous_hits", "sessions_with_anonymous_hits"),
-            ("conversions", "conversions"),
-            # The daily average is rounded to 0.1 s: the total is exact to 0.05 s per conversion.
-            ("conversion_seconds", "coalesce(avg_seconds_to_conversion * conversions, 0)"),
-        ),
-    ),
-)
-# Daily aggregate tables deleted after FOOTFALL_RETENTION_AGGREGATES_DAYS without a rollup, and why.
-NOT_ROLLED_UP = {
-    "hourly_traffic": "hour-level detail; its page views, paths, user agents (as devices) and countries "
-    "are in the monthly rollups of the daily tables",
-    "peak_visitors_daily": "a peak is a maximum over 5-minute windows, not a sum; peak_visitors(grain) "
-    "answers weeks and months while the daily rows are kept",
-    "current_visitors_daily": "the last 5 minutes of a day matter only for the newest day",
-}
+# Unregistered Parquet files younger than this are left alone: an ingest killed after renaming
+# its files into place is retried by Airflow within minutes and registers them then.
+ORPHAN_GRACE = dt.timedelta(hours=1)
+# A staging dir untouched this long belongs to a run that will not commit any more.
+STAGING_GRACE = dt.timedelta(days=1)
 
 
 def daily_aggregate_tables() -> list[str]:
@@ -213,7 +137,7 @@ def rebuild_pending(settings: Settings) -> int:
     """
     from warehouse.ingest import aggregate
 
-    return aggregate(settings, [])
+    return aggregate(settings, [], published_by="retention")
 
 
 def blocked_partitions(con: duckdb.DuckDBPyConnection, timezone: str) -> tuple[set[dt.date] | None, str | None]:
@@ -264,8 +188,9 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
     cutoff are removed from ``ingest_files`` and queued for deletion, each purged event
     partition is recorded in ``retention_purged_days`` (a partition purged again, because late
     lines arrived for it, adds to ``late_rows``), and the views are recreated without them.
-    After the commit the files are deleted from disk. A run killed in between leaves them in
-    ``retention_unlink_queue``; the next run (or :func:`sweep_orphans`) deletes them.
+    After the commit a snapshot is published, and the files no snapshot still open reads are
+    deleted from disk (:func:`warehouse.snapshot.release_files`); the others, and those of a run
+    killed in between, wait in ``retention_unlink_queue`` for a later publication or run.
 
     An expired partition whose days' aggregates were not rebuilt from its final events
     (:func:`blocked_partitions`) is kept, and a warning names it; it goes with a later run,
@@ -283,7 +208,7 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
     cut = Cutoffs.at(settings, now)
     con = storage.connect(settings.data_dir)
     try:
-        unlink_queued(con, settings.data_dir)
+        snapshot.release_files(con, settings.data_dir)
         blocked, reason = blocked_partitions(con, settings.timezone)
         with storage.transaction(con):
             expired, quarantine = expired_raw(con, cut)
@@ -313,7 +238,9 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
                 )
             storage.refresh_views(con, settings.data_dir)
         failpoint("retention.after_purge_commit")
-        unlink_queued(con, settings.data_dir)
+        # The new snapshot's views no longer read the purged files; they are deleted when no
+        # older snapshot still open reads them either (snapshot.release_files).
+        snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     result = {
@@ -327,28 +254,6 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
     }
     log.info("purged raw data before %s (events) / %s (quarantine): %s", cut.events, cut.quarantine, result)
     return result
-
-
-def _rollup_sql(rollup: Rollup) -> str:
-    """The statement adding the daily rows of ``$days`` to the monthly table.
-
-    Built from :data:`ROLLUPS` rather than kept as eight near-identical ``.sql`` files: the
-    mapping is the model, and identifiers come from it only, never from input. The upsert
-    adds to a month's existing row, so the month can be rolled up a few days at a time.
-    """
-    keys = list(rollup.keys)
-    columns = ["month", *keys, *(name for name, _ in rollup.measures)]
-    select = [
-        "cast(date_trunc('month', day) as date) as month",
-        *keys,
-        *(f"sum({expr}) as {name}" for name, expr in rollup.measures),
-    ]
-    add = ", ".join(f"{name} = {rollup.monthly}.{name} + excluded.{name}" for name, _ in rollup.measures)
-    return (
-        f"insert into {rollup.monthly} ({', '.join(columns)})"
-        f" select {', '.join(select)} from {rollup.daily} where day = any($days) group by all"
-        f" on conflict ({', '.join(['month', *keys])}) do update set {add}"
-    )
 
 
 def expired_days(con: duckdb.DuckDBPyConnection, before: dt.date) -> list[dt.date]:
@@ -385,9 +290,11 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
             waiting = sorted(set(expired) - final)
             if days:
                 for rollup in ROLLUPS:
-                    con.execute(_rollup_sql(rollup), {"days": days})
+                    con.execute(rollup_sql(rollup), {"days": days})
                     failpoint("retention.mid_rollup")
                 con.execute("insert into rollup_days select unnest(cast(? as date[])), ?", [days, now])
+        if days:
+            snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     if waiting:
@@ -422,10 +329,88 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
             for table, day in VISITOR_TABLES:
                 (n,) = con.execute(f"delete from {table} where {day} < ?", [cut.visitors]).fetchone()
                 deleted[table] = n
+        if any(deleted.values()):
+            snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     log.info("deleted aggregate rows before %s (daily), %s (visitor tables): %s", cut.aggregates, cut.visitors, deleted)
     return {"rows": deleted}
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = path.stat().st_mtime
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                newest = max(newest, (Path(root) / name).stat().st_mtime)
+            except FileNotFoundError:
+                pass
+    return newest
+
+
+def find_orphans(
+    settings: Settings, con: duckdb.DuckDBPyConnection, wall_now: dt.datetime
+) -> tuple[list[Path], list[Path]]:
+    """What :func:`sweep_orphans` deletes besides the release queue, without deleting:
+    ``(Parquet files, staging dirs)``.
+
+    Parquet files under ``events/`` and ``quarantine/`` that no ``ingest_files`` row references
+    and no open snapshot reads, last modified more than :data:`ORPHAN_GRACE` before
+    ``wall_now``; staging dirs (``staging/<run id>/``) with nothing modified for
+    :data:`STAGING_GRACE`.
+    """
+    data_dir = settings.data_dir
+    oldest_orphan = (wall_now - ORPHAN_GRACE).timestamp()
+    oldest_staging = (wall_now - STAGING_GRACE).timestamp()
+    # Unregistered files an open snapshot still reads wait in retention_unlink_queue for it.
+    registered = {r[0] for r in con.execute("select path from ingest_files").fetchall()}
+    registered |= snapshot.protected_files(con)
+    files = [
+        path
+        for top in (settings.events_dir, settings.quarantine_dir)
+        for path in (sorted(top.rglob("*.parquet")) if top.exists() else [])
+        if str(path.relative_to(data_dir)) not in registered and path.stat().st_mtime < oldest_orphan
+    ]
+    staging = []
+    if settings.staging_dir.exists():
+        staging = [
+            d for d in sorted(settings.staging_dir.iterdir()) if d.is_dir() and _newest_mtime(d) < oldest_staging
+        ]
+    return files, staging
+
+
+def sweep_orphans(settings: Settings, wall_now: dt.datetime) -> dict:
+    """Delete files nothing references: what a killed ingest or purge left behind.
+
+    * Files queued by a purge that no snapshot reads any more (``retention_unlink_queue``,
+      :func:`warehouse.snapshot.release_files`).
+    * The unregistered Parquet files and stale staging dirs of :func:`find_orphans`.
+
+    The warehouse stays open for writing throughout, so no commit can be registering files
+    meanwhile. ``wall_now`` is real time, not the retention clock: the grace protects files of
+    ingest runs happening now (a commit killed after renaming its files into place, retried by
+    Airflow within minutes, registers them), whatever dates a backfill or test passes as clock.
+
+    Returns:
+        ``{"files": [paths relative to the data dir], "staging": [run dir names]}``.
+    """
+    data_dir = settings.data_dir
+    con = storage.connect(data_dir)
+    try:
+        removed = snapshot.release_files(con, data_dir)
+        files, stale = find_orphans(settings, con, wall_now)
+        for path in files:
+            path.unlink(missing_ok=True)
+            removed.append(str(path.relative_to(data_dir)))
+        snapshot.remove_empty_dirs(data_dir, {str(path.parent.relative_to(data_dir)) for path in files})
+        for run_dir in stale:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        staging = [d.name for d in stale]
+    finally:
+        con.close()
+    if removed or staging:
+        log.warning("removed %d orphaned file(s) and %d stale staging dir(s)", len(removed), len(staging))
+    return {"files": removed, "staging": staging}
 
 
 def run(settings: Settings, now: dt.datetime, wall_now: dt.datetime) -> dict:

@@ -7,7 +7,7 @@ rolled up, how many rows of which tables are deleted.
 
 The plan follows the steps of :func:`warehouse.retention.run` with the same selections
 (:func:`warehouse.retention.expired_raw`, :func:`warehouse.retention.expired_days`,
-:func:`warehouse.orphans.find_orphans`), read-only. Pending aggregate rebuilds are counted as done,
+:func:`warehouse.retention.find_orphans`), read-only. Pending aggregate rebuilds are counted as done,
 since the run's first step does them before anything is purged.
 """
 
@@ -20,8 +20,14 @@ from dataclasses import dataclass, field
 import duckdb
 
 from warehouse import storage
-from warehouse.orphans import find_orphans
-from warehouse.retention import VISITOR_TABLES, Cutoffs, daily_aggregate_tables, expired_days, expired_raw
+from warehouse.retention import (
+    VISITOR_TABLES,
+    Cutoffs,
+    daily_aggregate_tables,
+    expired_days,
+    expired_raw,
+    find_orphans,
+)
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +46,7 @@ class RetentionPlan:
         rollup_days: days rolled up into the monthly tables; ``rollup_waiting``: expired days
             that are not final yet (their raw events stay), rolled up by a later run.
         aggregate_rows, visitor_rows: table -> rows deleted.
-        orphan_files, staging_dirs: files and staging dirs :func:`warehouse.orphans.sweep_orphans`
+        orphan_files, staging_dirs: files and staging dirs :func:`warehouse.retention.sweep_orphans`
             deletes (judged by ``wall_now``).
     """
 

@@ -1,7 +1,9 @@
 """The ``typer`` application, its error handling, and the helpers every command shares.
 
-Every command that only reads the warehouse opens it with :func:`read_only_connection`, the
-one place that decides which file read commands open.
+Every command that reads the warehouse's data opens it with :func:`read_only_connection`, the
+one place that decides which file read commands open: the published snapshot. The few that
+read the pipeline's own bookkeeping, which no snapshot holds (the report outbox, retention's
+queue and pending rebuilds), use :func:`state_connection`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import click
 import duckdb
 import typer
 
-from warehouse import storage
+from warehouse import snapshot, storage
 from warehouse.errors import explain
 from warehouse.settings import Settings
 
@@ -40,12 +42,23 @@ def load_settings() -> Settings:
 
 
 def read_only_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """The connection every read-only command of the CLI uses (summary, query, export, outbox
-    list and show, retention --dry-run, last-interval-end).
+    """The connection of every read command (summary, query, export, last-interval-end): the
+    published snapshot (``analytics.duckdb``), never the file the pipeline writes, so reading
+    never blocks a task (warehouse/snapshot.py).
+
+    Raises:
+        FileNotFoundError: nothing has been published yet (shown as one line).
+    """
+    return snapshot.connect(settings.data_dir)
+
+
+def state_connection(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the pipeline's warehouse itself, for what no snapshot holds:
+    the report outbox (outbox list, show) and retention's bookkeeping (retention --dry-run).
 
     Raises:
         FileNotFoundError: there is no warehouse yet (shown as one line).
-        duckdb.IOException: another process holds it for writing (shown as one line).
+        duckdb.IOException: a task holds it for writing (shown as one line).
     """
     return storage.connect(settings.data_dir, read_only=True)
 

@@ -14,8 +14,8 @@ from typing import Annotated
 
 import typer
 
-from warehouse import storage
-from warehouse.cli.app import app, load_settings, read_only_connection
+from warehouse import snapshot, storage
+from warehouse.cli.app import app, load_settings, state_connection
 from warehouse.errors import CommandError
 from warehouse.settings import Settings
 
@@ -43,7 +43,8 @@ def reingest_command(
 
 def rebuild(settings: Settings, first: str | None = None, last: str | None = None, out=None) -> int:
     """Recompute the aggregates of the days ``first``..``last`` (ISO dates, inclusive), or of
-    every day with events; returns how many days were rebuilt. One transaction.
+    every day with events, then publish a snapshot; returns how many days were rebuilt. One
+    transaction.
 
     Days whose raw events retention purged are skipped (their aggregates are final) and
     listed on ``out``."""
@@ -65,7 +66,9 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
                 f"skipped {len(frozen)} day(s) whose raw events retention purged ({frozen[0]} .. {frozen[-1]}): "
                 "their aggregates are kept as they are\n"
             )
-        return storage.rebuild_aggregates(con, days, settings.model_params)
+        rebuilt = storage.rebuild_aggregates(con, days, settings.model_params)
+        snapshot.publish(con, settings, "rebuild")
+        return rebuilt
     finally:
         con.close()
 
@@ -126,6 +129,23 @@ def retention_report(settings: Settings, clock: dt.datetime, done: dict, out=Non
     w(f"  orphans swept:      {len(sweep['files'])} file(s), {len(sweep['staging'])} staging dir(s)\n")
 
 
+@app.command("publish", short_help="publish a snapshot of the warehouse for readers now")
+def publish_command() -> int:
+    """Publish a snapshot (analytics.duckdb) of the warehouse as it is now.
+
+    The ingest DAG publishes one after every aggregate rebuild, and retention after what it
+    deletes; read commands and the analytics API read the newest (warehouse/snapshot.py).
+    """
+    settings = load_settings()
+    con = storage.connect(settings.data_dir)
+    try:
+        info = snapshot.publish(con, settings, "publish")
+    finally:
+        con.close()
+    print(f"published snapshot generation {info.generation} ({info.path}), data as of {info.data_as_of}")
+    return 0
+
+
 @app.command("retention", short_help="delete what retention no longer keeps (--dry-run)")
 def retention_command(
     now: Annotated[
@@ -148,7 +168,7 @@ def retention_command(
     settings = load_settings()
     clock, wall_now = _clock(now), dt.datetime.now(dt.UTC)
     if dry_run:
-        con = read_only_connection(settings)
+        con = state_connection(settings)
         try:
             print(describe(plan(settings, con, clock, wall_now), settings))
         finally:

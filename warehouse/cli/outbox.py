@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from warehouse import outbox, storage
-from warehouse.cli.app import app, load_settings, read_only_connection
+from warehouse.cli.app import app, load_settings, state_connection
 from warehouse.errors import CommandError
 from warehouse.settings import Settings
 
@@ -40,7 +40,7 @@ def list_outbox(
 ) -> None:
     """Write the newest reports (oldest first) and the counts per kind and state."""
     out = out or sys.stdout
-    con = read_only_connection(settings)
+    con = state_connection(settings)
     try:
         for r in outbox.list_reports(con, status=status, kind=kind, limit=limit):
             when = r["delivered_at"] if r["status"] == "delivered" else r["next_attempt_at"]
@@ -63,7 +63,7 @@ def show_report(settings: Settings, report_id: str, out=None) -> None:
         warehouse.outbox.OutboxError: no such report.
     """
     out = out or sys.stdout
-    con = read_only_connection(settings)
+    con = state_connection(settings)
     try:
         row = outbox.get_report(con, report_id)
     finally:

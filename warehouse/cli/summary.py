@@ -9,6 +9,7 @@ import duckdb
 
 from warehouse.cli.app import app, load_settings, read_only_connection
 from warehouse.settings import Settings
+from warehouse.snapshot import snapshot_path
 
 
 def last_interval_end(settings: Settings, now: dt.datetime | None = None) -> dt.datetime | None:
@@ -41,18 +42,25 @@ def last_interval_end_command() -> int:
 
 def why_no_hits(con: duckdb.DuckDBPyConnection) -> str:
     """Why lines were parsed but no aggregate counts a hit: said, so that ``lines parsed: N``
-    never stands beside ``hits: 0`` unexplained."""
-    (pending,) = con.execute("select count(*) from aggregates_pending").fetchone()
+    never stands beside ``hits: 0`` unexplained. Reads a snapshot (which has no
+    ``aggregates_pending``) or the warehouse."""
+    tables = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+    pending = 0
+    if "aggregates_pending" in tables:
+        (pending,) = con.execute("select count(*) from aggregates_pending").fetchone()
     stale = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone() == ("true",)
-    if pending or stale:
+    if pending:
         return (
             f"the aggregates are not rebuilt yet ({pending} UTC day(s) pending); the next footfall_ingest run "
             "rebuilds them, or run python -m warehouse.cli rebuild"
         )
     (purged,) = con.execute("select count(*) from retention_purged_days").fetchone()
-    if purged:
+    if purged and not stale:
         return f"retention deleted the raw events of {purged} day(s) and no aggregate holds them"
-    return "no aggregate rows: run python -m warehouse.cli rebuild"
+    return (
+        "the aggregates of these lines are not built yet: the next footfall_ingest run builds them, "
+        "or run python -m warehouse.cli rebuild"
+    )
 
 
 def summary(settings: Settings, con: duckdb.DuckDBPyConnection, out=None) -> None:
@@ -111,7 +119,7 @@ def summary(settings: Settings, con: duckdb.DuckDBPyConnection, out=None) -> Non
         w(f"  {path[:50]:<50}  {pv:>10,}  {vis:>9,}\n")
     w("  * summed over days\n")
     w("\noutputs\n")
-    w(f"  warehouse:   {settings.warehouse_path}\n")
+    w(f"  warehouse:   {settings.warehouse_path} (the pipeline's; read {snapshot_path(settings.data_dir)})\n")
     w(f"  events:      {settings.events_dir}/event_date=*/\n")
     w(f"  quarantine:  {settings.quarantine_dir}/\n")
     reports = sorted(settings.outbox_dir.glob("*.json")) if settings.outbox_dir.exists() else []
