@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from warehouse.environment import declared
 from warehouse.settings import ConfigError
 
 MAX_RANGE_DAYS = 400
@@ -44,7 +45,7 @@ class ApiSettings:
             ConfigError: the port is not a whole number from 1 to 65535, the host is blank, or
                 the cache size is not a whole number of at least 0.
         """
-        env = os.environ if env is None else env
+        env = declared(os.environ if env is None else env)
         host = (env.get("FOOTFALL_API_HOST") or "127.0.0.1").strip()
         if not host:
             raise ConfigError("FOOTFALL_API_HOST is blank; give a host name or address, e.g. 127.0.0.1")

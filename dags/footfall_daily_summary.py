@@ -37,6 +37,7 @@ OUTBOX = Asset("footfall_outbox")
     max_active_runs=1,
     default_args={"retries": 3, "retry_delay": dt.timedelta(minutes=5)},
     tags=["footfall", "report"],
+    description="Builds the daily summary of the day that has just ended into the report outbox",
     doc_md=__doc__,
 )
 def footfall_daily_summary():

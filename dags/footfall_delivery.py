@@ -40,6 +40,7 @@ OUTBOX = Asset("footfall_outbox")
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1)},
     tags=["footfall", "report"],
+    description="Sends the due reports of the outbox to the reporting API, oldest first",
     doc_md=__doc__,
 )
 def footfall_delivery():

@@ -108,6 +108,7 @@ def test_running_the_same_intervals_again_changes_nothing(dagbag, footfall_env):
     run = run_dag(dagbag, "footfall_ingest", INGEST_DATE)
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {
+        "check_environment": "success",
         "purge_old_salts": "success",
         "plan_sources": "success",
         "plan_units": "success",

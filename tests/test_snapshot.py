@@ -207,6 +207,8 @@ def test_a_session_held_open_across_ingest_report_and_retention(dagbag, tmp_path
     and a reader that opens the stable path over and over meanwhile always gets a whole snapshot."""
     for key, value in env_for(tmp_path).items():
         monkeypatch.setenv(key, value)
+    # Daily aggregates are kept forever by default; here retention rolls them up, too.
+    monkeypatch.setenv("FOOTFALL_RETENTION_AGGREGATES_DAYS", "30")
     data_dir = tmp_path / "data"
     lines = lines_of(shared_log("apache_logs"))
     (tmp_path / "logs").mkdir()
