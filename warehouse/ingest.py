@@ -28,7 +28,6 @@ import glob
 import hashlib
 import logging
 import os
-import shutil
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -43,7 +42,7 @@ from parsers.fast_path import Template, compile_template, parse_chunk
 from transforms.enrich import UA_CACHE_SCHEMA, Enricher
 from transforms.privacy import KeyStore, pseudonymise
 from transforms.redaction import redact_quarantined_lines
-from warehouse import clock, storage
+from warehouse import clock, staging, storage
 from warehouse.aggregation import aggregate  # noqa: F401 (dags and tests call ingest.aggregate)
 from warehouse.failpoints import failpoint
 from warehouse.ingest_errors import IngestIncomplete, RejectRateExceeded, UnitsFailed  # noqa: F401 (public here)
@@ -526,10 +525,7 @@ def parse_source(
     enricher = make_enricher(settings, keys)
     template = compile_template(settings.log_format, settings.user_id_field, settings.session_field)
     not_after = clock.latest_event_time(now or clock.utcnow(), settings.future_tolerance_s)
-    stage = settings.staging_dir / _safe(run_id) / f"{plan.source_id}-{unit.start_offset:015d}"
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
+    stage = staging.unit_dir(settings, _safe(run_id), f"{plan.source_id}-{unit.start_offset:015d}")
     writers: dict[object, tuple[pq.ParquetWriter, Path, list[int]]] = {}
 
     def write(key, table: pa.Table, schema: pa.Schema, name: str) -> None:
@@ -643,6 +639,7 @@ def parse_source(
                     "final": str(final),
                 }
             )
+    files = staging.publish(settings, stage, files)  # object staging: uploaded, local copies gone
     failpoint("parse.after_write")
     log.info(
         "parsed unit %d of source %s (%s, site %s, bytes %d-%d): %d lines read, %d parsed, %d quarantined",
@@ -824,7 +821,7 @@ def commit(
         UnitsFailed: after the commit, when a planned unit has no result and no read was rejected.
         Both carry the dict above as ``committed``.
     """
-    reads, failed_units = _contiguous_reads(results, planned)
+    reads, failed_units = _contiguous_reads(staging.fetch(settings, _safe(run_id), results), planned)
     con = storage.connect(settings.data_dir)
     now = dt.datetime.now(dt.UTC)
     days: set[str] = set()
@@ -924,7 +921,7 @@ def commit(
     finally:
         con.close()
     failpoint("commit.after_commit")
-    shutil.rmtree(settings.staging_dir / _safe(run_id), ignore_errors=True)
+    staging.delete_run(settings, _safe(run_id))
     keys = ("sources", "skipped", "lines_read", "lines_parsed", "lines_quarantined")
     committed = {"days": sorted(days), **{k: summary[k] for k in keys}}
     if rejected:
