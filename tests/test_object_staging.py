@@ -177,3 +177,53 @@ def test_a_killed_task_retried_with_object_staging_counts_everything_once(store,
     retried = snapshot(tmp_path / "object")
     for table, rows in world["clean"].items():
         assert retried[table] == rows, f"{table} differs from a clean run after a kill at {failpoint}"
+
+
+def check(capsys) -> tuple[int, str]:
+    from warehouse.cli import main
+
+    code = main(["check"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("staging_url", "conn", "fix"),
+    [
+        ("gs://footfall/staging", True, "unknown scheme 'gs'; set it to s3://bucket/prefix"),
+        (f"s3://{BUCKET}/staging", False, "Connection 'footfall_storage' (FOOTFALL_STORAGE_CONN_ID) does not exist"),
+        ("s3://no-such-bucket/staging", True, "bucket 'no-such-bucket' cannot be listed with the Connection"),
+    ],
+)
+def test_check_fails_on_object_staging_it_cannot_use_saying_what_to_fix(
+    footfall_env, s3_server, monkeypatch, capsys, staging_url, conn, fix
+):
+    footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")), FOOTFALL_STAGING_URL=staging_url)
+    monkeypatch.delenv("AIRFLOW_CONN_FOOTFALL_STORAGE", raising=False)
+    if conn:
+        monkeypatch.setenv("AIRFLOW_CONN_FOOTFALL_STORAGE", connection(s3_server))
+    code, err = check(capsys)
+    assert code == 2
+    assert fix in err.strip().splitlines()[-1]  # the last thing printed, once
+    assert err.count(fix) == 1 and "Traceback" not in err
+
+
+def test_check_passes_with_a_reachable_bucket(footfall_env, store, capsys):
+    footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")))
+    code, err = check(capsys)
+    assert code == 0, err
+
+
+def test_the_orphan_sweep_deletes_stale_run_prefixes_in_object_storage(footfall_env, store, s3_server):
+    from warehouse import retention, storage
+
+    data_dir = footfall_env()
+    storage.connect(data_dir).close()  # an empty warehouse
+    s3 = client(s3_server)
+    s3.put_object(Bucket=BUCKET, Key=f"{store}/run-old/src-000/events-2026-11-20.parquet", Body=b"x")
+    settings = Settings.from_env()
+    # Objects cannot be back-dated: judged a day and an hour later, the run is stale.
+    later = dt.datetime.now(dt.UTC) + retention.STAGING_GRACE + dt.timedelta(hours=1)
+    assert retention.sweep_orphans(settings, dt.datetime.now(dt.UTC))["staging"] == []
+    assert objects(s3_server, store)
+    assert retention.sweep_orphans(settings, later)["staging"] == ["run-old"]
+    assert objects(s3_server, store) == []
