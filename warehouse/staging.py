@@ -30,7 +30,9 @@ imported on first use in a task, and never with filesystem staging.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -226,13 +228,40 @@ def check(settings: Settings) -> list[str]:
 
     conn_id = settings.storage_conn_id
     try:
-        BaseHook.get_connection(conn_id)
+        with _metadata_db_connections():
+            BaseHook.get_connection(conn_id)
+            return _check_bucket(settings)
     except AirflowNotFoundException:
         return [
             f"FOOTFALL_STAGING_URL is {settings.staging_url} but the Airflow Connection {conn_id!r} "
             f"(FOOTFALL_STORAGE_CONN_ID) does not exist; create it (type aws: login = access key id, password = "
             'secret key, extra {"endpoint_url": ...} for a store other than AWS), or unset FOOTFALL_STAGING_URL'
         ]
+
+
+@contextlib.contextmanager
+def _metadata_db_connections():
+    """Look Connections up in the metadata DB too, as Airflow's own CLI does, while checking.
+
+    Outside a task, Airflow's SDK reads Connections from environment variables and external
+    secrets backends only, unless the process declares itself a server process
+    (``_AIRFLOW_PROCESS_CONTEXT=server``, as the scheduler and API server do): without it
+    ``cli check`` would not see a Connection created with ``airflow connections add``.
+    """
+    from airflow.sdk.execution_time import task_runner
+
+    if getattr(task_runner, "SUPERVISOR_COMMS", None) is not None or "_AIRFLOW_PROCESS_CONTEXT" in os.environ:
+        yield
+        return
+    os.environ["_AIRFLOW_PROCESS_CONTEXT"] = "server"
+    try:
+        yield
+    finally:
+        del os.environ["_AIRFLOW_PROCESS_CONTEXT"]
+
+
+def _check_bucket(settings: Settings) -> list[str]:
+    conn_id = settings.storage_conn_id
     bucket = urlparse(settings.staging_url).hostname
     try:
         fs, root = _store(settings)
