@@ -227,3 +227,22 @@ def test_the_orphan_sweep_deletes_stale_run_prefixes_in_object_storage(footfall_
     assert objects(s3_server, store)
     assert retention.sweep_orphans(settings, later)["staging"] == ["run-old"]
     assert objects(s3_server, store) == []
+
+
+def test_check_finds_a_connection_made_in_the_metadata_db(airflow_db, footfall_env, s3_server, monkeypatch, capsys):
+    """As ``airflow connections add`` makes it, not only as an ``AIRFLOW_CONN_*`` variable."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    conn_id = f"footfall_storage_{uuid.uuid4().hex[:8]}"
+    with create_session() as session:
+        fields = json.loads(connection(s3_server))
+        session.add(Connection(conn_id=conn_id, **fields | {"extra": json.dumps(fields["extra"])}))
+    footfall_env(
+        FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")),
+        FOOTFALL_STAGING_URL=f"s3://{BUCKET}/staging",
+        FOOTFALL_STORAGE_CONN_ID=conn_id,
+    )
+    code, err = check(capsys)
+    assert code == 0, err
+    assert "_AIRFLOW_PROCESS_CONTEXT" not in os.environ
