@@ -211,9 +211,11 @@ def _round(numerator: float, denominator: float, digits: int) -> float | None:
     return float(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
-def expected(hits: list[Hit], filters: dict[str, str]) -> dict:
-    """What every filtered panel must show, from the definitions: KPIs, pages, entry pages,
-    referrers, countries, statuses."""
+def expected(hits: list[Hit], filters: dict[str, str], days: list[dt.date] | None = None) -> dict:
+    """What every filtered panel must show over ``days`` (default: all), from the definitions:
+    KPIs, pages, entry pages, referrers, countries, statuses."""
+    if days is not None:
+        hits = [h for h in hits if h.day in days]
     matching = [h for h in hits if matches(h, filters)]
     views = [h for h in matching if h.page_view]
     kept = [v for v in visits(hits) if any(matches(h, filters) for h in v)]

@@ -1,42 +1,17 @@
 """The country, page and referrer filters of the analytics API, against a plain-Python oracle.
 
-A log written by tests/filter_site.py is ingested by the real ingest DAG; ``python -m analytics
-serve`` answers on 127.0.0.1; every filtered number is compared with tests/filter_site.expected,
+A log written by tests/filter_site.py is ingested by the real ingest DAG (conftest.filter_site);
+``python -m analytics serve`` answers on 127.0.0.1; every filtered number is compared with tests/filter_site.expected,
 which reads the log's lines itself and counts from docs/metrics.md.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from api_helpers import create_token, start_api
-from filter_site import DAYS, HOSTILE_PAGES, expected, read_log, stored, write_log
+from api_helpers import create_token
+from filter_site import DAYS, HOSTILE_PAGES, expected, stored
 
 RANGE = {"start_date": DAYS[0].isoformat(), "end_date": DAYS[-1].isoformat()}
-
-
-@pytest.fixture(scope="module")
-def filter_site(dagbag, tmp_path_factory):
-    """The site ingested once for the module, its oracle hits, and its API."""
-    root = tmp_path_factory.mktemp("filters")
-    log = root / "access.log"
-    write_log(log)
-    env = {
-        "FOOTFALL_LOG_GLOB": str(log),
-        "FOOTFALL_DATA_DIR": str(root / "data"),
-        "FOOTFALL_SECRETS_DIR": str(root / "secrets"),
-        "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
-        "FOOTFALL_SITE_HOSTS": "example.com",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        run = dagbag.get_dag("footfall_ingest").test(logical_date=dt.datetime(2026, 11, 22, 6, tzinfo=dt.UTC))
-    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
-    server = start_api(env, root / "serve.log")
-    yield server, env, read_log(log)
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +19,7 @@ def analyst(filter_site) -> str:
     return create_token(filter_site[1], "analyst", "filter tests")
 
 
-def _filters(hits) -> list[dict[str, str]]:
+def _filters() -> list[dict[str, str]]:
     """One filter of each kind, each chosen so that it keeps part of the site, and a combination."""
     return [
         {"country": "US"},
@@ -60,14 +35,14 @@ def test_the_site_has_what_the_filters_need(filter_site):
     _, _, hits = filter_site
     whole = expected(hits, {})
     assert len(whole["countries"]) >= 4 and whole["countries"]["US"][0] > 20
-    for filters in _filters(hits):
+    for filters in _filters():
         assert 0 < expected(hits, filters)["page_views"] < whole["page_views"], filters
 
 
 @pytest.mark.parametrize("which", range(6))
 def test_filtered_answers_equal_the_oracle(filter_site, analyst, which):
     api, _, hits = filter_site
-    filters = _filters(hits)[which]
+    filters = _filters()[which]
     want = expected(hits, filters)
 
     def get(path, **extra):
