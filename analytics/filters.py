@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 
 from analytics.answers import ApiError
 from analytics.params import Period, site_totals_only
@@ -93,18 +93,14 @@ def _checked(name: str, value: str | None, longest: int, forbidden: str = "") ->
     return value
 
 
-def event_filter(
-    token: TokenRecord, country: str | None = None, page: str | None = None, referrer: str | None = None
-) -> EventFilter:
-    """The filters of a request, checked.
+async def _requested(country: Country = None, page: Page = None, referrer: Referrer = None) -> EventFilter:
+    """The filters of a request, checked (a dependency: see :data:`Filters`).
 
     Raises:
-        ApiError: 403 naming the first filter given with a ``viewer`` token (site totals only,
-            as community filters); 422 naming ``country`` when it is not two capital letters or
-            ``Unknown``, ``page`` or ``referrer`` when empty, too long or with control
-            characters (a referrer domain has no ``/``, ``?`` or ``#`` either).
+        ApiError: 422 naming ``country`` when it is not two capital letters or ``Unknown``,
+            ``page`` or ``referrer`` when empty, too long or with control characters (a
+            referrer domain has no ``/``, ``?`` or ``#`` either).
     """
-    site_totals_only(token, country=country, page=page, referrer=referrer)
     if country is not None and not _COUNTRY_RE.fullmatch(country):
         raise ApiError(422, "country must be an ISO 3166-1 alpha-2 code (two capital letters) or Unknown", "country")
     return EventFilter(
@@ -114,16 +110,23 @@ def event_filter(
     )
 
 
-def exclusive(flt: EventFilter, **others: str | None) -> None:
-    """Refuse a country, page or referrer filter together with a community or division filter:
-    the community and division answers come from per-visitor tables (docs/communities.md), the
-    event filters from the events, and no query combines the two yet.
+# An endpoint parameter: the ``country``, ``page`` and ``referrer`` query parameters, checked.
+Filters = Annotated[EventFilter, Depends(_requested)]
+
+
+def allow(token: TokenRecord, flt: EventFilter, **community_filters: str | None) -> None:
+    """Refuse the filters to a ``viewer`` token (site totals only, as community filters), and
+    together with a community or division filter: the community and division answers come
+    from per-visitor tables (docs/communities.md), the event filters from the events, and no
+    query combines the two yet.
 
     Raises:
-        ApiError: 422 naming the community or division parameter given.
+        ApiError: 403 naming the first filter given with a viewer token; 422 naming the
+            community or division parameter given besides them.
     """
+    site_totals_only(token, **flt.as_dict())
     if flt:
-        for name, value in others.items():
+        for name, value in community_filters.items():
             if value is not None:
                 raise ApiError(422, f"{name} cannot be combined with country, page or referrer", name)
 

@@ -26,7 +26,7 @@ def _filters() -> list[dict[str, str]]:
         {"page": "/about"},
         {"referrer": "google.com"},
         {"page": stored(HOSTILE_PAGES[1])},
-        {"referrer": '<script>alert(4)<'},
+        {"referrer": "<script>alert(4)<"},
         {"country": "US", "page": "/blog/first-post", "referrer": "news.ycombinator.com"},
     ]
 
@@ -141,3 +141,10 @@ def test_the_filters_are_in_the_openapi_document(filter_site):
                  "devices/", "status-codes/", "peak-visitors/"):  # fmt: skip
         names = {p["name"] for p in document["paths"][f"/api/analytics/{path}"]["get"]["parameters"]}
         assert {"country", "page", "referrer"} <= names, path
+
+
+def test_without_a_token_a_malformed_filter_is_still_a_401(filter_site):
+    """A caller without a valid token learns nothing but 401, whatever it sends."""
+    api, _, _ = filter_site
+    for params in ({"country": "us"}, {"page": ""}, {"referrer": "a/b"}):
+        assert api.get("visitors/", None, **params).status_code == 401

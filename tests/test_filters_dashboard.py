@@ -54,7 +54,10 @@ def rows(page, panel: str) -> dict[str, tuple[float, ...]]:
         "  tr.querySelector('button[data-filter]')?.dataset.value ?? tr.querySelector('td.label .text').innerText,"
         "  [...tr.querySelectorAll('td.num')].map(td => td.textContent)])",
     )
-    return {label: tuple(float(n.replace(",", "")) if n not in ("", "–") else None for n in numbers) for label, numbers in found}
+    return {
+        label: tuple(float(n.replace(",", "")) if n not in ("", "–") else None for n in numbers)
+        for label, numbers in found
+    }
 
 
 def assert_panels_equal_the_oracle(page, hits, filters: dict[str, str]) -> None:
@@ -65,12 +68,18 @@ def assert_panels_equal_the_oracle(page, hits, filters: dict[str, str]) -> None:
     assert shown["visit_duration"] == want["avg_visit_duration_s"], (filters, shown)
     # The comparison (the previous two days) is under the same filters.
     before = expected(hits, filters, FIRST)
-    previous = page.eval_on_selector_all("[data-kpi]", "els => els.map(e => [e.dataset.kpi, e.querySelector('[data-previous]')?.dataset.previous])")
+    previous = page.eval_on_selector_all(
+        "[data-kpi]", "els => els.map(e => [e.dataset.kpi, e.querySelector('[data-previous]')?.dataset.previous])"
+    )
     previous = {k: float(v) if v else None for k, v in previous}
     assert (previous["visitors"], previous["page_views"], previous["visits"]) == (
-        before["visitors"], before["page_views"], before["visits"]
+        before["visitors"],
+        before["page_views"],
+        before["visits"],
     ), filters
-    trend = page.eval_on_selector_all("#panel-traffic table.numbers tbody tr td:nth-child(2)", "tds => tds.map(td => td.textContent)")
+    trend = page.eval_on_selector_all(
+        "#panel-traffic table.numbers tbody tr td:nth-child(2)", "tds => tds.map(td => td.textContent)"
+    )
     assert sum(int(v) for v in trend) == want["visitors"]
     for panel, key, columns in (("pages", "pages", 2), ("countries", "countries", 2), ("entry-pages", "entries", 1)):
         table = rows(page, panel)
@@ -99,7 +108,11 @@ def test_clicking_a_country_a_page_and_a_referrer_filters_every_panel(page, filt
     start, end = LATER[0].isoformat(), LATER[-1].isoformat()
     sign_in(page, f"{server.url}/#range=custom&from={start}&to={end}&compare=previous", analyst)
     whole = kpis(page)
-    for panel, kind, value in (("countries", "country", "US"), ("pages", "page", "/about"), ("referrers", "referrer", "google.com")):
+    for panel, kind, value in (
+        ("countries", "country", "US"),
+        ("pages", "page", "/about"),
+        ("referrers", "referrer", "google.com"),
+    ):
         click_filter(page, panel, kind, value)
         assert fragment(page)[kind] == value
         assert page.locator(f".chip[data-filter={kind}] strong").inner_text() == value

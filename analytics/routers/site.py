@@ -13,8 +13,8 @@ from fastapi.responses import Response
 
 from analytics import models, queries
 from analytics.answers import answer, ratio
+from analytics.filters import EventFilter, Filters, allow, rules
 from analytics.params import period, require, site_totals_only
-from analytics.filters import Country, EventFilter, Page, Referrer, event_filter, exclusive, rules
 from analytics.routers.common import CommunityId, EndDate, Limit, StartDate, answers, community, grouped, over_range
 from analytics.tokens import TokenRecord
 
@@ -40,14 +40,12 @@ def _filterable(name: str):
     async def endpoint(
         request: Request,
         token: Analyst,
+        flt: Filters,
         start_date: StartDate = None,
         end_date: EndDate = None,
         limit: Limit = 10,
-        country: Country = None,
-        page: Page = None,
-        referrer: Referrer = None,
     ) -> Response:
-        flt = event_filter(token, country, page, referrer)
+        allow(token, flt)
         if not flt:
             return await answer(request, over_range(name, start_date, end_date, limit=limit))
 
@@ -93,17 +91,15 @@ for _path, _endpoint, _model, _doc in (
 async def traffic(
     request: Request,
     token: Viewer,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
     interval: Annotated[Literal["day", "hour"], Query(description="One point per day or per hour")] = "day",
-    country: Country = None,
-    page: Page = None,
-    referrer: Referrer = None,
 ) -> Response:
     """Hits, page views, visitors, visits, bounce rate and visit duration per day or hour, and
     the range's totals; under country, page or referrer filters (analyst) only the matching
     hits and page views, and the visits holding a matching page view (docs/api.md, Filters)."""
-    flt = event_filter(token, country, page, referrer)
+    allow(token, flt)
 
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
@@ -143,16 +139,14 @@ def _queried(names: dict[str, str], start_date, end_date, flt: EventFilter, requ
 async def referrers(
     request: Request,
     token: Analyst,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
     limit: Limit = 10,
-    country: Country = None,
-    page: Page = None,
-    referrer: Referrer = None,
 ) -> Response:
     """Page views per referrer (class and domain) and per UTM campaign; under filters, of the
     matching page views (under a referrer filter, that referrer's own row)."""
-    flt = event_filter(token, country, page, referrer)
+    allow(token, flt)
     names = {"referrers": "referrers", "campaigns": "campaigns"}
     return await answer(request, _queried(names, start_date, end_date, flt, request, limit=limit))
 
@@ -161,15 +155,13 @@ async def referrers(
 async def devices(
     request: Request,
     token: Analyst,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
-    country: Country = None,
-    page: Page = None,
-    referrer: Referrer = None,
 ):
     """Page views per device type, browser family and operating system family; under filters,
     of the matching page views."""
-    flt = event_filter(token, country, page, referrer)
+    allow(token, flt)
     names = {"device_type": "device_types", "browser_family": "browsers", "os_family": "operating_systems"}
     compute = _queried({"rows": "devices"}, start_date, end_date, flt, request)
 
@@ -184,16 +176,14 @@ async def devices(
 async def status_codes(
     request: Request,
     token: Analyst,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
     limit: Limit = 10,
-    country: Country = None,
-    page: Page = None,
-    referrer: Referrer = None,
 ) -> Response:
     """Hits per HTTP status and status class (every hit), and the paths most answered 404;
     under filters, of the matching hits."""
-    flt = event_filter(token, country, page, referrer)
+    allow(token, flt)
     compute = _queried({"statuses": "statuses", "top_404_paths": "not_found_paths"}, start_date, end_date, flt,
                        request, limit=limit)  # fmt: skip
 
@@ -212,19 +202,16 @@ async def status_codes(
 async def peak_visitors(
     request: Request,
     token: Viewer,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
     community_id: CommunityId = None,
-    country: Country = None,
-    page: Page = None,
-    referrer: Referrer = None,
 ) -> Response:
     """When visitors come: page views and visitors per weekday and hour (the whole site, or the
     matching page views under country, page or referrer filters: analyst), and each day's
     5-minute peak of visitors (the site, or one community's pages: analyst; null under filters)."""
     site_totals_only(token, community_id=community_id)
-    flt = event_filter(token, country, page, referrer)
-    exclusive(flt, community_id=community_id)
+    allow(token, flt, community_id=community_id)
 
     def compute(identity, cur):
         span = period(identity, start_date, end_date)

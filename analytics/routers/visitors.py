@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from analytics import models, queries
 from analytics.answers import answer, ratio
 from analytics.csv_export import write_csv
-from analytics.filters import Country, EventFilter, Page, Referrer, event_filter, exclusive, rules
+from analytics.filters import EventFilter, Filters, allow, rules
 from analytics.params import Period, last_days, period, require, site_totals_only
 from analytics.routers.common import (
     ERRORS,
@@ -56,21 +56,18 @@ def _visitor_counts(row: dict) -> dict:
 async def visitors(
     request: Request,
     token: Viewer,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
     community_id: CommunityId = None,
     division_id: DivisionId = None,
-    country: Country = None,
-    page: Page = None,
-    referrer: Referrer = None,
 ) -> Response:
     """Visitors of the range: all, signed in, anonymous, and their page views; optionally only
     of one community's pages and/or only visitors from inside one division, or only the
     visitors with a page view matching the country, page and referrer filters and those page
     views (analyst; the two kinds of filter do not combine)."""
     site_totals_only(token, community_id=community_id, division_id=division_id)
-    flt = event_filter(token, country, page, referrer)
-    exclusive(flt, community_id=community_id, division_id=division_id)
+    allow(token, flt, community_id=community_id, division_id=division_id)
 
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
@@ -110,20 +107,17 @@ for _path, _days, _summary in (
 async def trends(
     request: Request,
     token: Viewer,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
     interval: Annotated[Literal["hour", "day", "week", "month"], Query(description="Period length")] = "day",
     community_id: CommunityId = None,
-    country: Country = None,
-    page: Page = None,
-    referrer: Referrer = None,
 ) -> Response:
     """Distinct visitors per hour, day, week (from Monday) or month of the range, every period
     listed (zeros where none); optionally only of one community's pages, or only the visitors
     with a page view matching the country, page and referrer filters in the period (analyst)."""
     site_totals_only(token, community_id=community_id)
-    flt = event_filter(token, country, page, referrer)
-    exclusive(flt, community_id=community_id)
+    allow(token, flt, community_id=community_id)
 
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
@@ -255,6 +249,7 @@ async def export(
     """Visitors per day of the range as CSV (date, total_visitors, authenticated_visitors,
     anonymous_visitors, page_views), optionally only of one community's pages. The snapshot's
     identity is in the Footfall-* response headers."""
+
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
         slug = community(cur, community_id)

@@ -5,19 +5,17 @@
 -- inside one day, so the totals' visitors are visitor-days). Visits: those holding a matching
 -- page view (matching_visits.sql), in the period of their first page view.
 with hits as (
-    select date_trunc($grain, local_ts) as period_start, count(*) as hits
-    from events_local($days, $tz)
-    where {event_filter}
-    group by grouping sets ((period_start), ())
-),
-
-page_views as (
     select
         date_trunc($grain, local_ts) as period_start,
-        count(*) as page_views,
-        count(distinct (day, visitor_id)) as visitors
-    from page_views_local($days, $tz, $include_crawlers)
-    where {event_filter}
+        count(*) as hits,
+        -- page_views_local's rule, on the same scan of the events
+        count(*) filter (where counted) as page_views,
+        count(distinct (day, visitor_id)) filter (where counted) as visitors
+    from (
+        select *, is_page_view and ($include_crawlers or not coalesce(is_crawler, false)) as counted
+        from events_local($days, $tz)
+        where {event_filter}
+    )
     group by grouping sets ((period_start), ())
 ),
 
@@ -42,13 +40,12 @@ periods as (
 select
     strftime(p.period_start, case when $grain = 'hour' then '%Y-%m-%dT%H:00' else '%Y-%m-%d' end) as label,
     coalesce(h.hits, 0) as hits,
-    coalesce(pv.page_views, 0) as page_views,
-    coalesce(pv.visitors, 0) as visitors,
+    coalesce(h.page_views, 0) as page_views,
+    coalesce(h.visitors, 0) as visitors,
     coalesce(v.visits, 0) as visits,
     coalesce(v.bounces, 0) as bounces,
     coalesce(v.visit_duration_s, 0) as visit_duration_s
 from periods as p
 left join hits as h on h.period_start is not distinct from p.period_start
-left join page_views as pv on pv.period_start is not distinct from p.period_start
 left join visits as v on v.period_start is not distinct from p.period_start
 order by p.period_start nulls last
