@@ -20,7 +20,8 @@
  *   - STATUS: the three-digit status (int16);
  *   - INT: a non-negative integer (int64) with a validity byte ("-" is null).
  * Lookups are once per line per variable; everything downstream works per distinct value.
- * The work runs without the GIL, so two threads tokenize two chunks at once.
+ * The work runs without the GIL, so two threads tokenize two chunks at once; what it reads
+ * meanwhile is held as tokenize() says where it releases the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -56,6 +57,7 @@ typedef struct {
 
 static int buf_reserve(Buf *b, size_t extra) {
     if (b->len + extra <= b->cap) return 0;
+    if (extra > SIZE_MAX / 2 - b->len) return -1;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra) cap *= 2;
     char *p = realloc(b->data, cap);
@@ -66,6 +68,8 @@ static int buf_reserve(Buf *b, size_t extra) {
 }
 
 static int buf_put(Buf *b, const void *src, size_t n) {
+    /* An empty value adds nothing; memcpy must not see the NULL data of a buffer never grown. */
+    if (n == 0) return 0;
     if (buf_reserve(b, n)) return -1;
     memcpy(b->data + b->len, src, n);
     b->len += n;
@@ -100,21 +104,25 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n) {
     return h;
 }
 
+static void dict_free(Dict *d) {
+    free(d->hashes);
+    free(d->codes);
+    free(d->data.data);
+    free(d->offsets.data);
+    memset(d, 0, sizeof(*d));
+}
+
 static int dict_init(Dict *d) {
     memset(d, 0, sizeof(*d));
     d->mask = 1023;
     d->hashes = calloc(d->mask + 1, sizeof(uint64_t));
     d->codes = calloc(d->mask + 1, sizeof(uint32_t));
     int64_t zero = 0;
-    if (!d->hashes || !d->codes || buf_put(&d->offsets, &zero, sizeof zero)) return -1;
+    if (!d->hashes || !d->codes || buf_put(&d->offsets, &zero, sizeof zero)) {
+        dict_free(d);
+        return -1;
+    }
     return 0;
-}
-
-static void dict_free(Dict *d) {
-    free(d->hashes);
-    free(d->codes);
-    free(d->data.data);
-    free(d->offsets.data);
 }
 
 static int dict_grow(Dict *d) {
@@ -150,7 +158,8 @@ static int64_t dict_intern(Dict *d, const unsigned char *p, size_t n) {
         if (d->hashes[i] == h) {
             uint32_t code = d->codes[i] - 1;
             int64_t start = offsets[code], end = offsets[code + 1];
-            if ((size_t)(end - start) == n && memcmp(d->data.data + start, p, n) == 0) return code;
+            /* n == 0: nothing to compare, and data may still be NULL (only empty values so far). */
+            if ((size_t)(end - start) == n && (n == 0 || memcmp(d->data.data + start, p, n) == 0)) return code;
         }
         i = (i + 1) & d->mask;
     }
@@ -480,9 +489,10 @@ static PyObject *as_bytes(const Buf *b) { return PyBytes_FromStringAndSize(b->da
 
 PyDoc_STRVAR(tokenize_doc,
 "tokenize(data, template, max_line, max_us=2**63-1) -> (lines, accepted, rejected, outputs)\n\n"
-"data: a chunk of whole lines (bytes-like, UTF-8), lines split on b'\\n'.\n"
-"template: (vars, tail, tail_mode); vars is a sequence of (literal: bytes, kind: int,\n"
-"    emit: int, stop: int) per variable, in order; see parsers/fast_path.py.\n"
+"data: a chunk of whole lines (bytes-like, valid UTF-8, under 4 GiB), lines split on b'\\n';\n"
+"    a mutable buffer must not change until tokenize returns.\n"
+"template: (vars, tail, tail_mode), a tuple; vars is a sequence of (literal: bytes, kind: int,\n"
+"    emit: int, stop: int) tuples, one per variable, in order; see parsers/fast_path.py.\n"
 "max_line: lines longer than this many bytes are rejected.\n"
 "max_us: lines whose time is later (microseconds since the epoch, UTC) are rejected.\n\n"
 "Returns the number of lines; bytes of uint32 indexes of accepted lines; bytes of int64\n"
@@ -496,7 +506,7 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_ssize_t max_line;
     long long max_us = INT64_MAX;
     if (!PyArg_ParseTuple(args, "y*On|L", &view, &template, &max_line, &max_us)) return NULL;
-    PyObject *result = NULL, *vars = NULL, *seq = NULL;
+    PyObject *result = NULL, *vars = NULL, *held = NULL;
     Template t;
     memset(&t, 0, sizeof t);
     t.max_line = max_line;
@@ -506,14 +516,23 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
     Result res;
     memset(&res, 0, sizeof res);
     PyObject *tail;
+    if (view.len >= (Py_ssize_t)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a chunk must be under 4 GiB (line indexes are uint32)");
+        goto done;
+    }
+    if (!PyTuple_Check(template)) {
+        PyErr_SetString(PyExc_TypeError, "template must be a tuple (vars, tail, tail_mode)");
+        goto done;
+    }
     if (!PyArg_ParseTuple(template, "OSi", &vars, &tail, &t.tail_mode)) goto done;
-    seq = PySequence_Fast(vars, "template vars must be a sequence");
-    if (!seq) goto done;
-    t.nvars = (int)PySequence_Fast_GET_SIZE(seq);
-    if (t.nvars > MAX_VARS) {
+    /* A tuple of its own: the caller's sequence (a list, say) may change while the GIL is released. */
+    held = PySequence_Tuple(vars);
+    if (!held) goto done;
+    if (PyTuple_GET_SIZE(held) > MAX_VARS) {
         PyErr_Format(PyExc_ValueError, "at most %d variables", MAX_VARS);
         goto done;
     }
+    t.nvars = (int)PyTuple_GET_SIZE(held);
     t.tail = (const unsigned char *)PyBytes_AS_STRING(tail);
     t.tail_len = PyBytes_GET_SIZE(tail);
     if (t.tail_mode == T_OPTIONAL_QUOTE && t.tail_len < 1) {
@@ -521,10 +540,13 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
         goto done;
     }
     for (int i = 0; i < t.nvars; i++) {
-        PyObject *lit;
+        PyObject *lit, *item = PyTuple_GET_ITEM(held, i);
         Var *v = &t.vars[i];
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "Siii", &lit, &v->kind, &v->emit, &v->stop))
+        if (!PyTuple_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "variable %d: a (literal, kind, emit, stop) tuple", i);
             goto done;
+        }
+        if (!PyArg_ParseTuple(item, "Siii", &lit, &v->kind, &v->emit, &v->stop)) goto done;
         v->lit = (const unsigned char *)PyBytes_AS_STRING(lit);
         v->lit_len = PyBytes_GET_SIZE(lit);
         if (v->kind < K_UNTIL || v->kind > K_UPSTREAM || (v->kind == K_UNTIL && (v->stop < 0 || v->stop > 255))) {
@@ -542,6 +564,17 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
             goto done;
         }
     }
+    /*
+     * Without the GIL, run() reads only memory that nothing can free or move meanwhile:
+     * - view.buf: the Py_buffer holds data's export until PyBuffer_Release below (bytes are
+     *   immutable; an exported bytearray cannot be resized, an exported mmap cannot be closed);
+     * - t.vars[i].lit: the contents of bytes objects inside the tuples of `held`, a tuple this
+     *   call owns (tuples and bytes are immutable, so nothing another thread does to `vars`
+     *   frees them); released after the region;
+     * - t.tail: the contents of a bytes object in `template`, a tuple held by `args`, which the
+     *   interpreter holds for the whole call;
+     * - t, out, res: this call's stack and its malloc'ed buffers, touched by no Python code.
+     */
     Py_BEGIN_ALLOW_THREADS
     run(&t, (const unsigned char *)view.buf, view.len, out, &res);
     Py_END_ALLOW_THREADS
@@ -577,44 +610,62 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
     result = Py_BuildValue("(nNNN)", res.lines, as_bytes(&res.accepted), as_bytes(&res.rejected), outputs);
 done:
     for (int i = 0; i < MAX_VARS; i++) {
-        if (out[i].dict.hashes) dict_free(&out[i].dict);
+        dict_free(&out[i].dict);
         free(out[i].codes.data);
         free(out[i].values.data);
         free(out[i].extra.data);
     }
     free(res.accepted.data);
     free(res.rejected.data);
-    Py_XDECREF(seq);
+    Py_XDECREF(held);
     PyBuffer_Release(&view);
     return result;
 }
 
 PyDoc_STRVAR(factorize_doc,
 "factorize(keys) -> (codes, uniques)\n\n"
-"keys: a buffer of uint64. Returns bytes of uint32 codes, one per key, and bytes of the\n"
-"distinct keys as uint64 in order of first appearance: uniques[codes[i]] == keys[i].\n"
-"Used to key per-distinct-value work on combinations of codes (visitor, session).");
+"keys: a buffer of uint64 (native byte order, any alignment, fewer than 2**32 keys; a mutable\n"
+"buffer must not change until factorize returns). Returns bytes of uint32 codes, one per key,\n"
+"and bytes of the distinct keys as uint64 in order of first appearance:\n"
+"uniques[codes[i]] == keys[i]. Raises ValueError when the buffer's length is not a multiple\n"
+"of 8. Used to key per-distinct-value work on combinations of codes (visitor, session).");
 
 static PyObject *factorize(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer view;
     if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    PyObject *result = NULL;
+    uint64_t *slots = NULL, *uniques = NULL;
+    uint32_t *slot_codes = NULL, *codes = NULL;
+    if (view.len % 8) {
+        PyErr_Format(PyExc_ValueError, "keys must be whole uint64 values, not %zd bytes", view.len);
+        goto done;
+    }
     Py_ssize_t n = view.len / 8;
-    const uint64_t *keys = view.buf;
+    if ((uint64_t)n >= UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "at most 2**32 - 2 keys (codes are uint32)");
+        goto done;
+    }
     size_t cap = 16;
     while (cap < (size_t)n * 2) cap *= 2;
-    uint64_t *slots = malloc(cap * sizeof(uint64_t));
-    uint32_t *slot_codes = calloc(cap, sizeof(uint32_t)); /* code + 1; 0 = empty */
-    uint32_t *codes = malloc((n ? n : 1) * sizeof(uint32_t));
-    uint64_t *uniques = malloc((n ? n : 1) * sizeof(uint64_t));
-    PyObject *result = NULL;
+    slots = malloc(cap * sizeof(uint64_t));
+    slot_codes = calloc(cap, sizeof(uint32_t)); /* code + 1; 0 = empty */
+    codes = malloc((n ? n : 1) * sizeof(uint32_t));
+    uniques = malloc((n ? n : 1) * sizeof(uint64_t));
     if (!slots || !slot_codes || !codes || !uniques) {
         PyErr_NoMemory();
         goto done;
     }
+    const unsigned char *keys = view.buf;
     uint32_t count = 0;
+    /*
+     * Without the GIL this reads view.buf, which the Py_buffer holds until PyBuffer_Release
+     * below, and writes only this call's malloc'ed arrays.
+     */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t k = keys[i];
+        /* The keys may sit at any address (a slice of a buffer): one unaligned-safe load each. */
+        uint64_t k;
+        memcpy(&k, keys + 8 * i, sizeof k);
         uint64_t h = k * 0x9E3779B97F4A7C15ULL;
         h ^= h >> 29;
         size_t j = h & (cap - 1);

@@ -6,6 +6,7 @@ import time, before any test module imports airflow.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,6 +17,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_tokenizer_variant(path: str) -> None:
+    """Make ``parsers._tokenizer`` the extension module at ``path`` (the sanitizer build of
+    ``make test-fuzz``), before anything imports the normal build."""
+    spec = importlib.util.spec_from_file_location("parsers._tokenizer", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"FOOTFALL_TEST_TOKENIZER={path} is not an extension module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["parsers._tokenizer"] = module
+    import parsers
+
+    parsers._tokenizer = module
+
+
+if os.environ.get("FOOTFALL_TEST_TOKENIZER"):
+    _load_tokenizer_variant(os.environ["FOOTFALL_TEST_TOKENIZER"])
 SHARED = REPO.parent / "shared" / "data" / "real"
 SAMPLE_LOG = REPO / "tests" / "fixtures" / "apache_combined_sample.log"
 
@@ -24,9 +43,9 @@ os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW_CONFIG"] = str(REPO / "airflow.cfg")
 os.environ["FOOTFALL_REPO"] = str(REPO)
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
-# Tests must never pick up an operator's deployment settings.
+# Tests must never pick up an operator's deployment settings (FOOTFALL_TEST_* steer the tests).
 for _name in list(os.environ):
-    if _name.startswith(("FOOTFALL_", "VISIT_TRACKING_")) and _name != "FOOTFALL_REPO":
+    if _name.startswith(("FOOTFALL_", "VISIT_TRACKING_")) and not _name.startswith(("FOOTFALL_REPO", "FOOTFALL_TEST_")):
         del os.environ[_name]
 
 
