@@ -1,0 +1,63 @@
+/*
+ * What the compiled tokenizer's two files share: parsers/_tokenizer.c (the Python module, the
+ * dictionaries of distinct values and the loop over a chunk's lines) and parsers/_tokenizer_walk.c
+ * (one line along a template: matching, times, numbers).
+ */
+#ifndef FOOTFALL_TOKENIZER_H
+#define FOOTFALL_TOKENIZER_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Variable kinds: how a variable's value is matched (parsers/variables.py KIND_PATTERNS). */
+enum {
+    K_UNTIL = 0,     /* [^X]* where X is the first byte of the next literal */
+    K_REST = 1,      /* .* (last variable, nothing after it) */
+    K_QUOTED = 2,    /* [^"\\]*(?:\\.[^"\\]*)* */
+    K_TIME_LOCAL = 3,
+    K_TIME_ISO = 4,
+    K_STATUS = 5,    /* [0-9]{3} */
+    K_INT = 6,       /* [0-9]+|- */
+    K_FLOAT = 7,     /* [0-9]+(?:\.[0-9]+)?|- */
+    K_UPSTREAM = 8,  /* [^\s,]+(?:(?:, | : )[^\s,]+)* */
+};
+
+/* What to emit for a variable. */
+enum { E_NONE = 0, E_INTERN = 1, E_TIME = 2, E_STATUS = 3, E_INT = 4 };
+
+/* Tail modes: the text after the last variable. */
+enum { T_PLAIN = 0, T_OPTIONAL_QUOTE = 1 };
+
+#define MAX_VARS 64
+
+typedef struct {
+    const unsigned char *lit;  /* literal before the variable */
+    Py_ssize_t lit_len;
+    int kind, emit, stop;      /* stop: first byte of the next literal, -1 if none */
+} Var;
+
+typedef struct {
+    Var vars[MAX_VARS];
+    int nvars;
+    const unsigned char *tail;
+    Py_ssize_t tail_len;
+    int tail_mode;
+    Py_ssize_t max_line;
+    int64_t max_us; /* later times are left to the reference parser (it quarantines them) */
+} Template;
+typedef struct {
+    const unsigned char *start[MAX_VARS];
+    const unsigned char *end[MAX_VARS];
+} Spans;
+/*
+ * Walk one line [s, e) along the template. Returns 1 when it is an event, with each variable's
+ * span in sp, and the typed value of each emitted time, status and integer in values (and aux:
+ * a time's offset minutes, an integer's validity); 0 when it is not.
+ */
+int walk_line(const Template *t, const unsigned char *s, const unsigned char *e, Spans *sp, int64_t *values,
+              int16_t *aux);
+
+#endif
