@@ -4,23 +4,26 @@
  * parsers/fast_path.py compiles a log_format into a template: literal text and variables,
  * each variable matched the way parsers/log_format.py's regular expression matches it
  * (nginx ngx_http_log_module log_format; escaping as in its "escape=default"). This module
- * walks each line once along that template, greedily, taking at every choice the branch the
- * regular expression would try first. A line the walk accepts is therefore matched by the
- * regular expression with the same captures; a line it does not accept (no match, an empty
- * or over-long line, a time it does not handle or one later than the caller's limit) is
- * reported back, and the caller parses it with the regular-expression parser, which decides
- * what it is. So this module never decides a quarantine reason, and its results equal the
- * reference parser's by construction (tests/test_fast_path.py checks it on every real log).
+ * walks each line once along that template, greedily (parsers/_tokenizer_walk.c).
+ * fast_path.compile_template only builds templates whose every variable has one way to end (no
+ * literal after it that its value could also continue into), so the greedy walk matches exactly
+ * the lines the regular expression matches, with the same captures.
  *
- * For each accepted line it emits, per variable the caller asks for:
+ * For each line it decides: an event, or one of the reasons it is not (R_* in _tokenizer.h:
+ * blank, too long, no match, a time that is no date, a time later than the caller's limit). The
+ * caller turns those into quarantine reasons; it looks for two records run together in the
+ * lines that do not match.
+ *
+ * For each event it emits, per variable the caller asks for:
  *   - INTERN: the value's code (uint32) in a dictionary of the chunk's distinct raw values
  *     (still escaped); the dictionary is returned as Arrow large_string buffers;
  *   - TIME_LOCAL / TIME_ISO8601: microseconds since the epoch, UTC (int64), and the logged
  *     UTC offset in minutes (int16);
  *   - STATUS: the three-digit status (int16);
- *   - INT: a non-negative integer (int64) with a validity byte ("-" is null).
+ *   - INT: a non-negative integer (int64) with a validity byte ("-", or a value beyond int64,
+ *     is null).
  * Lookups are once per line per variable; everything downstream works per distinct value.
- * The work runs without the GIL, so two threads tokenize two chunks at once; what it reads
+ * The walk runs without the GIL, so two threads tokenize two chunks at once; what it reads
  * meanwhile is held as tokenize() says where it releases the GIL.
  */
 #include "_tokenizer.h"
@@ -154,8 +157,8 @@ typedef struct {
     Buf extra;     /* int16 offset minutes (E_TIME), uint8 validity (E_INT) */
 } Output;
 typedef struct {
-    Buf accepted;   /* uint32 line index (0-based in the chunk) per accepted line */
-    Buf rejected;   /* int64 triples (line index, start, end) per line for the reference parser */
+    Buf accepted;   /* uint32 line index (0-based in the chunk) per event */
+    Buf rejected;   /* int64 quadruples (line index, start, end, R_* reason) per line that is no event */
     Py_ssize_t lines;
     int failed;     /* allocation failure */
 } Result;
@@ -168,9 +171,10 @@ static void run(const Template *t, const unsigned char *data, Py_ssize_t size, O
     while (p < end) {
         const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
         const unsigned char *e = nl ? nl : end;
-        /* As polars.read_lines (the reference parser's input): a line loses one trailing \r. */
+        /* As polars.read_lines reads a file: a line loses one trailing \r. */
         if (e > p && e[-1] == '\r') e--;
-        if (walk_line(t, p, e, &sp, values, aux)) {
+        int reason = walk_line(t, p, e, &sp, values, aux);
+        if (reason == R_EVENT) {
             if (buf_put(&res->accepted, &index, sizeof index)) goto fail;
             for (int i = 0; i < t->nvars; i++) {
                 const Var *v = &t->vars[i];
@@ -190,8 +194,8 @@ static void run(const Template *t, const unsigned char *data, Py_ssize_t size, O
                 }
             }
         } else {
-            int64_t triple[3] = {index, p - data, e - data};
-            if (buf_put(&res->rejected, triple, sizeof triple)) goto fail;
+            int64_t rejected[4] = {index, p - data, e - data, reason};
+            if (buf_put(&res->rejected, rejected, sizeof rejected)) goto fail;
         }
         index++;
         p = nl ? nl + 1 : end;
@@ -201,7 +205,10 @@ static void run(const Template *t, const unsigned char *data, Py_ssize_t size, O
 fail:
     res->failed = 1;
 }
-static PyObject *as_bytes(const Buf *b) { return PyBytes_FromStringAndSize(b->data ? b->data : "", (Py_ssize_t)b->len); }
+
+static PyObject *as_bytes(const Buf *b) {
+    return PyBytes_FromStringAndSize(b->data ? b->data : "", (Py_ssize_t)b->len);
+}
 
 PyDoc_STRVAR(tokenize_doc,
 "tokenize(data, template, max_line, max_us=2**63-1) -> (lines, accepted, rejected, outputs)\n\n"
@@ -209,10 +216,11 @@ PyDoc_STRVAR(tokenize_doc,
 "    a mutable buffer must not change until tokenize returns.\n"
 "template: (vars, tail, tail_mode), a tuple; vars is a sequence of (literal: bytes, kind: int,\n"
 "    emit: int, stop: int) tuples, one per variable, in order; see parsers/fast_path.py.\n"
-"max_line: lines longer than this many bytes are rejected.\n"
-"max_us: lines whose time is later (microseconds since the epoch, UTC) are rejected.\n\n"
-"Returns the number of lines; bytes of uint32 indexes of accepted lines; bytes of int64\n"
-"(index, start, end) triples of rejected lines; and per variable None (E_NONE) or a tuple:\n"
+"max_line: lines longer than this many bytes are no event (R_TOO_LONG).\n"
+"max_us: lines whose time is later (microseconds since the epoch, UTC) are no event (R_FUTURE).\n\n"
+"Returns the number of lines; bytes of uint32 indexes of the lines that are events; bytes of\n"
+"int64 (index, start, end, reason) quadruples of the other lines (R_EMPTY 1, R_TOO_LONG 2,\n"
+"R_NO_MATCH 3, R_INVALID_TIME 4, R_FUTURE 5); and per variable None (E_NONE) or a tuple:\n"
 "E_INTERN (codes uint32, offsets int64, data), E_TIME (us int64, offset minutes int16),\n"
 "E_STATUS (int16,), E_INT (int64, validity uint8).");
 

@@ -31,6 +31,9 @@ enum { E_NONE = 0, E_INTERN = 1, E_TIME = 2, E_STATUS = 3, E_INT = 4 };
 /* Tail modes: the text after the last variable. */
 enum { T_PLAIN = 0, T_OPTIONAL_QUOTE = 1 };
 
+/* Why a line is not an event, in the order they are checked (parsers/fast_path.py names them). */
+enum { R_EVENT = 0, R_EMPTY = 1, R_TOO_LONG = 2, R_NO_MATCH = 3, R_INVALID_TIME = 4, R_FUTURE = 5 };
+
 #define MAX_VARS 64
 
 typedef struct {
@@ -46,16 +49,16 @@ typedef struct {
     Py_ssize_t tail_len;
     int tail_mode;
     Py_ssize_t max_line;
-    int64_t max_us; /* later times are left to the reference parser (it quarantines them) */
+    int64_t max_us; /* a later time is R_FUTURE */
 } Template;
 typedef struct {
     const unsigned char *start[MAX_VARS];
     const unsigned char *end[MAX_VARS];
 } Spans;
 /*
- * Walk one line [s, e) along the template. Returns 1 when it is an event, with each variable's
- * span in sp, and the typed value of each emitted time, status and integer in values (and aux:
- * a time's offset minutes, an integer's validity); 0 when it is not.
+ * Walk one line [s, e) along the template. Returns R_EVENT when it is an event, with each
+ * variable's span in sp, and the typed value of each emitted time, status and integer in values
+ * (and aux: a time's offset minutes, an integer's validity); otherwise the reason it is not.
  */
 int walk_line(const Template *t, const unsigned char *s, const unsigned char *e, Spans *sp, int64_t *values,
               int16_t *aux);

@@ -5,9 +5,31 @@
  */
 #include "_tokenizer.h"
 
+#include <stddef.h>
+
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static inline int is_space(unsigned char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+/*
+ * The length of the whitespace character at p (UTF-8, before e), 0 if there is none. Whitespace
+ * is Unicode's White_Space property, as the regular expressions (\s) and polars' strip_chars
+ * read it: ASCII \t \n \v \f \r and space, U+0085, U+00A0, U+1680, U+2000..U+200A, U+2028,
+ * U+2029, U+202F, U+205F and U+3000. A continuation byte is never the start of one, so callers
+ * may step through a multi-byte character one byte at a time.
+ */
+static inline size_t space_len(const unsigned char *p, const unsigned char *e) {
+    unsigned char c = p[0];
+    if (c < 0x80) return is_space(c) ? 1 : 0;
+    ptrdiff_t n = e - p;
+    if (c == 0xC2) return n >= 2 && (p[1] == 0x85 || p[1] == 0xA0) ? 2 : 0;
+    if (c == 0xE1) return n >= 3 && p[1] == 0x9A && p[2] == 0x80 ? 3 : 0;
+    if (c == 0xE2 && n >= 3) {
+        if (p[1] == 0x80) return (p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF ? 3 : 0;
+        return p[1] == 0x81 && p[2] == 0x9F ? 3 : 0;
+    }
+    if (c == 0xE3) return n >= 3 && p[1] == 0x80 && p[2] == 0x80 ? 3 : 0;
+    return 0;
 }
 static inline int digits(const unsigned char *p, int n) {
     int v = 0;
@@ -48,13 +70,15 @@ static int month_number(const unsigned char *p) {
 }
 
 /*
- * A time whose fields are all in their ordinary ranges becomes (us, offset minutes) and 1 is
- * returned; anything else (second 60, offset hour over 23, year 0, Feb 30) returns 0 and the
- * line goes to the reference parser, which decides between a time and "invalid_time".
+ * A logged time to (us, offset minutes); returns 1, or 0 when it names no moment. The ranges
+ * are those of polars' strptime (chrono's %d %m/%b %Y %H %M %S %z), which the regular-expression
+ * path reads times with: a proleptic Gregorian date, years 0000..9999 (year 0 is a leap year),
+ * hours 0..23, minutes 0..59, seconds 0..60 where 60 is a leap second read as the next second
+ * (23:59:60 is 00:00:00 of the next day), offsets up to 23:59 either way.
  */
 static int civil_to_us(int y, int mo, int d, int h, int mi, int s, int sign, int oh, int om, int64_t *us,
                        int16_t *offset) {
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 || oh > 23 ||
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60 || oh > 23 ||
         om > 59)
         return 0;
     int off = sign * (oh * 60 + om);
@@ -132,37 +156,39 @@ static const unsigned char *match_value(const Var *v, const unsigned char *p, co
         }
         return q;
     case K_UPSTREAM:
-        /* \s is Unicode-aware in the reference regex: a line with non-ASCII text after this
-         * point goes to the reference parser rather than deciding Unicode whitespace here. */
-        for (const unsigned char *r = p; r < e; r++)
-            if (*r >= 0x80) return NULL;
-#define TOKEN_CHAR(c) (!is_space(c) && (c) != ',')
-        while (q < e && TOKEN_CHAR(*q)) q++;
+        /* [^\s,] with \s Unicode's White_Space, as in the regular expression. */
+#define TOKEN_AT(r) ((r) < e && *(r) != ',' && !space_len((r), e))
+        while (TOKEN_AT(q)) q++;
         if (q == p) return NULL;
         for (;;) {
             const unsigned char *r;
-            if (e - q >= 3 && q[0] == ',' && q[1] == ' ' && TOKEN_CHAR(q[2]))
+            if (e - q >= 3 && q[0] == ',' && q[1] == ' ' && TOKEN_AT(q + 2))
                 r = q + 2;
-            else if (e - q >= 4 && q[0] == ' ' && q[1] == ':' && q[2] == ' ' && TOKEN_CHAR(q[3]))
+            else if (e - q >= 4 && q[0] == ' ' && q[1] == ':' && q[2] == ' ' && TOKEN_AT(q + 3))
                 r = q + 3;
             else
                 break;
-            while (r < e && TOKEN_CHAR(*r)) r++;
+            while (TOKEN_AT(r)) r++;
             q = r;
         }
         return q;
-#undef TOKEN_CHAR
+#undef TOKEN_AT
     }
     return NULL;
 }
-/* Parse an emitted time or integer; 0 sends the line to the reference parser. */
+
+/*
+ * Type an emitted time, status or integer into *value (and *aux: offset minutes of a time,
+ * validity of an integer). Returns R_EVENT, or R_INVALID_TIME / R_FUTURE for a time that names
+ * no moment / is later than the template's limit.
+ */
 static int convert(const Template *t, const Var *v, const unsigned char *p, const unsigned char *q, int64_t *value,
                    int16_t *aux) {
     if (v->emit == E_TIME) {
         int ok;
         if (v->kind == K_TIME_LOCAL) {
             int mo = month_number(p + 3);
-            if (!mo) return 0;
+            if (!mo) return R_INVALID_TIME;
             ok = civil_to_us(digits(p + 7, 4), mo, digits(p, 2), digits(p + 12, 2), digits(p + 15, 2),
                              digits(p + 18, 2), p[21] == '-' ? -1 : 1, digits(p + 22, 2), digits(p + 24, 2), value,
                              aux);
@@ -176,26 +202,29 @@ static int convert(const Template *t, const Var *v, const unsigned char *p, cons
             ok = civil_to_us(digits(p, 4), digits(p + 5, 2), digits(p + 8, 2), digits(p + 11, 2), digits(p + 14, 2),
                              digits(p + 17, 2), sign, oh, om, value, aux);
         }
-        return ok && *value <= t->max_us;
+        if (!ok) return R_INVALID_TIME;
+        return *value > t->max_us ? R_FUTURE : R_EVENT;
     }
     if (v->emit == E_STATUS) {
         *value = digits(p, 3);
-        return 1;
+        return R_EVENT;
     }
     if (v->emit == E_INT) {
-        if (q - p == 1 && *p == '-') {
-            *value = 0;
-            *aux = 0;
-            return 1;
-        }
-        if (q - p > 18) return 0; /* may not fit int64: the reference parser decides */
+        /* As polars' cast to Int64 (strict=False) reads it: "-", or a value beyond int64, is null. */
         int64_t n = 0;
-        for (const unsigned char *r = p; r < q; r++) n = n * 10 + (*r - '0');
+        *aux = 0;
+        *value = 0;
+        if (q - p == 1 && *p == '-') return R_EVENT;
+        for (const unsigned char *r = p; r < q; r++) {
+            int d = *r - '0';
+            if (n > (INT64_MAX - d) / 10) return R_EVENT;
+            n = n * 10 + d;
+        }
         *value = n;
         *aux = 1;
-        return 1;
+        return R_EVENT;
     }
-    return 1;
+    return R_EVENT;
 }
 
 /* Walk one line [s, e); fills spans and returns 1 if the template matches it. */
@@ -228,14 +257,23 @@ static int match_line(const Template *t, const unsigned char *s, const unsigned 
     return p == e;
 }
 static int is_blank(const unsigned char *s, const unsigned char *e) {
-    for (; s < e; s++)
-        if (!is_space(*s)) return 0;
+    while (s < e) {
+        size_t n = space_len(s, e);
+        if (!n) return 0;
+        s += n;
+    }
     return 1;
 }
+
 int walk_line(const Template *t, const unsigned char *s, const unsigned char *e, Spans *sp, int64_t *values,
               int16_t *aux) {
-    int ok = (e - s) <= t->max_line && !is_blank(s, e) && match_line(t, s, e, sp);
-    for (int i = 0; ok && i < t->nvars; i++)
-        if (t->vars[i].emit > E_INTERN) ok = convert(t, &t->vars[i], sp->start[i], sp->end[i], &values[i], &aux[i]);
-    return ok;
+    if (is_blank(s, e)) return R_EMPTY;
+    if (e - s > t->max_line) return R_TOO_LONG;
+    if (!match_line(t, s, e, sp)) return R_NO_MATCH;
+    for (int i = 0; i < t->nvars; i++) {
+        if (t->vars[i].emit <= E_INTERN) continue;
+        int reason = convert(t, &t->vars[i], sp->start[i], sp->end[i], &values[i], &aux[i]);
+        if (reason != R_EVENT) return reason;
+    }
+    return R_EVENT;
 }
