@@ -35,8 +35,11 @@ def _load_tokenizer_variant(path: str) -> None:
 
 if os.environ.get("FOOTFALL_TEST_TOKENIZER"):
     _load_tokenizer_variant(os.environ["FOOTFALL_TEST_TOKENIZER"])
-SHARED = REPO.parent / "shared" / "data" / "real"
-SAMPLE_LOG = REPO / "tests" / "fixtures" / "apache_combined_sample.log"
+# The real logs (../shared/data/real, or FOOTFALL_TEST_SHARED_DATA: point it at a missing
+# directory to check that a tier runs without them). Tests that need them are marked real_logs.
+SHARED = Path(os.environ.get("FOOTFALL_TEST_SHARED_DATA") or REPO.parent / "shared" / "data" / "real")
+FIXTURES = REPO / "tests" / "fixtures"
+SAMPLE_LOG = FIXTURES / "apache_combined_sample.log"
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="footfall-test-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -55,6 +58,11 @@ def shared_log(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the tests read the real logs in ../shared/data/real/")
     return path
+
+
+def fixture_log(name: str) -> Path:
+    """A real-log excerpt kept in tests/fixtures (see its NOTICE)."""
+    return FIXTURES / name
 
 
 @pytest.fixture(scope="session")
