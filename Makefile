@@ -13,7 +13,7 @@ export PATH := $(BIN):$(PATH)
 # Airflow's own startup chatter is not what `make run` is for.
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 
-.PHONY: venv airflow-init run demo test test-fuzz sanitized-tokenizer bench lint standalone clean
+.PHONY: venv airflow-init run demo test test-fast test-fuzz sanitized-tokenizer bench lint standalone clean
 
 # The compiled tokenizer's sources (parsers/fast_path.py drives it).
 TOKENIZER_SOURCES := $(wildcard parsers/_tokenizer*.c parsers/_tokenizer*.h)
@@ -53,6 +53,11 @@ FUZZ_TESTS := tests/test_tokenizer_fuzz.py
 test: venv sanitized-tokenizer
 	$(BIN)/python -m pytest -m "not fuzz"
 	$(SANITIZED) $(BIN)/python -m pytest -m fuzz -p no:cacheprovider --capture=sys -q $(FUZZ_TESTS)
+
+# The fast loop: unit and SQL tests, neither `slow` (Airflow runs, subprocesses, fault injection)
+# nor `real_logs` (the whole logs in ../shared); under a minute, and ../shared is not needed.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow and not real_logs" -q
 
 # The fuzz tier, long: the tokenizer's tests with the sanitizer build, FUZZ_EXAMPLES examples
 # per property, new ones on every run (a failure prints how to reproduce it).

@@ -65,6 +65,15 @@ def fixture_log(name: str) -> Path:
     return FIXTURES / name
 
 
+def excerpt_lines(excerpt: str) -> dict[int, bytes]:
+    """The lines of a real-log excerpt in tests/fixtures (with their line ends), by their line
+    number in the whole log."""
+    from fixtures.excerpts import numbered
+
+    lines = fixture_log(excerpt).read_bytes().splitlines(keepends=True)
+    return dict(zip(numbered(excerpt), lines, strict=True))
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Migrate the test Airflow metadata DB once per session and create the warehouse pool."""

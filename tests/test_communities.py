@@ -32,6 +32,8 @@ from conftest import REPO
 from demo import traffic
 from demo.ground_truth import GroundTruth
 
+pytestmark = pytest.mark.slow
+
 INGEST_DATE = dt.datetime(2026, 11, 1, 6, tzinfo=dt.UTC)
 NEWEST = dt.date(2026, 10, 31)
 FIRST = NEWEST - dt.timedelta(days=44)

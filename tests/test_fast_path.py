@@ -41,6 +41,7 @@ def check(data: bytes, fmt_text: str = COMBINED, **fields) -> tuple[int, int, in
     return chunk.events.height, chunk.quarantine.height, chunk.slow_lines
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize("name", ["apache_logs", "nginx_logs", "wordpress_access3.log.gz"])
 def test_real_logs_parse_as_the_oracle_does(name):
     path = shared_log(name)

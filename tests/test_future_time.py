@@ -64,6 +64,7 @@ def test_a_line_dated_after_the_tolerance_is_quarantined_as_future_time():
     assert chunk.slow_lines == 0
 
 
+@pytest.mark.real_logs
 def test_a_future_line_is_counted_and_never_picks_the_report_interval(footfall_env, tmp_path):
     real = shared_log("apache_logs").read_bytes().splitlines(keepends=True)[:300]
     log = tmp_path / "access.log"
@@ -104,6 +105,7 @@ def test_the_report_interval_never_ends_after_the_clock(footfall_env, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_report_sensor_refuses_at_once_an_interval_that_cannot_end(dagbag, footfall_env):
     footfall_env()
     settings = Settings.from_env()
@@ -121,6 +123,8 @@ def test_a_report_sensor_refuses_at_once_an_interval_that_cannot_end(dagbag, foo
     assert run.state == "failed" and states["wait_for_ingest"] == "failed", states
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_make_run_path_with_a_line_dated_2099_builds_the_report_of_the_real_traffic(airflow_db, tmp_path):
     """bin/run-pipeline, as `make run` runs it, on 300 real lines and one line dated 2099."""
     real = shared_log("apache_logs").read_bytes().splitlines(keepends=True)[:300]

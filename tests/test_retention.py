@@ -146,6 +146,7 @@ def run_retention(world, now: dt.datetime) -> dict:
     return retention.run(world["settings"], now, dt.datetime.now(dt.UTC))
 
 
+@pytest.mark.real_logs
 def test_raw_data_goes_after_its_period_and_every_aggregate_row_stays(world, monkeypatch, capsys):
     data_dir = world["dir"]
     run_retention(world, PLUS_7)
@@ -180,6 +181,7 @@ def late_lines(lines: list[bytes]) -> bytes:
     return b"".join(changed[:50] + [line.replace(b"[18/May/2015:", b"[21/May/2015:") for line in changed[50:]])
 
 
+@pytest.mark.real_logs
 def test_late_lines_rebuild_and_a_new_aggregates_version_leave_purged_days_alone(world, caplog):
     data_dir, settings = world["dir"], world["settings"]
     run_retention(world, PLUS_8)
@@ -254,6 +256,7 @@ def rollups(data_dir: Path) -> tuple[dict[str, list[dict]], list[float]]:
     return got, duration
 
 
+@pytest.mark.real_logs
 def test_daily_aggregates_roll_up_into_monthly_tables_then_go(world):
     data_dir = world["dir"]
     run_retention(world, PLUS_8)
@@ -281,6 +284,7 @@ def test_daily_aggregates_roll_up_into_monthly_tables_then_go(world):
     assert snapshot(data_dir, visitor_tables) == {t: [] for t in visitor_tables}
 
 
+@pytest.mark.real_logs
 def test_a_day_is_rolled_up_only_once_its_raw_events_are_gone(world):
     """An old day whose raw events are kept (a rebuild was pending) is neither rolled up nor deleted."""
     data_dir = world["dir"]
@@ -326,6 +330,7 @@ def clean_state(base, tmp_path_factory):
     return snapshot(data_dir, STATE_TABLES), parquet_on_disk(data_dir)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "failpoint", ["retention.after_purge_commit", "retention.mid_rollup", "retention.mid_purge_aggregates"]
 )
@@ -341,6 +346,7 @@ def test_a_killed_retention_run_then_a_rerun_equals_one_clean_run(world, clean_s
     assert (snapshot(world["dir"], STATE_TABLES), parquet_on_disk(world["dir"])) == clean_state
 
 
+@pytest.mark.real_logs
 def test_the_orphan_sweep_removes_old_unregistered_files_only(world):
     data_dir = world["dir"]
     registered = data_dir / query(data_dir, "select path from ingest_files where kind = 'events' limit 1")[0][0]
@@ -366,6 +372,7 @@ def test_the_orphan_sweep_removes_old_unregistered_files_only(world):
     assert snapshot(data_dir, storage.AGGREGATE_TABLES) == world["daily"]
 
 
+@pytest.mark.real_logs
 def test_visitor_tables_keep_their_own_period_without_a_rollup(world):
     data_dir = world["dir"]
     visitor_tables = [table for table, _ in retention.VISITOR_TABLES]
@@ -409,6 +416,7 @@ def test_retention_settings_have_defaults_and_fail_fast():
         Settings.from_env({"FOOTFALL_RETENTION_VISITORS_DAYS": "3"})
 
 
+@pytest.mark.slow
 def test_the_retention_dag_purges_and_rolls_up_by_its_data_interval(dagbag, world, monkeypatch):
     for key, value in env_for(world["root"], world["dir"]).items():
         monkeypatch.setenv(key, value)
