@@ -1,7 +1,8 @@
 /*
- * What the compiled tokenizer's two files share: parsers/_tokenizer.c (the Python module, the
- * dictionaries of distinct values and the loop over a chunk's lines) and parsers/_tokenizer_walk.c
- * (one line along a template: matching, times, numbers).
+ * What the compiled tokenizer's two files share: the types (a template, the spans of one
+ * line's values, the kinds, emits and reasons) and walk_line. parsers/_tokenizer_walk.c walks
+ * one line along a template; parsers/_tokenizer.c is the Python module, the dictionaries of
+ * distinct values and the loop over a chunk's lines.
  */
 #ifndef FOOTFALL_TOKENIZER_H
 #define FOOTFALL_TOKENIZER_H
@@ -55,12 +56,22 @@ typedef struct {
     const unsigned char *start[MAX_VARS];
     const unsigned char *end[MAX_VARS];
 } Spans;
+
+/* GCC's and clang's: keep a function out of line, keep a symbol inside the extension. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#define INTERNAL __attribute__((visibility("hidden")))
+#else
+#define NOINLINE
+#define INTERNAL
+#endif
+
 /*
  * Walk one line [s, e) along the template. Returns R_EVENT when it is an event, with each
  * variable's span in sp, and the typed value of each emitted time, status and integer in values
  * (and aux: a time's offset minutes, an integer's validity); otherwise the reason it is not.
  */
-int walk_line(const Template *t, const unsigned char *s, const unsigned char *e, Spans *sp, int64_t *values,
-              int16_t *aux);
+INTERNAL int walk_line(const Template *t, const unsigned char *s, const unsigned char *e, Spans *sp, int64_t *values,
+                       int16_t *aux);
 
 #endif

@@ -2,10 +2,15 @@
  * One line along a log_format template (parsers/_tokenizer.h): the literal text between the
  * variables, each variable's value matched as parsers/log_format.py's regular expression
  * matches it, and the time, status and byte count typed.
+ *
+ * walk_line is the one entry; it stays a function of its own, called once per line, and the
+ * rare upstream lists are matched out of line, which keeps the per-line code as fast as when
+ * the walk was inlined into the loop (bench/tokenizer_bench.py, docs/performance.md).
  */
-#include "_tokenizer.h"
 
 #include <stddef.h>
+
+#include "_tokenizer.h"
 
 static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static inline int is_space(unsigned char c) {
@@ -88,6 +93,31 @@ static int civil_to_us(int y, int mo, int d, int h, int mi, int s, int sign, int
     return 1;
 }
 
+/*
+ * [^\s,]+(?:(?:, | : )[^\s,]+)* with \s Unicode's White_Space, as in the regular expression.
+ * A function of its own: inside match_value it made that too big to inline (upstream lists are
+ * rare, match_value runs for every variable of every line).
+ */
+static NOINLINE const unsigned char *match_upstream(const unsigned char *p, const unsigned char *e) {
+    const unsigned char *q = p;
+#define TOKEN_AT(r) ((r) < e && *(r) != ',' && !space_len((r), e))
+    while (TOKEN_AT(q)) q++;
+    if (q == p) return NULL;
+    for (;;) {
+        const unsigned char *r;
+        if (e - q >= 3 && q[0] == ',' && q[1] == ' ' && TOKEN_AT(q + 2))
+            r = q + 2;
+        else if (e - q >= 4 && q[0] == ' ' && q[1] == ':' && q[2] == ' ' && TOKEN_AT(q + 3))
+            r = q + 3;
+        else
+            break;
+        while (TOKEN_AT(r)) r++;
+        q = r;
+    }
+    return q;
+#undef TOKEN_AT
+}
+
 /* Match one variable's value at p (line ends at e); returns the end of the value or NULL. */
 static const unsigned char *match_value(const Var *v, const unsigned char *p, const unsigned char *e) {
     const unsigned char *q = p;
@@ -156,23 +186,7 @@ static const unsigned char *match_value(const Var *v, const unsigned char *p, co
         }
         return q;
     case K_UPSTREAM:
-        /* [^\s,] with \s Unicode's White_Space, as in the regular expression. */
-#define TOKEN_AT(r) ((r) < e && *(r) != ',' && !space_len((r), e))
-        while (TOKEN_AT(q)) q++;
-        if (q == p) return NULL;
-        for (;;) {
-            const unsigned char *r;
-            if (e - q >= 3 && q[0] == ',' && q[1] == ' ' && TOKEN_AT(q + 2))
-                r = q + 2;
-            else if (e - q >= 4 && q[0] == ' ' && q[1] == ':' && q[2] == ' ' && TOKEN_AT(q + 3))
-                r = q + 3;
-            else
-                break;
-            while (TOKEN_AT(r)) r++;
-            q = r;
-        }
-        return q;
-#undef TOKEN_AT
+        return match_upstream(p, e);
     }
     return NULL;
 }
@@ -217,7 +231,8 @@ static int convert(const Template *t, const Var *v, const unsigned char *p, cons
         if (q - p == 1 && *p == '-') return R_EVENT;
         for (const unsigned char *r = p; r < q; r++) {
             int d = *r - '0';
-            if (n > (INT64_MAX - d) / 10) return R_EVENT;
+            /* 18 digits always fit; only a longer number can overflow. */
+            if (r - p >= 18 && n > (INT64_MAX - d) / 10) return R_EVENT;
             n = n * 10 + d;
         }
         *value = n;
@@ -265,11 +280,13 @@ static int is_blank(const unsigned char *s, const unsigned char *e) {
     return 1;
 }
 
+/* parsers/_tokenizer.h says what it returns. */
 int walk_line(const Template *t, const unsigned char *s, const unsigned char *e, Spans *sp, int64_t *values,
               int16_t *aux) {
-    if (is_blank(s, e)) return R_EMPTY;
-    if (e - s > t->max_line) return R_TOO_LONG;
-    if (!match_line(t, s, e, sp)) return R_NO_MATCH;
+    /* A blank line never matches (every template has a time, made of digits): whether it is
+     * blank is asked only of lines that are too long or do not match, off the common path. */
+    if (e - s > t->max_line) return is_blank(s, e) ? R_EMPTY : R_TOO_LONG;
+    if (!match_line(t, s, e, sp)) return is_blank(s, e) ? R_EMPTY : R_NO_MATCH;
     for (int i = 0; i < t->nvars; i++) {
         if (t->vars[i].emit <= E_INTERN) continue;
         int reason = convert(t, &t->vars[i], sp->start[i], sp->end[i], &values[i], &aux[i]);
