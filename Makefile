@@ -61,7 +61,7 @@ test-fast: venv
 
 # The fuzz tier, long: the tokenizer's tests with the sanitizer build, FUZZ_EXAMPLES examples
 # per property, new ones on every run (a failure prints how to reproduce it).
-FUZZ_EXAMPLES ?= 20000
+FUZZ_EXAMPLES ?= 5000
 test-fuzz: venv sanitized-tokenizer
 	$(SANITIZED) FOOTFALL_TEST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:cacheprovider --capture=sys -q $(FUZZ_TESTS)
 

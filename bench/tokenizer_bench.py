@@ -8,13 +8,14 @@ Usage (from the repo root)::
 The input is ``../shared/data/real/wordpress_access3.log.gz`` (206,860 lines of Apache
 ``combined``) repeated ``--copies`` times (default 10: 2,068,600 lines, ~394 MB), held in memory
 and cut into 8 MiB chunks at line ends, as the ingest reads a file. Each run tokenizes every
-chunk with the ``combined`` template on one thread; the figure is the wall time of those calls
-only (no file reading, no Python after the tokenizer).
+chunk with the ``combined`` template on one thread; the figures are the wall time and the CPU
+time of those calls only (no file reading, no Python after the tokenizer). On a machine other
+work shares, CPU time is the steadier of the two: waiting for a core shows in wall time only.
 
 ``--module`` names a build to time: a path to an extension module file (for example one built
 from another commit's ``parsers/_tokenizer.c``), or ``installed`` for the one the venv imports.
 Several builds are timed in turn, run by run (A B A B ...), so a drift in the machine's speed
-touches each alike; each gets min / median / max over ``--runs`` runs and its median relative to
+touches each alike; each gets min / median / max over ``--runs`` runs and its medians relative to
 the first build's. The load average is printed before and after: on the shared 2-core machine,
 quote the median and the load with it.
 """
@@ -74,24 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     spec = compile_template(compile_log_format("combined"), "remote_user", None).spec
     data, lines = chunks(args.copies)
     print(f"{lines:,} lines in {len(data)} chunks; load average before: {os.getloadavg()}")
-    times: dict[str, list[float]] = {n: [] for n in names}
+    walls: dict[str, list[float]] = {n: [] for n in names}
+    cpus: dict[str, list[float]] = {n: [] for n in names}
     for module in modules:  # warm-up: page the input in, load the code
         module.tokenize(data[0], spec, 65536)
     for _ in range(args.runs):
         for name, module in zip(names, modules, strict=True):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             for chunk in data:
                 module.tokenize(chunk, spec, 65536)
-            times[name].append(time.perf_counter() - start)
+            walls[name].append(time.perf_counter() - start)
+            cpus[name].append(time.process_time() - cpu)
     print(f"load average after: {os.getloadavg()}")
-    base = statistics.median(times[names[0]])
-    for name in names:
-        t = times[name]
-        median = statistics.median(t)
-        print(
-            f"{name}: min {min(t):.3f} s, median {median:.3f} s, max {max(t):.3f} s "
-            f"({lines / median / 1e6:.1f}M lines/s; median {median / base:.3f}x of {names[0]})"
-        )
+    for label, times in (("wall", walls), ("cpu", cpus)):
+        base = statistics.median(times[names[0]])
+        for name in names:
+            t = times[name]
+            median = statistics.median(t)
+            print(
+                f"{label} {name}: min {min(t):.3f} s, median {median:.3f} s, max {max(t):.3f} s "
+                f"({lines / median / 1e6:.2f}M lines/s; median {median / base:.3f}x of {names[0]})"
+            )
     return 0
 
 
