@@ -13,7 +13,9 @@ export PATH := $(BIN):$(PATH)
 # Airflow's own startup chatter is not what `make run` is for.
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 
-.PHONY: venv airflow-init run demo test test-fast test-fuzz sanitized-tokenizer bench lint standalone clean
+.PHONY: venv airflow-init run demo test test-fast test-fuzz sanitized-tokenizer bench bench-api bench-snapshot \
+	bench-dashboard lint standalone clean serve token token-list token-revoke report chromium cluster-up cluster-down \
+	cluster-status cluster-test bench-cluster
 
 # The compiled tokenizer's sources (parsers/fast_path.py drives it).
 TOKENIZER_SOURCES := $(wildcard parsers/_tokenizer*.c parsers/_tokenizer*.h)
@@ -50,7 +52,7 @@ FUZZ_TESTS := tests/test_tokenizer_fuzz.py
 
 # The whole suite: everything with the normal build, then the tokenizer's own tests (marker
 # `fuzz`) with the sanitizer build, briefly.
-test: venv sanitized-tokenizer
+test: venv chromium sanitized-tokenizer
 	$(BIN)/python -m pytest -m "not fuzz"
 	$(SANITIZED) $(BIN)/python -m pytest -m fuzz -p no:cacheprovider --capture=sys -q $(FUZZ_TESTS)
 
@@ -87,8 +89,55 @@ $(SANITIZED_TOKENIZER): $(TOKENIZER_SOURCES) | venv
 		-I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
 		$(filter %.c,$(TOKENIZER_SOURCES)) -o $@
 
+# Debian's Chromium, which the browser tests drive through Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || (echo "installing chromium with apt-get (the dashboard's browser tests need it)" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null)
+
 bench: venv
 	$(BIN)/python bench/ingest_bench.py $(BENCH_ARGS)
+
+# What publishing a snapshot costs (seconds, bytes) at ~2M events; BENCH_ARGS="--lines 20000000" for 20M.
+bench-snapshot: venv
+	$(BIN)/python bench/snapshot_bench.py $(BENCH_ARGS)
+
+# Latency of every analytics API endpoint and requests/s of one uvicorn worker (bench/api_bench.py);
+# wrk (Debian's package) is the load generator.
+bench-api: venv
+	command -v wrk > /dev/null || (apt-get update -qq && apt-get install -y -qq wrk > /dev/null) || \
+		echo "wrk could not be installed: the benchmark falls back to an httpx load generator" >&2
+	$(BIN)/python bench/api_bench.py $(BENCH_ARGS)
+
+# Time to the dashboard's first complete render on the demo warehouse, and the one-file report's
+# size and generation time for a year of the wordpress log (bench/dashboard_bench.py).
+bench-dashboard: venv chromium airflow-init
+	$(WITH_SECRETS) $(BIN)/python bench/dashboard_bench.py $(BENCH_ARGS)
+
+# The analytics API (docs/api.md) on FOOTFALL_API_HOST:FOOTFALL_API_PORT (default 127.0.0.1:8000),
+# reading the published snapshot of FOOTFALL_DATA_DIR.
+serve: venv
+	$(BIN)/python -m analytics serve
+
+# The one-file HTML report of the published snapshot (FROM=YYYY-MM-DD TO=... SITE=... OUTPUT=...;
+# default: every day of data, into $FOOTFALL_DATA_DIR/report.html); its path is the last line.
+report: venv
+	@$(BIN)/python -m analytics report $(if $(FROM),--from "$(FROM)") $(if $(TO),--to "$(TO)") \
+		$(if $(SITE),--site "$(SITE)") $(if $(OUTPUT),--output "$(OUTPUT)")
+
+# A new API token, printed once as the last line: make token ROLE=analyst (or ROLE=viewer, the
+# default; LABEL="who it is for"). Listed with make token-list, revoked with make token-revoke ID=...
+ROLE ?= viewer
+LABEL ?=
+token: venv
+	@$(BIN)/python -m analytics token create --role "$(ROLE)" --label "$(LABEL)"
+
+token-list: venv
+	@$(BIN)/python -m analytics token list
+
+token-revoke: venv
+	@test -n "$(ID)" || (echo "give the token's id: make token-revoke ID=<id from make token-list>" >&2; exit 2)
+	@$(BIN)/python -m analytics token revoke "$(ID)"
 
 lint: venv
 	$(BIN)/ruff check .
@@ -96,6 +145,30 @@ lint: venv
 # The Airflow UI on http://localhost:8080 with the scheduler running the DAGs on schedule.
 standalone: airflow-init
 	$(WITH_SECRETS) airflow standalone
+
+# The CeleryExecutor deployment (docs/scaling.md): PostgreSQL, Redis, scheduler, dag-processor,
+# API server and two Celery workers as two hosts, all on 127.0.0.1, state in .cluster/.
+# Installs postgresql and redis-server with apt-get when missing.
+cluster-up: venv
+	deploy/cluster/up.sh
+
+# PURGE=1 also deletes .cluster/ (metadata DB, broker, shared data, generated secrets).
+cluster-down:
+	deploy/cluster/down.sh
+
+cluster-status:
+	deploy/cluster/status.sh
+
+# Exactly-once and LocalExecutor parity on a cluster of its own (.cluster-test/, other ports),
+# started and stopped by the tests: a few minutes, so not part of `make test`.
+cluster-test: venv
+	deploy/cluster/install-packages.sh
+	FOOTFALL_CLUSTER_TESTS=1 $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
+
+# 1 and 2 Celery workers on the same ~2M-line input (bench/cluster_bench.py --help).
+bench-cluster: venv
+	deploy/cluster/install-packages.sh
+	$(BIN)/python bench/cluster_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(AIRFLOW_HOME) $(AIRFLOW_HOME)-migrate.log data build

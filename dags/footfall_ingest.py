@@ -6,6 +6,9 @@ Reads new lines of the access logs matching `FOOTFALL_LOG_GLOB` and `FOOTFALL_LO
 pseudonymises visitors and writes Parquet under `$FOOTFALL_DATA_DIR/events/`, then rebuilds
 the DuckDB aggregates of every day that received data.
 
+* `check_environment`: logs a warning for every `FOOTFALL_*` or `VISIT_TRACKING_*` variable
+  footfall does not know (a typo such as `FOOTFALL_LOG_GLOBS` would be ignored), and the
+  Params this run was triggered with.
 * `purge_old_salts`: deletes daily visitor salts older than 48 hours (docs/privacy.md).
 * `plan_sources`: which files have new bytes, and their site, from the manifest
   (exactly-once by content).
@@ -21,16 +24,24 @@ the DuckDB aggregates of every day that received data.
 * `rebuild_aggregates`: loads the dimension files (`FOOTFALL_DIMENSIONS_DIR`), then rebuilds
   every aggregate and per-day visitor table for the days that received lines.
 
-Tasks that open the warehouse share the one-slot pool `footfall_warehouse`.
+Tasks that open the warehouse share the one-slot pool `footfall_warehouse` and run on the Celery
+queue of the same name (the warehouse host's worker); the others run on any worker.
+
+**Backfills**: the trigger form (or `airflow dags trigger footfall_ingest --conf '{...}'`) takes
+Params that override the environment for that run only: `log_globs`, `site`, `log_format`, and
+`files_from` / `files_to` (UTC dates): only files whose lines may fall in that range, from the
+time of their first line to their last modification, are read. docs/operations.md#backfilling.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
+from airflow.sdk import Asset, DeltaDataIntervalTimetable, Param, dag, task
 
-from warehouse.settings import WAREHOUSE_POOL, report_interval_seconds
+from warehouse.backfill import INGEST_PARAMS
+from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
+from warehouse.settings import report_interval_seconds
 
 AGGREGATES = Asset("footfall_aggregates")
 
@@ -43,9 +54,26 @@ AGGREGATES = Asset("footfall_aggregates")
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=1)},
     tags=["footfall", "ingest"],
+    description="Reads new access-log lines into pseudonymised Parquet events and rebuilds the daily aggregates",
     doc_md=__doc__,
+    # Empty means "as configured in the environment" (warehouse/backfill.py).
+    params={
+        name: Param(None, type=["null", "string"], title=title, description=text, **({"format": fmt} if fmt else {}))
+        for name, (title, text, fmt) in INGEST_PARAMS.items()
+    },
 )
 def footfall_ingest():
+    @task
+    def check_environment(params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.backfill import check_run
+
+        try:
+            return check_run(params)
+        except ValueError as exc:  # a bad Param or setting: retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
+
     @task
     def purge_old_salts() -> list[str]:
         from warehouse.ingest import purge_salts
@@ -55,57 +83,67 @@ def footfall_ingest():
         # ("no salt lives longer than 48 hours"), kept even when runs are re-run or backfilled.
         return purge_salts(task_settings(), dt.datetime.now(dt.UTC))
 
-    @task(pool=WAREHOUSE_POOL)
-    def plan_sources() -> list[dict]:
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
+    def plan_sources(params=None) -> list[dict]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from warehouse.backfill import file_range, in_range, run_settings
         from warehouse.ingest import find_sources
-        from warehouse.settings import ConfigError, task_settings
+        from warehouse.settings import ConfigError
 
         try:
-            return [plan.to_dict() for plan in find_sources(task_settings())]
+            settings = run_settings(params)
+            return [plan.to_dict() for plan in in_range(find_sources(settings), settings, *file_range(params))]
         except ConfigError as exc:  # e.g. a file matched by two sites' globs: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
 
     # Outside the pool: it reads the log files (seeks, and counts the lines of units that
     # have a successor), never the warehouse.
     @task
-    def plan_units(plans: list[dict]) -> list[dict]:
+    def plan_units(plans: list[dict], params=None) -> list[dict]:
         from airflow.sdk import conf
 
+        from warehouse.backfill import run_settings
         from warehouse.ingest import SourcePlan, plan_units
-        from warehouse.settings import task_settings
 
-        settings = task_settings()
+        settings = run_settings(params)
         # More mapped tasks than [core] max_map_length would fail the whole run at expand time.
         cap = min(settings.map_max_units, conf.getint("core", "max_map_length", fallback=1024))
         return [unit.to_dict() for unit in plan_units(settings, [SourcePlan(**p) for p in plans], cap)]
 
     @task
-    def parse_source(unit: dict, run_id=None, data_interval_end=None) -> dict:
+    def parse_source(unit: dict, run_id=None, data_interval_end=None, params=None) -> dict:
+        from warehouse.backfill import run_settings
         from warehouse.ingest import WorkUnit, parse_source
-        from warehouse.settings import task_settings
 
         # Lines dated more than FOOTFALL_FUTURE_TOLERANCE_S after the real time they are read are
         # quarantined; the data interval is not that time (a re-run reads today's lines).
         now = dt.datetime.now(dt.UTC)
-        return parse_source(task_settings(), WorkUnit.from_dict(unit), run_id, data_interval_end.date(), now)
+        return parse_source(run_settings(params), WorkUnit.from_dict(unit), run_id, data_interval_end.date(), now)
 
     # all_done: runs when some units failed (after their retries), to commit each file up to
     # its first failed unit, and when no file had new bytes (parse_source is then skipped), to
     # record that this interval was ingested: footfall_report waits for that.
-    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
-    def commit_sources(units: list[dict] | None, results: list[dict], run_id=None, data_interval_end=None) -> dict:
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, trigger_rule="all_done")
+    def commit_sources(
+        units: list[dict] | None, results: list[dict], run_id=None, data_interval_end=None, params=None
+    ) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from transforms.privacy import KeyStore
+        from warehouse.backfill import run_settings
         from warehouse.ingest import IngestIncomplete, aggregate, commit
-        from warehouse.settings import task_settings
+        from warehouse.shared_secrets import SecretsNotShared, check_shared_secrets
 
         if units is None:  # planning failed: parse_source never ran, there is nothing to commit
             raise AirflowFailException("plan_sources or plan_units failed; nothing was parsed or committed")
-        settings = task_settings()
+        settings, results = run_settings(params), list(results or [])
         try:
-            return commit(settings, list(results or []), run_id, data_interval_end, planned=units)
+            # Units parsed on several hosts: same salts and hash key everywhere, or nothing commits.
+            check_shared_secrets(KeyStore(settings.secrets_dir, settings.hash_key), results)
+            return commit(settings, results, run_id, data_interval_end, planned=units)
+        except SecretsNotShared as exc:  # a deployment error: a retry would find the same salts
+            raise AirflowFailException(str(exc)) from exc
         except IngestIncomplete as exc:
             # The rest did commit, and rebuild_aggregates will not run: rebuild their days here.
             # Then fail without retries: a retry would find nothing more to commit (a fixed
@@ -114,7 +152,7 @@ def footfall_ingest():
             aggregate(settings, exc.committed["days"])
             raise AirflowFailException(str(exc)) from exc
 
-    @task(pool=WAREHOUSE_POOL, outlets=[AGGREGATES])
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[AGGREGATES])
     def rebuild_aggregates(committed: dict) -> int:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -128,7 +166,7 @@ def footfall_ingest():
             raise AirflowFailException(str(exc)) from exc
 
     plans = plan_sources()
-    purge_old_salts() >> plans
+    check_environment() >> purge_old_salts() >> plans
     units = plan_units(plans)
     rebuild_aggregates(commit_sources(units, parse_source.expand(unit=units)))
 

@@ -543,11 +543,10 @@ class GroundTruth:
             target.setdefault(self.session_key(hit), hit.ts)
         per_day: dict[dt.date, list] = collections.defaultdict(lambda: [0, []])
         for key, anonymous_ts in first_anonymous.items():
-            day = key[1]
-            per_day[day][0] += 1
+            per_day[key[1]][0] += 1  # key[1]: the session key's day
             signed_in_ts = first_signed_in.get(key)
             if signed_in_ts is not None and signed_in_ts > anonymous_ts:
-                per_day[day][1].append(int((signed_in_ts - anonymous_ts).total_seconds()))
+                per_day[key[1]][1].append(int((signed_in_ts - anonymous_ts).total_seconds()))
         rows = []
         for day, (sessions, delays) in sorted(per_day.items()):
             rows.append(
@@ -557,6 +556,7 @@ class GroundTruth:
                     "conversions": len(delays),
                     "conversion_rate_pct": rounded(len(delays), sessions, 2, 100),
                     "avg_seconds_to_conversion": rounded(sum(delays), len(delays), 1),
+                    "seconds_to_conversion": float(sum(delays)) if delays else None,
                 }
             )
         return rows

@@ -65,10 +65,10 @@ def report(data_dir: Path, ground_truth: dict[str, Any], out=sys.stdout) -> bool
     """Print each section; True when every available view equals the ground truth."""
     import duckdb
 
-    from warehouse import storage
+    from warehouse import snapshot
 
     newest = dt.date.fromisoformat(ground_truth["newest_day"])
-    con = storage.connect(data_dir, read_only=True)
+    con = snapshot.connect(data_dir)  # what analysts read: the published snapshot
     agree = True
     try:
         out.write(f"\nfootfall views beside the ground truth (newest day {newest}, UTC)\n")

@@ -56,6 +56,7 @@ from demo.ground_truth import (
     Route,
     User,
 )
+from demo.site import tag_landing
 
 LOG_FORMAT = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
@@ -455,10 +456,9 @@ class _Simulation:
                 self._emit(ts, ip, "POST", "/login", 302, f"https://{SITE}/login", agent, convert_to, cookie)
                 current_user = convert_to
                 ts += dt.timedelta(seconds=1)
-            if owned and rng.random() < 0.35:
-                path = rng.choice(owned)[1]
-            else:
-                path = self._page(slugs)
+            path = rng.choice(owned)[1] if owned and rng.random() < 0.35 else self._page(slugs)
+            if n == 0:  # the landing page: a campaign link carries its UTM tags (no random draw)
+                path = tag_landing(path, referrer)
             roll = rng.random()
             if roll < 0.02:
                 self._emit(ts, ip, "GET", path.replace("/communities/", "/communties/"), 404, referrer, agent,
@@ -631,9 +631,7 @@ def format_line(hit: Hit) -> str:
 
 def _csv(path: Path, header: tuple[str, ...], rows) -> None:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    csv.writer(buffer, lineterminator="\n").writerows([header, *([("" if v is None else v) for v in r] for r in rows)])
     path.write_text(buffer.getvalue(), encoding="utf-8")
 
 

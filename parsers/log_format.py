@@ -16,6 +16,7 @@ nginx.conf, or as the whole directive (``log_format main escape=json '...' '...'
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -24,7 +25,21 @@ from parsers.variables import KIND_PATTERNS, QUOTED_VALUE, LogFormatError, varia
 COMBINED = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
 )
-PREDEFINED = {"combined": COMBINED}
+COMMON = '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent'
+# Formats FOOTFALL_LOG_FORMAT accepts by name (any case), as nginx log_format text:
+# - combined: nginx's predefined format. Apache's LogFormat "combined" (%h %l %u %t "%r" %>s %b
+#   "%{Referer}i" "%{User-agent}i") and GoAccess's COMBINED log the same fields the same way.
+# - main: the log_format of nginx's default nginx.conf, combined plus "$http_x_forwarded_for".
+# - common: Apache's (NCSA's) common log format, %h %l %u %t "%r" %>s %b; GoAccess's COMMON.
+# - vcombined, vcommon: GoAccess's VCOMBINED and VCOMMON, combined and common after a leading
+#   virtual host and port ("%v:%^ "), as Apache's vhost_combined writes them (%v:%p).
+NAMED_FORMATS = {
+    "combined": COMBINED,
+    "main": COMBINED + ' "$http_x_forwarded_for"',
+    "common": COMMON,
+    "vcombined": "$server_name:$server_port " + COMBINED,
+    "vcommon": "$server_name:$server_port " + COMMON,
+}
 
 _VAR_RE = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 _SEGMENT_RE = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
@@ -89,8 +104,9 @@ def compile_log_format(raw: str) -> LogFormat:
     """Build a :class:`LogFormat` from an nginx ``log_format`` string.
 
     Args:
-        raw: the format as written in nginx.conf, or the name of a predefined format
-            (``combined``). A text starting with ``{`` (or a directive with
+        raw: the format as written in nginx.conf, or the name of a format of
+            :data:`NAMED_FORMATS` (``combined``, ``main``, ``common``, ``vcombined``,
+            ``vcommon``; any case). A text starting with ``{`` (or a directive with
             ``escape=json``) is treated as a JSON template.
 
     Returns:
@@ -104,9 +120,16 @@ def compile_log_format(raw: str) -> LogFormat:
     """
     if raw is None or not raw.strip():
         raise LogFormatError("FOOTFALL_LOG_FORMAT is empty; give the nginx log_format string")
-    text, escape = _unquote_config(PREDEFINED.get(raw.strip(), raw))
+    text, escape = _unquote_config(NAMED_FORMATS.get(raw.strip().lower(), raw))
     if escape == "json" or text.lstrip().startswith("{"):
         return _compile_json(text)
+    if "$" not in text:
+        # A word such as "nginx" or "mian": meant as a name, not as a format without variables.
+        close = difflib.get_close_matches(raw.strip().lower(), NAMED_FORMATS, n=1)
+        raise LogFormatError(
+            f"FOOTFALL_LOG_FORMAT={raw.strip()!r} is neither a log_format (it has no $variable) nor a known format "
+            f"name ({', '.join(NAMED_FORMATS)})" + (f"; did you mean {close[0]}?" if close else "")
+        )
     return _compile_text(text)
 
 

@@ -6,12 +6,15 @@ import time, before any test module imports airflow.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,6 +49,11 @@ os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW_CONFIG"] = str(REPO / "airflow.cfg")
 os.environ["FOOTFALL_REPO"] = str(REPO)
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+# tests/cluster starts a real cluster (PostgreSQL, Redis, Celery workers) and takes minutes:
+# `make cluster-test` runs it, `make test` leaves it out.
+if not os.environ.get("FOOTFALL_CLUSTER_TESTS"):
+    collect_ignore = ["cluster"]
+
 # Tests must never pick up an operator's deployment settings (FOOTFALL_TEST_* steer the tests).
 for _name in list(os.environ):
     if _name.startswith(("FOOTFALL_", "VISIT_TRACKING_")) and not _name.startswith(("FOOTFALL_REPO", "FOOTFALL_TEST_")):
@@ -107,3 +115,55 @@ def footfall_env(tmp_path, monkeypatch):
         return data_dir
 
     return configure
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    """The generated community traffic (demo/traffic.py) ingested once by the real ingest DAG."""
+
+    truth: object  # demo.ground_truth.GroundTruth
+    input_dir: Path
+    data_dir: Path
+    env: dict[str, str]  # the FOOTFALL_* settings it was ingested with
+    run_id: str  # the ingest DAG run
+
+
+# The ingest run's logical date: after the generated days (2026-09-17 to 2026-10-31).
+DEMO_INGEST_DATE = dt.datetime(2026, 11, 1, 6, tzinfo=dt.UTC)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=value lines of a shell-sourceable env file (values shell-quoted)."""
+    settings = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            (assignment,) = shlex.split(line)
+            key, value = assignment.split("=", 1)
+            settings[key] = value
+    return settings
+
+
+@pytest.fixture(scope="session")
+def demo_site(dagbag, tmp_path_factory) -> DemoSite:
+    """Generate the default demo traffic and ingest it once for the session.
+
+    Shared by tests/test_communities.py and the analytics API's tests; nothing may write to
+    it. The environment is set only while the DAG runs: tests pass ``env`` to what they start.
+    """
+    from demo import traffic
+
+    root = tmp_path_factory.mktemp("demo-site")
+    truth = traffic.generate(root / "input")
+    env = read_env_file(root / "input" / "footfall.env")
+    env |= {
+        "FOOTFALL_DATA_DIR": str(root / "data"),
+        "FOOTFALL_SECRETS_DIR": str(root / "secrets"),
+        "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        run = dagbag.get_dag("footfall_ingest").test(logical_date=DEMO_INGEST_DATE)
+    # dag.test() does not raise when a task fails: the run's state says.
+    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
+    return DemoSite(truth, root / "input", root / "data", env, run.run_id)

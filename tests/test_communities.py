@@ -7,8 +7,8 @@ implementations of the spec. Values are compared exactly: counts as integers, pe
 and averages as the rounded values the spec defines. Views without a defined row order are
 compared as sets of rows.
 
-The pipeline runs once for the module (about 10 s); each test then reads the warehouse
-read-only.
+The pipeline runs once for the session (conftest.demo_site, about 10 s, shared with the
+analytics API's tests); each test then reads the snapshot it published.
 """
 
 from __future__ import annotations
@@ -19,11 +19,8 @@ import decimal
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +31,6 @@ from demo.ground_truth import GroundTruth
 
 pytestmark = pytest.mark.slow
 
-INGEST_DATE = dt.datetime(2026, 11, 1, 6, tzinfo=dt.UTC)
 NEWEST = dt.date(2026, 10, 31)
 FIRST = NEWEST - dt.timedelta(days=44)
 WEEK = NEWEST - dt.timedelta(days=6)
@@ -46,55 +42,17 @@ RANGES = [(FIRST, NEWEST), (WEEK, NEWEST), (NEWEST, NEWEST), (FIRST + dt.timedel
 RANGE_IDS = ["all-days", "last-7", "newest-day", "mid-range"]
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    truth: GroundTruth
-    input_dir: Path
-    data_dir: Path
-    env: dict[str, str]
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=value lines of a shell-sourceable env file (values shell-quoted)."""
-    settings = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            (assignment,) = shlex.split(line)
-            key, value = assignment.split("=", 1)
-            settings[key] = value
-    return settings
-
-
 @pytest.fixture(scope="module")
-def pipeline(dagbag, tmp_path_factory) -> Pipeline:
-    """Generate the default traffic and ingest it once.
-
-    Module-scoped, so it sets the environment itself (the ``footfall_env`` fixture is
-    per test): the generated footfall.env plus a fresh data dir, secrets dir and hash key,
-    as ``footfall_env`` sets them.
-    """
-    root = tmp_path_factory.mktemp("communities")
-    truth = traffic.generate(root / "input")
-    env = read_env_file(root / "input" / "footfall.env")
-    env |= {
-        "FOOTFALL_DATA_DIR": str(root / "data"),
-        "FOOTFALL_SECRETS_DIR": str(root / "secrets"),
-        "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        run = dagbag.get_dag("footfall_ingest").test(logical_date=INGEST_DATE)
-        # dag.test() does not raise when a task fails: the run's state says.
-        assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
-        yield Pipeline(truth, root / "input", root / "data", env)
+def pipeline(demo_site):
+    return demo_site
 
 
 @pytest.fixture(scope="module")
 def con(pipeline):
-    from warehouse import storage
+    from warehouse import snapshot
 
-    connection = storage.connect(pipeline.data_dir, read_only=True)
+    # What analysts read: the snapshot the ingest published (its views are the warehouse's).
+    connection = snapshot.connect(pipeline.data_dir)
     yield connection
     connection.close()
 

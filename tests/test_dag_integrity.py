@@ -13,7 +13,8 @@ pytestmark = pytest.mark.slow
 
 EXPECTED = {
     "footfall_ingest": {
-        "purge_old_salts": set(),
+        "check_environment": set(),
+        "purge_old_salts": {"check_environment"},
         "plan_sources": {"purge_old_salts"},
         "plan_units": {"plan_sources"},
         "parse_source": {"plan_units"},
@@ -34,7 +35,8 @@ EXPECTED = {
         "record_deliveries": {"claim_reports", "post_reports"},
     },
     "footfall_retention": {
-        "rebuild_pending": set(),
+        "plan": set(),
+        "rebuild_pending": {"plan"},
         "purge_raw": {"rebuild_pending"},
         "roll_up": {"purge_raw"},
         "purge_aggregates": {"roll_up"},
@@ -50,6 +52,7 @@ WAREHOUSE_TASKS = {
     "build_daily_summary",
     "claim_reports",
     "record_deliveries",
+    "plan",
     "rebuild_pending",
     "purge_raw",
     "roll_up",
@@ -82,6 +85,7 @@ def test_task_graph(dagbag, dag_id):
 def test_dag_conventions(dagbag, dag_id):
     dag = dagbag.get_dag(dag_id)
     assert dag.doc_md and dag_id in dag.doc_md
+    assert dag.description and len(dag.description) < 120  # the one line the UI lists it with
     assert "footfall" in dag.tags
     assert dag.catchup is False and dag.max_active_runs == 1
     assert getattr(dag.timetable, "timetable", dag.timetable).delta == SCHEDULES[dag_id]
@@ -89,6 +93,9 @@ def test_dag_conventions(dagbag, dag_id):
         assert task.retries >= 2, task.task_id
         # Every task that opens the DuckDB file takes the one-slot pool; parsing never does.
         assert (task.pool == "footfall_warehouse") == (task.task_id in WAREHOUSE_TASKS), task.task_id
+        # ... and goes to the warehouse host's Celery queue; the rest to the queue every worker serves.
+        expected_queue = "footfall_warehouse" if task.task_id in WAREHOUSE_TASKS else "default"
+        assert task.queue == expected_queue, task.task_id
 
 
 def test_dag_files_do_no_work_at_import():
@@ -116,3 +123,16 @@ def test_report_interval_follows_visit_tracking_interval():
         [sys.executable, "-c", code], capture_output=True, text=True, env={**env, "VISIT_TRACKING_INTERVAL": "0"}
     )
     assert bad.returncode != 0 and "VISIT_TRACKING_INTERVAL='0' must be greater than 0" in bad.stderr
+
+
+def test_only_retention_starts_paused_on_a_new_airflow_home(dagbag):
+    """Deleting data must wait for an operator: the retention DAG is paused when first created,
+    whatever airflow.cfg's dags_are_paused_at_creation says (False here); the others run."""
+    paused = {dag_id: dagbag.get_dag(dag_id).is_paused_upon_creation for dag_id in EXPECTED}
+    assert paused == {dag_id: dag_id == "footfall_retention" or None for dag_id in EXPECTED}
+
+
+def test_ingest_params_override_the_environment_for_one_run(dagbag):
+    params = dagbag.get_dag("footfall_ingest").params
+    assert set(params) == {"log_globs", "site", "log_format", "files_from", "files_to"}
+    assert all(params[name] is None for name in params)  # empty: the environment decides

@@ -23,7 +23,7 @@ from outbox_helpers import HALF_HOUR, FakeClock, ingested_apache_logs, make_sett
 from receiver import Receiver, Reply
 
 from warehouse import outbox, publish, report, storage
-from warehouse.cli import outbox_command
+from warehouse.cli import outbox as outbox_cli
 
 TOKEN = "tok-7f3a9c1e5b2d4a68"
 DAY = dt.datetime(2015, 5, 19, tzinfo=dt.UTC)  # apache_logs has page views in every hour of it
@@ -266,7 +266,7 @@ def test_a_refused_report_fails_loudly_and_blocks_its_kind_until_an_operator_ret
     assert len(receiver.seen) == 2
 
     out = io.StringIO()
-    assert outbox_command(["retry", visits[0]], settings=settings, out=out, clock=clock) == 0
+    outbox_cli.move_report(settings, visits[0], "retry", clock(), out=out)
     assert out.getvalue() == f"{visits[0]}: failed -> pending; the next delivery run sends it\n"
     assert run(settings, clock.advance(minutes=1))["delivered"] == 2
     assert_arrived_exactly_once(receiver, settings, [*daily, *visits])
@@ -282,23 +282,25 @@ def test_operator_commands_list_show_and_discard(configure, receiver):
         run(settings, clock)
 
     out = io.StringIO()
-    assert outbox_command(["list"], settings=settings, out=out) == 0
+    outbox_cli.list_outbox(settings, out=out)
     lines = out.getvalue().splitlines()
     assert lines[0].startswith(visits[0]) and " failed " in lines[0] and "last: HTTP 422: no" in lines[0]
     assert lines[1].startswith(visits[1]) and " pending " in lines[1]
     assert lines[2] == "visits/failed: 1  visits/pending: 1"
     out = io.StringIO()
-    assert outbox_command(["show", visits[0]], settings=settings, out=out) == 0
+    outbox_cli.show_report(settings, visits[0], out=out)
     assert "status: failed\n" in out.getvalue() and "last_error: HTTP 422: no\n" in out.getvalue()
     assert out.getvalue().endswith(f"payload: {outbox_rows(settings)[visits[0]]['payload']}\n")
 
-    assert outbox_command(["discard", visits[0]], settings=settings, out=io.StringIO(), clock=clock) == 0
+    outbox_cli.move_report(settings, visits[0], "discard", clock(), out=io.StringIO())
     assert run(settings, clock.advance(minutes=1))["delivered"] == 1
     assert receiver.order == visits[1:]
     assert outbox_rows(settings)[visits[0]]["status"] == "discarded"
-    # Wrong states and unknown ids are refused with a message, not a traceback.
-    assert outbox_command(["retry", visits[1]], settings=settings, out=io.StringIO()) == 1
-    assert outbox_command(["discard", "visits-nope"], settings=settings, out=io.StringIO()) == 1
+    # Wrong states and unknown ids are refused with a message (one line from the command line).
+    with pytest.raises(outbox.OutboxError):
+        outbox_cli.move_report(settings, visits[1], "retry", clock(), out=io.StringIO())
+    with pytest.raises(outbox.OutboxError):
+        outbox_cli.move_report(settings, "visits-nope", "discard", clock(), out=io.StringIO())
 
 
 def claim_and_send_then_die(settings, clock: FakeClock) -> tuple[list[str], dict]:

@@ -11,6 +11,8 @@ import pytest
 from conftest import shared_log
 from oracle import country, daily, is_page_view, read_hits, stored_user_agent
 
+from warehouse.snapshot import definitions_version
+
 pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
 
 INGEST_DATE = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
@@ -35,7 +37,12 @@ def snapshot(data_dir):
         tables["events"] = con.execute("select count(*), sum(visitor_id), sum(line_number) from events").fetchall()
     finally:
         con.close()
-    files = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".wal")
+    # Every run publishes a new snapshot generation (warehouse/snapshot.py): not a change of the data.
+    files = sorted(
+        str(p.relative_to(data_dir))
+        for p in data_dir.rglob("*")
+        if p.is_file() and p.suffix != ".wal" and p.name != "analytics.duckdb" and p.parent.name != "snapshots"
+    )
     return tables, files
 
 
@@ -48,7 +55,7 @@ def test_ingest_and_report_on_a_real_log(dagbag, footfall_env, apache_hits):
     # Crawlers counted: the oracle reads lines, it does not classify user agents
     # (crawler exclusion is tested in test_visitor_metrics.py).
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")), FOOTFALL_COUNT_CRAWLERS="true")
-    run_dag(dagbag, "footfall_ingest", INGEST_DATE)
+    ingest_run = run_dag(dagbag, "footfall_ingest", INGEST_DATE)
 
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     rows = con.execute("select day, hits, page_views, visitors, bytes from daily_traffic order by day").fetchall()
@@ -73,6 +80,12 @@ def test_ingest_and_report_on_a_real_log(dagbag, footfall_env, apache_hits):
     start = REPORT_END - dt.timedelta(minutes=30)
     in_interval = [h for h in apache_hits if start <= h.ts < REPORT_END and is_page_view(h)]
     assert len(in_interval) > 10
+    # Where the numbers come from: the newest line of the log, the ingest run that committed it.
+    assert payload.pop("source") == {
+        "data_as_of": max(h.ts for h in apache_hits).astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "ingest_run_id": ingest_run.run_id,
+        "definitions_version": definitions_version(),
+    }
     assert payload == {
         "timestamp": "2015-05-19T14:30:00Z",
         "reporting_interval_seconds": 1800,
@@ -97,6 +110,7 @@ def test_running_the_same_intervals_again_changes_nothing(dagbag, footfall_env):
     run = run_dag(dagbag, "footfall_ingest", INGEST_DATE)
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states == {
+        "check_environment": "success",
         "purge_old_salts": "success",
         "plan_sources": "success",
         "plan_units": "success",

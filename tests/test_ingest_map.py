@@ -14,6 +14,7 @@ import time
 
 import duckdb
 import pytest
+from airflow.listeners import hookimpl
 from conftest import shared_log
 from test_fault_injection import SNAPSHOT_QUERIES
 
@@ -295,13 +296,37 @@ def test_units_beyond_the_cap_wait_for_the_next_runs(footfall_env, tmp_path, log
     assert snapshot(data_dir, quality=False) == snapshot(clean, quality=False)
 
 
+class TruncateAfterPlanning:
+    """An Airflow listener that truncates a log right after ``plan_units`` succeeded: a file
+    rewritten while the run is in flight, so the unit planned across the cut fails to parse."""
+
+    def __init__(self, path, size: int):
+        self.path, self.size = path, size
+
+    @hookimpl
+    def on_task_instance_success(self, previous_state, task_instance):
+        if task_instance.task_id == "plan_units":
+            with open(self.path, "r+b") as f:
+                f.truncate(self.size)
+
+
 @pytest.mark.slow
 def test_the_dag_maps_over_units_and_commits_around_a_failed_one(dagbag, footfall_env, tmp_path, logs, apache_lines):
+    from airflow.sdk.listener import get_listener_manager
+
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "*"), FOOTFALL_MAP_CHUNK_BYTES="200000")
-    # A .gz cut short (a copy still being written): its first KiB reads, its parse fails.
-    whole = gzip.compress(b"".join(apache_lines[3000:]))
-    (logs / "broken.log.gz").write_bytes(whole[: len(whole) // 2])
+    whole = b"".join(apache_lines[3000:])
+    broken = logs / "broken.log"
+    broken.write_bytes(whole)
+    idle = time.time() - 3600
+    os.utime(broken, (idle, idle))
     units = ingest.discover(Settings.from_env())
+    broken_units = [u for u in units if u.plan.path == str(broken)]
+    assert len(broken_units) >= 3
+    # Cut inside its second-to-last unit: that unit fails (no line end where it was planned);
+    # the last one, starting past the cut, reads nothing.
+    listener = TruncateAfterPlanning(broken, broken_units[-2].start_offset + 1000)
+    get_listener_manager().add_listener(listener)
     dag = dagbag.get_dag("footfall_ingest")
     retries = {t.task_id: t.retries for t in dag.tasks}
     for t in dag.tasks:
@@ -309,6 +334,7 @@ def test_the_dag_maps_over_units_and_commits_around_a_failed_one(dagbag, footfal
     try:
         run = dag.test(logical_date=dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC))
     finally:
+        get_listener_manager().pm.unregister(listener)
         for t in dag.tasks:
             t.retries = retries[t.task_id]
     tis = run.get_task_instances()
@@ -318,11 +344,14 @@ def test_the_dag_maps_over_units_and_commits_around_a_failed_one(dagbag, footfal
     states = {ti.task_id: ti.state for ti in tis if ti.task_id != "parse_source"}
     assert run.state == "failed"
     assert (states["commit_sources"], states["rebuild_aggregates"]) == ("failed", "upstream_failed")
-    # The other sources committed in full and their days were rebuilt; the run is not recorded.
-    assert rows(data_dir, "select count(*) from events") == [(9000,)]
-    assert rows(data_dir, "select sum(hits) from daily_traffic") == [(9000,)]
-    assert rows(data_dir, "select count(*) from ingest_sources") == [(2,)]
+    # The other sources committed in full, the broken one up to its failed unit, and their days
+    # were rebuilt; the run is not recorded.
+    before_cut = whole[: broken_units[-2].start_offset].count(b"\n")
+    assert rows(data_dir, "select count(*) from events") == [(9000 + before_cut,)]
+    assert rows(data_dir, "select sum(hits) from daily_traffic") == [(9000 + before_cut,)]
+    assert rows(data_dir, "select count(*) from ingest_sources") == [(3,)]
     assert rows(data_dir, "select count(*) from ingest_runs") == [(0,)]
 
-    (logs / "broken.log.gz").write_bytes(whole)  # the copy finished
-    assert ingest_once("run-2")["lines_read"] == len(apache_lines) - 3000
+    broken.write_bytes(whole)  # rewritten in full: the next run reads the rest, once
+    assert ingest_once("run-2")["lines_read"] == len(apache_lines) - 3000 - before_cut
+    assert rows(data_dir, "select count(*) from events") == [(9000 + len(apache_lines) - 3000,)]

@@ -4,14 +4,16 @@ A real log (apache_logs: 10,000 lines, UTC days 2015-05-17 to 2015-05-20, plus t
 not parse) is ingested once with the real ingest functions; every test starts from a copy of
 that data dir. The retention clock is passed in, as the DAG passes its data interval end:
 ``LAST_DAY + 8 days`` is past the 7-day raw retention of every day, ``+ 31 days`` past the
-30-day aggregate retention. Expected rollups are computed here from the snapshot of the daily
-tables, not with the rollup code.
+30-day aggregate retention these tests set (by default daily aggregates are kept forever).
+Expected rollups are computed here from the snapshot of the daily tables, not with the rollup code.
 """
 
 from __future__ import annotations
 
 import collections
+import csv
 import datetime as dt
+import json
 import os
 import shutil
 import signal
@@ -49,6 +51,8 @@ EXPECTED_ROLLUPS = [
     ("countries_monthly", "countries_daily", ["country_code"],
      {"page_views": "page_views", "visitor_days": "visitors"}),
     ("bots_monthly", "bots_daily", ["crawler_name"], {"hits": "hits", "bytes": "bytes"}),
+    ("entry_pages_monthly", "entry_pages_daily", ["path"], {"entries": "entries", "bounces": "bounces"}),
+    ("error_paths_monthly", "error_paths_daily", ["status", "path"], {"hits": "hits"}),
 ]  # fmt: skip
 
 
@@ -73,6 +77,8 @@ def env_for(root: Path, data_dir: Path) -> dict[str, str]:
         "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
         "FOOTFALL_LOG_GLOB": str(root / "logs" / "*.log"),
         "FOOTFALL_ROUTES": str(routes),
+        # Unset, daily aggregates are kept forever; most tests here are about rolling them up.
+        "FOOTFALL_RETENTION_AGGREGATES_DAYS": "30",
     }
 
 
@@ -285,21 +291,31 @@ def test_daily_aggregates_roll_up_into_monthly_tables_then_go(world):
 
 
 @pytest.mark.real_logs
-def test_a_day_is_rolled_up_only_once_its_raw_events_are_gone(world):
-    """An old day whose raw events are kept (a rebuild was pending) is neither rolled up nor deleted."""
+def test_a_day_is_rolled_up_only_once_its_raw_events_are_gone(world, caplog):
+    """An old day whose aggregates wait for a rebuild keeps its raw events, and is neither rolled
+    up nor deleted; the other days go as usual."""
     data_dir = world["dir"]
     con = storage.connect(data_dir)
     con.execute("insert into aggregates_pending values ('2015-05-19')")  # as a killed ingest leaves it
     con.close()
-    # rebuild_pending would clear it; without it purge_raw must not purge anything.
-    result = retention.purge_raw(world["settings"], PLUS_31)
-    assert result["deferred"] == "1 pending partition(s)" and result["event_rows"] == 0
-    assert retention.roll_up(world["settings"], PLUS_31) == {"days": [], "waiting": [d.isoformat() for d in DAYS]}
+    events_19 = query(data_dir, "select count(*) from events where event_date = '2015-05-19'")[0][0]
+    # rebuild_pending would clear it; without it purge_raw must keep that partition.
+    with caplog.at_level("WARNING", logger="warehouse.retention"):
+        result = retention.purge_raw(world["settings"], PLUS_31)
+    assert result["blocked"] == ["2015-05-19"] and "aggregates_pending" in result["blocked_reason"]
+    assert result["event_partitions"] == ["2015-05-17", "2015-05-18", "2015-05-20"]
+    assert result["event_rows"] == 10_000 - events_19
+    assert "raw events of 1 expired partition(s) kept this run" in caplog.text and "2015-05-19" in caplog.text
+    assert query(data_dir, "select distinct event_date from events") == [(dt.date(2015, 5, 19),)]
+    others = [d.isoformat() for d in DAYS if d != dt.date(2015, 5, 19)]
+    assert retention.roll_up(world["settings"], PLUS_31) == {"days": others, "waiting": ["2015-05-19"]}
     retention.purge_aggregates(world["settings"], PLUS_31)
-    assert snapshot(data_dir, storage.AGGREGATE_TABLES) == world["daily"]
-    # The next complete run does everything.
-    assert run_retention(world, PLUS_31)["roll_up"]["days"] == [d.isoformat() for d in DAYS]
+    assert query(data_dir, "select day from daily_traffic") == [(dt.date(2015, 5, 19),)]
+    # The next complete run rebuilds it, then purges and rolls it up: the same rollups as one clean run.
+    assert run_retention(world, PLUS_31)["roll_up"]["days"] == ["2015-05-19"]
     assert query(data_dir, "select count(*) from daily_traffic") == [(0,)]
+    got, _ = rollups(data_dir)
+    assert got == {table: sorted(rows, key=repr) for table, rows in expected_rollups(world["daily"]).items()}
 
 
 CHILD = """
@@ -401,7 +417,8 @@ def test_every_daily_aggregate_table_is_rolled_up_or_says_why_not():
 def test_retention_settings_have_defaults_and_fail_fast():
     settings = Settings.from_env({})
     periods = (settings.retention_events_days, settings.retention_quarantine_days)
-    assert periods + (settings.retention_aggregates_days, settings.retention_visitors_days) == (7, 7, 30, 90)
+    # Daily aggregates hold no personal data: unset, they are kept forever.
+    assert periods + (settings.retention_aggregates_days, settings.retention_visitors_days) == (7, 7, None, 90)
     with pytest.raises(ConfigError, match="FOOTFALL_RETENTION_EVENTS_DAYS='a week' is not a whole number"):
         Settings.from_env({"FOOTFALL_RETENTION_EVENTS_DAYS": "a week"})
     with pytest.raises(ConfigError, match="FOOTFALL_RETENTION_QUARANTINE_DAYS='0' must be greater than 0"):
@@ -425,3 +442,91 @@ def test_the_retention_dag_purges_and_rolls_up_by_its_data_interval(dagbag, worl
     assert query(world["dir"], "select count(*) from events") == [(0,)]
     got, _ = rollups(world["dir"])
     assert got == {table: sorted(rows, key=repr) for table, rows in expected_rollups(world["daily"]).items()}
+
+
+def test_a_dry_run_prints_what_a_run_deletes_and_changes_nothing(world, monkeypatch, capsys):
+    from warehouse.cli import main
+
+    data_dir = world["dir"]
+    for key, value in env_for(world["root"], data_dir).items():
+        monkeypatch.setenv(key, value)
+    before = snapshot(data_dir, STATE_TABLES), parquet_on_disk(data_dir)
+    assert main(["retention", "--dry-run", "--now", PLUS_31.isoformat()]) == 0
+    plan = capsys.readouterr().out
+    assert "(a dry run: nothing is changed)" in plan
+    assert (
+        "raw events:         kept 7 days; would delete those before 2015-06-13 (UTC): 10,000 event(s) in 4 file(s),"
+        " partitions: 4 day(s), 2015-05-17 .. 2015-05-20" in plan
+    )
+    assert "quarantine:         kept 7 days; would delete those before 2015-06-13 (UTC): 2 line(s) in 1 file(s)" in plan
+    assert "would roll up 4 day(s), 2015-05-17 .. 2015-05-20 into the monthly tables" in plan
+    assert "daily_traffic 4," in plan and "visitor tables:     kept 90 days" in plan
+    assert (snapshot(data_dir, STATE_TABLES), parquet_on_disk(data_dir)) == before
+
+    done = run_retention(world, PLUS_31)  # the real run does what the plan said
+    assert (done["purge_raw"]["event_rows"], done["purge_raw"]["event_files"]) == (10_000, 4)
+    assert done["roll_up"]["days"] == [d.isoformat() for d in DAYS]
+    assert done["purge_aggregates"]["rows"]["daily_traffic"] == 4
+
+
+WORDPRESS_DAYS = 34  # days with lines, 2016-02-20 .. 2016-03-28 as logged (America/New_York)
+
+
+def test_a_2016_backfill_then_a_retention_run_keeps_every_day_of_daily_traffic(
+    dagbag, footfall_env, monkeypatch, capsys
+):
+    """The scenario that lost history: a backfill of an old log, then the scheduler's retention
+    run with today's clock. Raw events go (privacy); every daily row stays (by default)."""
+    from airflow.models.dag import DagModel
+
+    from warehouse.cli import main
+
+    data_dir = footfall_env(
+        FOOTFALL_LOG_GLOB=str(shared_log("wordpress_access3.log.gz")), FOOTFALL_TIMEZONE="America/New_York"
+    )
+    ingest_run = dagbag.get_dag("footfall_ingest").test(logical_date=dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC))
+    assert ingest_run.state == "success"
+    daily = snapshot(data_dir, retention.daily_aggregate_tables())
+    today = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    run = dagbag.get_dag("footfall_retention").test(logical_date=today)
+    assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
+
+    # Its first task logged (and returned) the plan before anything was deleted.
+    plan = run.get_task_instance("plan").xcom_pull(task_ids="plan")
+    assert "would delete those before" in plan and "206,860 event(s)" in plan
+    assert "daily aggregates:   kept forever (FOOTFALL_RETENTION_AGGREGATES_DAYS is unset)" in plan
+    assert query(data_dir, "select count(*) from events") == [(0,)]
+    assert snapshot(data_dir, retention.daily_aggregate_tables()) == daily
+    # Every day as logged, with GoAccess's hits (less the two lines it loses on 1 March,
+    # test_goaccess_parity.test_wordpress_differences_explained).
+    goaccess = json.loads(shared_log("goaccess/wordpress_access3.log.json").read_text())
+    expected = {d["data"]: d["hits"]["count"] for d in goaccess["visitors"]["data"]}
+    expected["20160301"] += 2
+    got = dict(query(data_dir, "select strftime(day, '%Y%m%d'), hits from daily_traffic"))
+    assert got == expected and len(got) == WORDPRESS_DAYS
+
+    assert main(["summary"]) == 0
+    printed = capsys.readouterr().out
+    assert "lines parsed:        206,860" in printed and "hits:                206,860\n" in printed
+    # A new Airflow home never runs the retention DAG until an operator unpauses it.
+    assert DagModel.get_current("footfall_retention").is_paused is True
+    assert DagModel.get_current("footfall_ingest").is_paused is False
+
+
+def test_export_reads_the_monthly_rollups_of_every_day(world, monkeypatch, capsys, tmp_path):
+    from warehouse.cli import main
+
+    for key, value in env_for(world["root"], world["dir"]).items():
+        monkeypatch.setenv(key, value)
+    run_retention(world, PLUS_8)
+    run_retention(world, PLUS_31)  # every daily row rolled up, then deleted
+    assert main(["export", "traffic_monthly", "--output", str(tmp_path / "monthly.csv")]) == 0
+    with open(tmp_path / "monthly.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    (expected,) = expected_rollups(world["daily"])["traffic_monthly"]
+    assert [{k: (dt.date.fromisoformat(v) if k == "month" else int(v)) for k, v in r.items()} for r in rows] == [
+        expected
+    ]
+    assert main(["summary"]) == 0
+    printed = capsys.readouterr().out
+    assert "hits:                10,000 (10,000 of them in the monthly rollups of 4 day(s)" in printed

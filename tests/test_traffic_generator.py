@@ -378,6 +378,7 @@ def test_a_session_that_signs_in_is_one_signed_in_visitor_including_its_anonymou
             "conversions": 1,
             "conversion_rate_pct": 33.33,
             "avg_seconds_to_conversion": 10.0,
+            "seconds_to_conversion": 10.0,
         }
     ]
     # alice owns post 7: her view is excluded even though her session started anonymous.

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from warehouse import storage
+import duckdb
+
 from warehouse.settings import Settings
 
 
@@ -42,7 +43,7 @@ def _floor(moment: dt.datetime, step: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(int(moment.timestamp()) // step * step, dt.UTC)
 
 
-def report_interval_end(settings: Settings, now: dt.datetime) -> dt.datetime | None:
+def report_interval_end(con: duckdb.DuckDBPyConnection, settings: Settings, now: dt.datetime) -> dt.datetime | None:
     """End of the report interval to build now: the ``VISIT_TRACKING_INTERVAL``-aligned interval
     holding the newest event, or, when that one has not ended by ``now`` or by the data interval
     end of the latest committed ingest run, the last interval that has.
@@ -50,15 +51,15 @@ def report_interval_end(settings: Settings, now: dt.datetime) -> dt.datetime | N
     So the interval never ends after the clock (a line dated in the future cannot choose it) and
     the report sensor finds it ingested at once.
 
+    Args:
+        con: a connection that reads ``events`` and ``ingest_runs`` (the CLI's: the published
+            snapshot, warehouse/snapshot.py).
+
     Returns:
         An aware UTC datetime, or None when the warehouse has no events.
     """
-    con = storage.connect(settings.data_dir, read_only=True)
-    try:
-        (newest,) = con.execute("select max(ts) from events").fetchone()
-        (through,) = con.execute("select max(data_interval_end) from ingest_runs").fetchone()
-    finally:
-        con.close()
+    (newest,) = con.execute("select max(ts) from events").fetchone()
+    (through,) = con.execute("select max(data_interval_end) from ingest_runs").fetchone()
     if newest is None:
         return None
     step = settings.visit_tracking_interval

@@ -1,9 +1,9 @@
-"""CSV export of the warehouse's views for a date range and an optional community.
+"""CSV export of the warehouse's views and tables for a date range and an optional community.
 
-``python -m warehouse.cli export VIEW --from YYYY-MM-DD --to YYYY-MM-DD [--community SLUG]
-[--grain hour|day|week|month] [--output FILE [--force]]``. docs/communities.md and
-docs/metrics.md define every view; :data:`EXPORTS` lists which take a range, a community or a
-grain.
+``python -m warehouse.cli export VIEW [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--community SLUG]
+[--grain hour|day|week|month] [--output FILE [--force]]``; without ``--from``/``--to``, every
+day. docs/communities.md, docs/metrics.md and docs/schema.md define every view and table;
+:data:`EXPORTS` lists which take a range, a community or a grain.
 
 A CSV file is opened by people in spreadsheets, and its cells hold text that anyone on the
 internet can write into a log (a request path, a referrer): every writer of CSV passes its rows
@@ -23,6 +23,7 @@ import duckdb
 import polars as pl
 
 from warehouse import storage
+from warehouse.retention import ROLLUPS
 
 
 class ExportError(ValueError):
@@ -117,6 +118,11 @@ def _daily(table: str, community: bool = False) -> Export:
     return Export(f"select * from {table} where {day} between $start and $end", "column" if community else None)
 
 
+def _monthly(table: str) -> Export:
+    # A month is in the range when any of its days is.
+    return Export(f"select * from {table} where month between date_trunc('month', cast($start as date)) and $end")
+
+
 _RANGE = "$start, $end"
 EXPORTS: dict[str, Export] = {
     # docs/communities.md
@@ -148,14 +154,27 @@ EXPORTS: dict[str, Export] = {
     "devices_daily": _daily("devices_daily"),
     "countries_daily": _daily("countries_daily"),
     "bots_daily": _daily("bots_daily"),
+    "goaccess_daily": Export("select * from goaccess_daily where day_as_logged between $start and $end"),
+    # Monthly rollups (docs/operations.md#rollups): days whose daily rows retention deleted.
+    **{rollup.monthly: _monthly(rollup.monthly) for rollup in ROLLUPS},
+    # Raw data and its quality (docs/schema.md), by UTC date.
+    "events": Export("select * from events where event_date between $start and $end"),
+    "quarantine": Export("select * from quarantine where ingest_date between $start and $end"),
+    "rejected_lines": Export("select * from rejected_lines where ingest_date between $start and $end"),
+    "data_quality": Export("select * from data_quality where cast(committed_at as date) between $start and $end"),
+    # Views without a date range.
+    "visitor_stats_today": Export("select * from visitor_stats_today"),
+    "visitor_stats_7d": Export("select * from visitor_stats_7d"),
+    "visitor_stats_30d": Export("select * from visitor_stats_30d"),
+    "growth": Export("select * from growth($grain)", None, ("day", "week", "month")),
 }
 
 
 def export_csv(
     con: duckdb.DuckDBPyConnection,
     view: str,
-    start: dt.date,
-    end: dt.date,
+    start: dt.date | None,
+    end: dt.date | None,
     *,
     community: str | None = None,
     grain: str | None = None,
@@ -166,6 +185,7 @@ def export_csv(
     """Write ``view`` for days ``start``..``end`` (inclusive, FOOTFALL_TIMEZONE) as CSV.
 
     Args:
+        start, end: the first and last day; ``None`` leaves that end open (every day).
         con: a (read-only) warehouse connection.
         view: a key of :data:`EXPORTS`.
         community: only this community (views with a community dimension).
@@ -188,6 +208,7 @@ def export_csv(
     spec = EXPORTS.get(view)
     if spec is None:
         raise ExportError(f"unknown view {view!r}; one of: {', '.join(sorted(EXPORTS))}")
+    start, end = start or dt.date.min, end or dt.date.max
     if end < start:
         raise ExportError(f"--to {end} is before --from {start}")
     if community is not None and spec.community is None:

@@ -25,12 +25,11 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import glob
-import gzip
 import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,9 +44,22 @@ from transforms.enrich import UA_CACHE_SCHEMA, Enricher
 from transforms.privacy import KeyStore, pseudonymise
 from transforms.redaction import redact_quarantined_lines
 from warehouse import clock, storage
-from warehouse.dimensions import load_dimensions
+from warehouse.aggregation import aggregate  # noqa: F401 (dags and tests call ingest.aggregate)
 from warehouse.failpoints import failpoint
 from warehouse.ingest_errors import IngestIncomplete, RejectRateExceeded, UnitsFailed  # noqa: F401 (public here)
+from warehouse.log_files import (
+    REASON_GZIP_TRUNCATED,
+    REASON_NOT_TEXT,
+    Chunk,
+    ChunkReader,
+    SourceChanged,
+    count_lines,
+    is_gzip,
+    line_boundaries,
+    not_text_reason,
+    read_head,
+)
+from warehouse.progress import ParseProgress
 from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA
 from warehouse.settings import ConfigError, LogSource, Settings
 
@@ -57,9 +69,6 @@ FINGERPRINT_BYTES = 1024
 # A plain file's unterminated last line is read once its writer has been idle this long;
 # before that it is probably a line still being written, left for the next run.
 TAIL_GRACE = dt.timedelta(minutes=5)
-# Bytes read per step when looking for a line end after a unit boundary, and when counting lines.
-_SCAN_BYTES = 64 * 1024
-_COUNT_BYTES = 8 * 1024 * 1024
 
 
 def ua_cache_path(settings: Settings) -> str:
@@ -97,14 +106,6 @@ def make_enricher(settings: Settings, keys: KeyStore) -> Enricher:
     )
 
 
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-class SourceChanged(RuntimeError):
-    """A plain source no longer has the bytes a work unit was planned on (truncated or
-    rewritten in between). The unit fails; the next run plans the file again."""
-
-
 @dataclass(frozen=True)
 class SourcePlan:
     """What to read from one source file (JSON-serialisable for XCom via :meth:`to_dict`)."""
@@ -120,6 +121,8 @@ class SourcePlan:
     read_tail: bool = True  # read an unterminated last line (writer done with the file)
     site: str = "default"  # the site (vhost) of the glob that matched the file
     mtime: float = 0.0  # modification time when planned, seconds since the epoch
+    not_text: str | None = None  # why the file is not a text log (log_files.not_text_reason), if it is not
+    written_recently: bool = False  # modified within TAIL_GRACE: a truncated .gz may still be being written
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -148,15 +151,6 @@ class WorkUnit:
     @classmethod
     def from_dict(cls, d: dict) -> WorkUnit:
         return cls(SourcePlan(**d["plan"]), d["index"], d["start_offset"], d["end_offset"], d["first_line"])
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == _GZIP_MAGIC
-
-
-def _open_text_bytes(path: Path, compressed: bool):
-    return gzip.open(path, "rb") if compressed else open(path, "rb")
 
 
 def _fingerprint(head: bytes) -> str:
@@ -225,13 +219,12 @@ def find_sources(settings: Settings, now: dt.datetime | None = None) -> list[Sou
 
     plans: dict[str, SourcePlan] = {}
     # Plain files first: when a file and its gzipped copy are both present, read the plain one.
-    for path in sorted(paths, key=lambda p: (_is_gzip(p), str(p))):
+    for path in sorted(paths, key=lambda p: (is_gzip(p), str(p))):
         site = paths[path].site
         try:
-            compressed = _is_gzip(path)
-            with _open_text_bytes(path, compressed) as f:
-                head = f.read(FINGERPRINT_BYTES)
-        except (OSError, EOFError) as exc:
+            compressed = is_gzip(path)
+            head, text = read_head(path, compressed, FINGERPRINT_BYTES)
+        except OSError as exc:
             log.error("cannot read %s (%s); skipped this run", path, exc)
             continue
         fingerprint = _fingerprint(head)
@@ -264,6 +257,7 @@ def find_sources(settings: Settings, now: dt.datetime | None = None) -> list[Sou
         plans[source_id] = SourcePlan(
             str(path), source_id, fingerprint, len(head), compressed, stat.st_size, offset, lines,
             read_tail=compressed or idle, site=site, mtime=stat.st_mtime,
+            not_text=not_text_reason(head) if text else None, written_recently=not idle,
         )  # fmt: skip
     return list(plans.values())
 
@@ -305,8 +299,8 @@ def plan_units(settings: Settings, plans: Iterable[SourcePlan], max_units: int |
             continue
         try:
             cuts = [plan.start_offset]
-            if not plan.compressed:
-                cuts += _line_boundaries(Path(plan.path), plan.start_offset, plan.file_size, settings.map_chunk_bytes)
+            if not plan.compressed and not plan.not_text:
+                cuts += line_boundaries(Path(plan.path), plan.start_offset, plan.file_size, settings.map_chunk_bytes)
             ends: list[int | None] = [*cuts[1:], None]
             if len(cuts) > budget:
                 deferred.append(f"{plan.path} from byte {cuts[budget]:,}")
@@ -315,7 +309,7 @@ def plan_units(settings: Settings, plans: Iterable[SourcePlan], max_units: int |
             for index, (start, end) in enumerate(zip(cuts, ends, strict=True)):
                 source_units.append(WorkUnit(plan, index, start, end, first_line))
                 if index + 1 < len(cuts):  # the next unit's first line number
-                    first_line += _count_lines(Path(plan.path), start, end)
+                    first_line += count_lines(Path(plan.path), start, end)
         except (OSError, SourceChanged) as exc:
             # Removed or truncated since plan_sources looked: the next run plans it afresh.
             log.error("cannot plan %s (%s); skipped this run", plan.path, exc)
@@ -327,53 +321,6 @@ def plan_units(settings: Settings, plans: Iterable[SourcePlan], max_units: int |
             "run: %s", len(units), cap, "; ".join(deferred),
         )  # fmt: skip
     return units
-
-
-def _line_boundaries(path: Path, start: int, size: int, unit_bytes: int) -> list[int]:
-    """Offsets just after a newline, about ``unit_bytes`` apart, strictly between ``start`` and ``size``.
-
-    Seeks to each nominal cut and reads forward (``_SCAN_BYTES`` at a time) to the next
-    newline: the cost is a few reads per unit, not the file.
-    """
-    cuts: list[int] = []
-    with open(path, "rb") as f:
-        target = start + unit_bytes
-        while target < size:
-            # From target - 1: when the byte before the nominal cut is a newline, cut exactly there.
-            f.seek(target - 1)
-            pos = target - 1
-            while True:
-                block = f.read(_SCAN_BYTES)
-                if not block:
-                    return cuts  # no newline up to the end: the rest is the last unit
-                nl = block.find(b"\n")
-                if nl >= 0:
-                    cut = pos + nl + 1
-                    break
-                pos += len(block)
-            if cut >= size:
-                break
-            cuts.append(cut)
-            target = cut + unit_bytes
-    return cuts
-
-
-def _count_lines(path: Path, start: int, end: int) -> int:
-    """Newlines in bytes ``[start, end)`` of a plain file.
-
-    Raises:
-        SourceChanged: the file ends before ``end`` (truncated since it was planned).
-    """
-    n, remaining = 0, end - start
-    with open(path, "rb") as f:
-        f.seek(start)
-        while remaining:
-            block = f.read(min(_COUNT_BYTES, remaining))
-            if not block:
-                raise SourceChanged(f"{path} ends before byte {end:,}: it was truncated while being planned")
-            n += block.count(b"\n")
-            remaining -= len(block)
-    return n
 
 
 def discover(settings: Settings, now: dt.datetime | None = None) -> list[WorkUnit]:
@@ -401,8 +348,7 @@ def mark_for_reingest(settings: Settings, path: Path) -> str | None:
         The source id, or ``None`` when no committed source matches the file.
     """
     path = Path(path)
-    with _open_text_bytes(path, _is_gzip(path)) as f:
-        head = f.read(FINGERPRINT_BYTES)
+    head, _ = read_head(path, is_gzip(path), FINGERPRINT_BYTES)
     con = storage.connect(settings.data_dir)
     try:
         rows = con.execute(
@@ -421,65 +367,6 @@ def mark_for_reingest(settings: Settings, path: Path) -> str | None:
 
 
 @dataclass
-class _Chunk:
-    data: bytes
-    first_line: int
-
-
-def _read_chunks(unit: WorkUnit, chunk_bytes: int) -> Iterator[tuple[_Chunk, int]]:
-    """Yield (chunk of whole lines, offset after it) over the unit's byte range.
-
-    A bounded unit (``end_offset`` set) must end exactly at its planned line end. A last
-    line without a newline is yielded only by a source's last unit and only when
-    ``plan.read_tail``: a ``.gz`` is complete, and a plain file whose writer has been idle
-    for :data:`TAIL_GRACE` will not finish the line; otherwise it is left for the next run
-    (the offset stops before it).
-
-    Raises:
-        SourceChanged: a bounded unit's file ends early or has no line end at the planned
-            offset any more (truncated or rewritten since planning).
-    """
-    plan, path = unit.plan, Path(unit.plan.path)
-    offset, line = unit.start_offset, unit.first_line + 1
-    remaining = None if unit.end_offset is None else unit.end_offset - unit.start_offset
-    with _open_text_bytes(path, plan.compressed) as f:
-        if plan.compressed:
-            skip = unit.start_offset
-            while skip:
-                skipped = len(f.read(min(skip, chunk_bytes)))
-                if not skipped:
-                    return
-                skip -= skipped
-        else:
-            f.seek(unit.start_offset)
-        carry = b""
-        while remaining is None or remaining > 0:
-            block = f.read(chunk_bytes if remaining is None else min(chunk_bytes, remaining))
-            if not block:
-                break
-            if remaining is not None:
-                remaining -= len(block)
-            data = carry + block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            carry = data[cut:]
-            offset += cut
-            yield _Chunk(data[:cut], line), offset
-            line += data.count(b"\n", 0, cut)
-        if unit.end_offset is not None:
-            if remaining or carry:
-                raise SourceChanged(
-                    f"{path} has no line end at byte {unit.end_offset:,} any more (truncated or rewritten since "
-                    "it was planned); this unit fails and the next run plans the file again"
-                )
-        elif carry and plan.read_tail:
-            offset += len(carry)
-            yield _Chunk(carry, line), offset
-
-
-@dataclass
 class _ChunkResult:
     events_by_day: dict[dt.date, pa.Table]
     events_bytes: int  # of the table the per-day slices share
@@ -489,7 +376,7 @@ class _ChunkResult:
 
 
 def _process_chunk(
-    chunk: _Chunk, template: Template | None, keys: KeyStore, enricher: Enricher, settings: Settings, plan: SourcePlan,
+    chunk: Chunk, template: Template | None, keys: KeyStore, enricher: Enricher, settings: Settings, plan: SourcePlan,
     not_after: dt.datetime,
 ) -> _ChunkResult:  # fmt: skip
     fmt, fields = settings.log_format, {"user_field": settings.user_id_field, "session_field": settings.session_field}
@@ -614,12 +501,21 @@ def parse_source(
         now: the time the lines are read (default: the clock): a line dated more than
             ``settings.future_tolerance_s`` after it is quarantined as ``future_time``.
 
+    A file that is not text (``plan.not_text``) is not read: one quarantined entry (reason
+    ``not_text``) stands for it and its offset goes to its end, so it is rejected once. A damaged
+    ``.gz`` yields the lines before the damage plus one quarantined entry for the damage
+    (``gzip_truncated`` or ``gzip_corrupt``, holding the incomplete line before it, redacted),
+    unless it was modified within :data:`TAIL_GRACE` and ends early: then it is probably still
+    being written, and ``reread`` asks the commit to plan it again. Progress is logged
+    (:class:`warehouse.progress.ParseProgress`).
+
     Returns:
         A JSON-serialisable dict: ``unit`` (the unit as a dict), ``end_offset`` (offset after
-        the last byte read), ``lines_read``, ``lines_parsed`` (lines with at least one event: a
-        line of two records run together gives two), ``lines_quarantined``,
-        ``reasons`` (reason -> lines) and ``files``: list of {kind, staged, final, event_date,
-        rows} with paths relative to the data dir.
+        the last byte read), ``damaged`` (1 when one entry stands for damage or not-text, else
+        0; counted in the line counts), ``reread`` (bool), ``lines_read``, ``lines_parsed``
+        (lines with at least one event: a line of two records run together gives two),
+        ``lines_quarantined``, ``reasons`` (reason -> lines), ``files``: list of {kind, staged,
+        final, event_date, rows} (paths relative to the data dir), ``salts``: date -> salt fingerprint.
 
     Raises:
         SourceChanged: the file no longer has the planned bytes.
@@ -653,32 +549,60 @@ def parse_source(
     totals = collections.Counter()
     reasons: collections.Counter = collections.Counter()
     end_offset = unit.start_offset
-    with ThreadPoolExecutor(max_workers=settings.parse_threads) as pool:
-        pending: collections.deque = collections.deque()
+    reader = ChunkReader(unit, settings.chunk_bytes)
+    label = Path(plan.path).name + (f" part {unit.index + 1}" if unit.index or unit.end_offset is not None else "")
+    progress = ParseProgress(label, reader.fraction)
+    entry = None  # (reason, partial line) of one quarantined entry for the whole file: damaged or not text
+    if plan.not_text:
+        # Rejected once: committed as read to its end, with one entry saying why, never parsed.
+        log.warning("%s is not parsed: %s", plan.path, plan.not_text)
+        entry, end_offset = (REASON_NOT_TEXT, b""), unit.start_offset if plan.compressed else plan.file_size
+    else:
+        with ThreadPoolExecutor(max_workers=settings.parse_threads) as pool:
+            pending: collections.deque = collections.deque()
 
-        def drain_one() -> None:
-            nonlocal end_offset
-            future, after = pending.popleft()
-            result: _ChunkResult = future.result()
-            buffers.add(result.events_by_day, result.events_bytes)
-            totals["parsed"] += result.lines - result.quarantine.num_rows
-            if result.quarantine.num_rows:
-                write(("quarantine",), result.quarantine, QUARANTINE_SCHEMA, "quarantine.parquet")
-            totals["read"] += result.lines
-            totals["quarantined"] += result.quarantine.num_rows
-            reasons.update(result.reasons)
-            end_offset = after
-            failpoint("parse.mid_chunks")
+            def drain_one() -> None:
+                nonlocal end_offset
+                future, after = pending.popleft()
+                result: _ChunkResult = future.result()
+                buffers.add(result.events_by_day, result.events_bytes)
+                totals["parsed"] += result.lines - result.quarantine.num_rows
+                if result.quarantine.num_rows:
+                    write(("quarantine",), result.quarantine, QUARANTINE_SCHEMA, "quarantine.parquet")
+                totals["read"] += result.lines
+                totals["quarantined"] += result.quarantine.num_rows
+                reasons.update(result.reasons)
+                end_offset = after
+                progress.update(totals["read"])
+                failpoint("parse.mid_chunks")
 
-        # At most parse_threads + 1 chunks in memory at once, whatever the file size.
-        for chunk, after in _read_chunks(unit, settings.chunk_bytes):
-            future = pool.submit(_process_chunk, chunk, template, keys, enricher, settings, plan, not_after)
-            pending.append((future, after))
-            if len(pending) > settings.parse_threads:
+            # At most parse_threads + 1 chunks in memory at once, whatever the file size.
+            for chunk, after in reader:
+                future = pool.submit(_process_chunk, chunk, template, keys, enricher, settings, plan, not_after)
+                pending.append((future, after))
+                if len(pending) > settings.parse_threads:
+                    drain_one()
+            while pending:
                 drain_one()
-        while pending:
-            drain_one()
-    buffers.flush_all()
+        buffers.flush_all()
+    reread = False
+    if reader.damage is not None:
+        if reader.damage.reason == REASON_GZIP_TRUNCATED and plan.written_recently:
+            reread = True  # probably still being compressed: read on when its size changes
+            log.warning("%s ends early but was modified within %s: left for a later run", plan.path, TAIL_GRACE)
+        else:
+            entry = (reader.damage.reason, reader.partial_line)
+            log.warning(
+                "%s is damaged, %s: its %d lines before the damage are kept, the damage is quarantined as %s",
+                plan.path, reader.damage.detail, totals["read"], reader.damage.reason,
+            )  # fmt: skip
+    if entry is not None:
+        table = _entry(plan, reader.next_line, *entry, enricher)
+        write(("quarantine",), table, QUARANTINE_SCHEMA, "quarantine.parquet")
+        reasons[entry[0]] += 1
+        totals["read"] += 1
+        totals["quarantined"] += 1
+    progress.finish(totals["read"])
 
     files = []
     new_agents = enricher.new_user_agents()
@@ -728,12 +652,25 @@ def parse_source(
     return {
         "unit": unit.to_dict(),
         "end_offset": end_offset,
+        "damaged": int(entry is not None),
+        "reread": reread,
         "lines_read": totals["read"],
         "lines_parsed": totals["parsed"],
         "lines_quarantined": totals["quarantined"],
         "reasons": dict(reasons),
         "files": files,
+        "salts": keys.salt_fingerprints(),  # the commit task checks that every host used the same
     }
+
+
+def _entry(plan: SourcePlan, line_number: int, reason: str, partial: bytes, enricher: Enricher) -> pa.Table:
+    """One quarantined entry standing for a whole file's damage or for a file that is not text,
+    as a quarantine table: the incomplete last line before the damage, redacted, or nothing."""
+    text = "" if reason == REASON_NOT_TEXT else partial.decode("utf-8", "backslashreplace")
+    row = pl.DataFrame(
+        {"source_id": [plan.source_id], "source_path": [plan.path], "line_number": [line_number], "reason": [reason]}
+    ).with_columns(redact_quarantined_lines(pl.lit(text, pl.String), enricher.sensitive_params).alias("line"))
+    return row.to_arrow().cast(QUARANTINE_SCHEMA)
 
 
 def _safe(run_id: str) -> str:
@@ -837,7 +774,8 @@ def _merge_reads(chain: list[dict]) -> dict:
         reasons.update(r["reasons"])
     return {
         "end_offset": chain[-1]["end_offset"],
-        **{k: sum(r[k] for r in chain) for k in ("lines_read", "lines_parsed", "lines_quarantined")},
+        "reread": any(r.get("reread") for r in chain),
+        **{k: sum(r.get(k, 0) for r in chain) for k in ("lines_read", "lines_parsed", "lines_quarantined", "damaged")},
         "reasons": dict(reasons),
         "files": [f for r in chain for f in r["files"]],
     }
@@ -909,7 +847,9 @@ def commit(
                     summary["skipped"] += 1
                     continue
                 counts = (result["lines_read"], result["lines_parsed"], result["lines_quarantined"])
-                if exceeds_reject_rate(*counts, settings.max_reject_rate):
+                # An entry standing for a damaged or binary file says nothing about the format.
+                lines = (counts[0] - result["damaged"], counts[1], counts[2] - result["damaged"])
+                if exceeds_reject_rate(*lines, settings.max_reject_rate):
                     replaced |= _commit_rejected(con, settings, plan, result, run_id, now)
                     rejected.append(
                         {k: result[k] for k in ("end_offset", "lines_read", "lines_quarantined", "reasons")}
@@ -951,8 +891,8 @@ def commit(
                     """,
                     [
                         plan.source_id, plan.fingerprint, plan.path, plan.fingerprint_len, plan.compressed,
-                        plan.file_size, result["end_offset"], plan.start_line + result["lines_read"], now, now,
-                        plan.site,
+                        -1 if result["reread"] else plan.file_size, result["end_offset"],
+                        plan.start_line + result["lines_read"] - result["damaged"], now, now, plan.site,
                     ],
                 )  # fmt: skip
                 if result["lines_read"]:
@@ -976,14 +916,14 @@ def commit(
                     [run_id, data_interval_end, summary["sources"], summary["lines_read"], now],
                 )
             con.execute("insert or ignore into aggregates_pending select unnest(cast(? as date[]))", [sorted(days)])
+            # Replaced files are deleted once no published snapshot reads them (warehouse/snapshot.py).
+            con.execute("insert or ignore into retention_unlink_queue select unnest(?::text[]), ?", [[*replaced], now])
             storage.refresh_views(con, settings.data_dir)
             failed = [_failed_unit(con, unit) for unit in failed_units]
             failpoint("commit.after_rename")
     finally:
         con.close()
     failpoint("commit.after_commit")
-    for path in replaced:
-        (settings.data_dir / path).unlink(missing_ok=True)
     shutil.rmtree(settings.staging_dir / _safe(run_id), ignore_errors=True)
     keys = ("sources", "skipped", "lines_read", "lines_parsed", "lines_quarantined")
     committed = {"days": sorted(days), **{k: summary[k] for k in keys}}
@@ -1046,40 +986,6 @@ def ingested_through(settings: Settings) -> dt.datetime | None:
     con = storage.connect(settings.data_dir)
     try:
         return con.execute("select max(data_interval_end) from ingest_runs").fetchone()[0]
-    finally:
-        con.close()
-
-
-def aggregate(settings: Settings, days: list[str]) -> int:
-    """Rebuild every aggregate table for the days touched by the given UTC partitions.
-
-    Args:
-        days: ISO dates of UTC partitions that changed (from :func:`commit`). In another
-            FOOTFALL_TIMEZONE a UTC date overlaps the local day before and after it, so
-            those are rebuilt too.
-
-    Returns:
-        How many days were rebuilt.
-
-    Raises:
-        warehouse.dimensions.DimensionError: a dimension file is invalid (nothing rebuilt).
-    """
-    con = storage.connect(settings.data_dir)
-    try:
-        # The community views join the dimensions at query time: a changed file applies to
-        # every day kept without a rebuild. A bad file fails here, before any rebuild.
-        load_dimensions(con, settings.dimensions_dir, KeyStore(settings.secrets_dir, settings.hash_key).hash_key())
-        con.execute(
-            "insert or replace into warehouse_meta values ('growth_stable_pct', ?)", [str(settings.growth_stable_pct)]
-        )
-        # Also the days of commits whose rebuild never finished (a killed run, table
-        # aggregates_pending): a later run has nothing new to commit for them.
-        pending = {r[0] for r in con.execute("select event_date from aggregates_pending").fetchall()}
-        utc_days = {dt.date.fromisoformat(d) for d in days} | pending
-        local_days = utc_days
-        if settings.timezone != "UTC":
-            local_days = {d + dt.timedelta(days=k) for d in utc_days for k in (-1, 0, 1)}
-        return storage.rebuild_aggregates(con, local_days, settings.model_params, done=utc_days)
     finally:
         con.close()
 

@@ -70,8 +70,9 @@ class RejectRateExceeded(IngestIncomplete):
             + "\n".join(lines)
             + f"\nFOOTFALL_LOG_FORMAT is {shown!r}.\n"
             "Their quarantined lines are kept (view rejected_lines; data_quality.rejected), none of their "
-            "events were committed and their offsets did not move: fix FOOTFALL_LOG_FORMAT and the next run "
-            "reads the same lines again. To accept them as they are, run once with FOOTFALL_MAX_REJECT_RATE=1."
+            "events were committed and their offsets did not move: fix FOOTFALL_LOG_FORMAT (python -m "
+            "warehouse.cli check suggests a format that parses them) and the next run reads the same lines "
+            "again. To accept them as they are, run once with FOOTFALL_MAX_REJECT_RATE=1."
             + (_FUTURE_HINT if any(REASON_FUTURE in r["reasons"] for r in rejected) else ""),
             committed,
             failed,

@@ -32,9 +32,9 @@ def read_log_sources(env: Mapping[str, str], default_site: str) -> tuple[LogSour
     """
     unlabelled = _glob_list(env.get("FOOTFALL_LOG_GLOB") or "")
     labelled_raw = _glob_list(env.get("FOOTFALL_LOG_SOURCES") or "")
-    if not unlabelled and not labelled_raw:
-        unlabelled = [str(SAMPLE_LOG)]
     sources = [LogSource(default_site, g) for g in unlabelled]
+    if not unlabelled and not labelled_raw:
+        sources = [LogSource(default_site, str(SAMPLE_LOG), "")]
     for entry in labelled_raw:
         label, sep, pattern = entry.partition("=")
         label, pattern = label.strip(), pattern.strip()
@@ -50,7 +50,7 @@ def read_log_sources(env: Mapping[str, str], default_site: str) -> tuple[LogSour
             )
         if not pattern:
             raise ConfigError(f"FOOTFALL_LOG_SOURCES: {entry!r} has no glob after '='")
-        sources.append(LogSource(label, pattern))
+        sources.append(LogSource(label, pattern, "FOOTFALL_LOG_SOURCES"))
     seen: dict[str, LogSource] = {}
     for source in sources:
         other = seen.get(source.glob)

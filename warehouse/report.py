@@ -18,6 +18,9 @@ lists its ``top_n`` most frequent keys; the rest is summed under ``"(other)"``.
 ``daily_summary`` (one day, wall clock in ``FOOTFALL_TIMEZONE``): traffic totals, status
 classes and top pages from the ``daily_traffic``, ``status_daily`` and ``page_daily`` aggregates.
 
+Both carry ``source``: the newest event's time, the newest ingest run and the version of the
+metric definitions when the report was built (:func:`warehouse.snapshot.source_identity`).
+
 A report is identified by ``<kind>-<start>-<end>``, which is also its ``Idempotency-Key``.
 """
 
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import clock, ingest, outbox, storage
+from warehouse import clock, ingest, outbox, snapshot, storage
 from warehouse.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -97,7 +100,8 @@ def build_hourly_report(
     :data:`MAX_PATH_CHARS` characters) and sum the rest under ``"(other)"``.
 
     Deterministic: the same interval and warehouse give the same payload, byte for byte
-    once serialised with :func:`dump_payload`.
+    once serialised with :func:`dump_payload`. ``source`` says where the numbers come from
+    (:func:`warehouse.snapshot.source_identity`).
     """
     start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
     params = params or storage.ModelParams()
@@ -121,6 +125,8 @@ def build_hourly_report(
         "timestamp": _iso_z(end),
         "reporting_interval_seconds": int((end - start).total_seconds()),
         "data": data,
+        # The snapshots' identity: a number in a report can be traced to the data behind it.
+        "source": snapshot.source_identity(con),
     }
 
 
@@ -147,7 +153,8 @@ def build_daily_summary(
     ``page_daily`` by page views (paths of at most :data:`MAX_PATH_CHARS` characters), and
     ``other_pages`` counts the paths and page views not listed. The optional sections
     ``communities`` and ``cross_division_flows`` (docs/communities.md) are present when the
-    day has community page views.
+    day has community page views. ``source`` says where the numbers come from
+    (:func:`warehouse.snapshot.source_identity`).
     """
     start, end = day_bounds(day, timezone)
     row = con.execute(
@@ -177,6 +184,7 @@ def build_daily_summary(
         "other_pages": {"paths": paths - len(pages), "page_views": page_views - sum(p[1] for p in pages)},
     }
     summary.update(_community_sections(con, day, top_n))
+    summary["source"] = snapshot.source_identity(con)
     return summary
 
 

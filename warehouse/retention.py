@@ -7,11 +7,15 @@ category               what                                         default     
 =====================  ===========================================  ==========  ==============
 raw events             ``events`` Parquet partitions                7 days      UTC ``event_date``
 quarantine             ``quarantine`` and ``rejected`` Parquet      7 days      UTC ``ingest_date``
-daily aggregates       every table ``rebuild_aggregates`` fills     30 days     local ``day``
-                       (:func:`daily_aggregate_tables`)
+daily aggregates       every table ``rebuild_aggregates`` fills     forever     local ``day``
+                       (:func:`daily_aggregate_tables`)            (or N days)
 visit/visitor tables   :data:`VISITOR_TABLES`                       90 days     local day column
 monthly rollups        :data:`ROLLUPS` (``*_monthly``)              forever
 =====================  ===========================================  ==========  ==============
+
+Daily aggregates hold no personal data, so by default (``FOOTFALL_RETENTION_AGGREGATES_DAYS``
+unset) they are kept forever and nothing is rolled up; set it to roll them up into the monthly
+tables and delete them after that many days.
 
 A day is deleted once it *ended* more than N days before the clock: with N = 7 and the clock
 at 2025-03-10T00:00Z, the UTC day 2025-03-02 goes and 2025-03-03 stays. The clock is always
@@ -24,17 +28,23 @@ The steps, each one idempotent and each write one DuckDB transaction, run in thi
 1. :func:`rebuild_pending`: rebuild the aggregates of committed but not yet rebuilt days
    (``aggregates_pending``, or every day after an ``AGGREGATES_VERSION`` change).
 2. :func:`purge_raw`: unregister expired event and quarantine files and record the purged
-   partitions (``retention_purged_days``) in one transaction, refresh the views, then delete
-   the files. From then on :func:`warehouse.storage.rebuild_aggregates` skips every day those
-   partitions overlap: the safety rule that keeps aggregates from being recomputed, and wiped,
-   from raw data that is gone. Nothing is purged while a rebuild is pending.
+   partitions (``retention_purged_days``) in one transaction, refresh the views, publish a
+   snapshot without them, then delete the files no snapshot still open reads (the others wait
+   for it: ``warehouse/snapshot.py``). From then on :func:`warehouse.storage.rebuild_aggregates`
+   skips every day those partitions overlap: the safety rule that keeps aggregates from being
+   recomputed, and wiped, from raw data that is gone. A partition whose days' aggregates were
+   not rebuilt from its final events (:func:`blocked_partitions`) is kept until they are.
 3. :func:`roll_up`: add the daily rows of expired days whose raw events are gone (so they can
    no longer change) to the monthly tables, and record the days in ``rollup_days``, in one
-   transaction: each day is added exactly once.
-4. :func:`purge_aggregates`: delete the daily rows of rolled-up expired days, and the rows of
-   the visitor tables past their own period.
+   transaction: each day is added exactly once. Nothing when aggregates are kept forever.
+4. :func:`purge_aggregates`: delete the daily rows of rolled-up expired days (none when they are
+   kept forever), and the rows of the visitor tables past their own period.
 5. :func:`sweep_orphans`: delete Parquet files no ``ingest_files`` row references (left by a
    killed ingest or purge) once they are an hour old, and staging dirs a day old.
+
+Steps 1 to 4 publish a snapshot for readers when they changed something.
+:mod:`warehouse.retention_plan` says what a run would do without changing anything (``cli
+retention --dry-run``, and the DAG's first task).
 """
 
 from __future__ import annotations
@@ -44,14 +54,14 @@ import logging
 import os
 import shutil
 import zoneinfo
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from warehouse import storage
+from warehouse import snapshot, storage
 from warehouse.failpoints import failpoint
+from warehouse.rollups import NOT_ROLLED_UP, ROLLUPS, Rollup, rollup_sql  # noqa: F401 (re-exported)
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,93 +76,6 @@ VISITOR_TABLES: tuple[tuple[str, str], ...] = (
     ("post_views_daily", "day"),
 )
 
-
-@dataclass(frozen=True)
-class Rollup:
-    """How one daily aggregate table rolls up into its monthly table.
-
-    Attributes:
-        daily: the daily table (key ``day``).
-        monthly: the monthly table (key ``month``, the first day of the month, then ``keys``).
-        keys: the grouping columns both tables share, besides the day or month.
-        measures: ``(monthly column, SQL expression over a daily row)``; each is summed over the
-            days rolled up, so only additive quantities belong here. A daily unique count
-            (``visitors``) is summed into a column named for what the sum is (``visitor_days``),
-            and a daily average is multiplied back into a total first.
-    """
-
-    daily: str
-    monthly: str
-    keys: tuple[str, ...]
-    measures: tuple[tuple[str, str], ...]
-
-
-_DAYS = ("days", "1")
-ROLLUPS: tuple[Rollup, ...] = (
-    Rollup(
-        "daily_traffic",
-        "traffic_monthly",
-        (),
-        (
-            _DAYS,
-            ("hits", "hits"),
-            ("page_views", "page_views"),
-            ("visitor_days", "visitors"),
-            ("bytes", "bytes"),
-            ("visits", "visits"),
-        ),
-    ),
-    Rollup(
-        "visits_daily",
-        "visits_monthly",
-        (),
-        # avg_visit_duration_s is rounded to 0.1 s per day: the total is exact to 0.05 s per visit.
-        (_DAYS, ("visits", "visits"), ("bounces", "bounces"), ("visit_duration_s", "avg_visit_duration_s * visits")),
-    ),
-    Rollup("status_daily", "status_monthly", ("status",), (_DAYS, ("hits", "hits"))),
-    Rollup(
-        "page_daily", "page_monthly", ("path",), (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors"))
-    ),
-    Rollup(
-        "referrers_daily",
-        "referrers_monthly",
-        ("referrer_class", "referrer_domain", "utm_source", "utm_medium", "utm_campaign"),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup(
-        "devices_daily",
-        "devices_monthly",
-        ("device_type", "browser_family", "os_family"),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup(
-        "countries_daily",
-        "countries_monthly",
-        ("country_code",),
-        (_DAYS, ("page_views", "page_views"), ("visitor_days", "visitors")),
-    ),
-    Rollup("bots_daily", "bots_monthly", ("crawler_name",), (_DAYS, ("hits", "hits"), ("bytes", "bytes"))),
-    Rollup(
-        "conversions_daily",
-        "conversions_monthly",
-        (),
-        (
-            _DAYS,
-            ("sessions_with_anonymous_hits", "sessions_with_anonymous_hits"),
-            ("conversions", "conversions"),
-            # The daily average is rounded to 0.1 s: the total is exact to 0.05 s per conversion.
-            ("conversion_seconds", "coalesce(avg_seconds_to_conversion * conversions, 0)"),
-        ),
-    ),
-)
-# Daily aggregate tables deleted after FOOTFALL_RETENTION_AGGREGATES_DAYS without a rollup, and why.
-NOT_ROLLED_UP = {
-    "hourly_traffic": "hour-level detail; its page views, paths, user agents (as devices) and countries "
-    "are in the monthly rollups of the daily tables",
-    "peak_visitors_daily": "a peak is a maximum over 5-minute windows, not a sum; peak_visitors(grain) "
-    "answers weeks and months while the daily rows are kept",
-    "current_visitors_daily": "the last 5 minutes of a day matter only for the newest day",
-}
 
 # Unregistered Parquet files younger than this are left alone: an ingest killed after renaming
 # its files into place is retried by Airflow within minutes and registers them then.
@@ -173,12 +96,13 @@ class Cutoffs:
     """The first day kept in each category at one clock time; everything before it goes.
 
     ``events`` and ``quarantine`` are UTC dates (the partitions are UTC); ``aggregates`` and
-    ``visitors`` are dates in FOOTFALL_TIMEZONE, like the days of those tables.
+    ``visitors`` are dates in FOOTFALL_TIMEZONE, like the days of those tables. ``aggregates``
+    is ``None`` when daily aggregates are kept forever.
     """
 
     events: dt.date
     quarantine: dt.date
-    aggregates: dt.date
+    aggregates: dt.date | None
     visitors: dt.date
 
     @classmethod
@@ -196,7 +120,9 @@ class Cutoffs:
         return cls(
             events=utc - days(settings.retention_events_days),
             quarantine=utc - days(settings.retention_quarantine_days),
-            aggregates=local - days(settings.retention_aggregates_days),
+            aggregates=None
+            if settings.retention_aggregates_days is None
+            else local - days(settings.retention_aggregates_days),
             visitors=local - days(settings.retention_visitors_days),
         )
 
@@ -211,30 +137,47 @@ def rebuild_pending(settings: Settings) -> int:
     """
     from warehouse.ingest import aggregate
 
-    return aggregate(settings, [])
+    return aggregate(settings, [], published_by="retention")
 
 
-def _unlink_queued(con: duckdb.DuckDBPyConnection, data_dir: Path) -> list[str]:
-    """Delete the files a committed purge unregistered, then forget them; returns their paths.
+def blocked_partitions(con: duckdb.DuckDBPyConnection, timezone: str) -> tuple[set[dt.date] | None, str | None]:
+    """The UTC event partitions whose raw events must stay: their days' aggregates were not
+    rebuilt from their final events yet.
 
-    Deleting a file that is already gone is fine, so a run killed half-way through is finished
-    by the next one.
+    Those are the partitions in ``aggregates_pending`` (committed, not rebuilt: an ingest
+    between its commit and its rebuild, or one killed in between) and, outside UTC, the
+    partitions next to them (a local day overlaps two UTC dates, and a purged partition would
+    freeze the local day that still waits for the rebuild). All of them when the aggregate
+    tables were recreated and not rebuilt since.
+
+    Returns:
+        ``(partitions, reason)``: ``(None, reason)`` means every partition, ``(set(), None)`` none.
     """
-    paths = [r[0] for r in con.execute("select path from retention_unlink_queue order by path").fetchall()]
-    for path in paths:
-        (data_dir / path).unlink(missing_ok=True)
-    _remove_empty_dirs(data_dir, {str(Path(p).parent) for p in paths})
-    if paths:
-        con.execute("delete from retention_unlink_queue where path = any(?)", [paths])
-    return paths
+    stale = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone() == ("true",)
+    if stale:
+        return None, "the aggregate tables were recreated and are not rebuilt yet"
+    pending = {r[0] for r in con.execute("select event_date from aggregates_pending").fetchall()}
+    if not pending:
+        return set(), None
+    if timezone != "UTC":
+        pending = {d + dt.timedelta(days=k) for d in pending for k in (-1, 0, 1)}
+    return pending, "their aggregates are not rebuilt from their final events yet (aggregates_pending)"
 
 
-def _remove_empty_dirs(data_dir: Path, parents: Iterable[str]) -> None:
-    for parent in parents:
-        try:
-            (data_dir / parent).rmdir()  # partition dirs only: fails (and is left) when not empty
-        except OSError:
-            pass
+def expired_raw(con: duckdb.DuckDBPyConnection, cut: Cutoffs) -> tuple[list[tuple], list[tuple]]:
+    """Registered raw files past their period: ``(event partitions, quarantine files)``, the
+    partitions as ``(event_date, files, rows)`` by date, the files as ``(path, rows)``."""
+    partitions = con.execute(
+        "select event_date, count(*), sum(row_count) from ingest_files"
+        " where kind = 'events' and event_date < ? group by event_date order by event_date",
+        [cut.events],
+    ).fetchall()
+    quarantine = con.execute(
+        "select path, row_count from ingest_files where kind in ('quarantine', 'rejected')"
+        " and try_cast(regexp_extract(path, 'ingest_date=(\\d{4}-\\d{2}-\\d{2})', 1) as date) < ?",
+        [cut.quarantine],
+    ).fetchall()
+    return partitions, quarantine
 
 
 def purge_raw(settings: Settings, now: dt.datetime) -> dict:
@@ -245,44 +188,34 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
     cutoff are removed from ``ingest_files`` and queued for deletion, each purged event
     partition is recorded in ``retention_purged_days`` (a partition purged again, because late
     lines arrived for it, adds to ``late_rows``), and the views are recreated without them.
-    After the commit the files are deleted from disk. A run killed in between leaves them in
-    ``retention_unlink_queue``; the next run (or :func:`sweep_orphans`) deletes them.
+    After the commit a snapshot is published, and the files no snapshot still open reads are
+    deleted from disk (:func:`warehouse.snapshot.release_files`); the others, and those of a run
+    killed in between, wait in ``retention_unlink_queue`` for a later publication or run.
 
-    Raw events are not purged while a rebuild is pending (``aggregates_pending`` not empty or
-    the aggregate tables recreated and not rebuilt): those days' aggregates do not hold their
-    events yet. They go with the next run after :func:`rebuild_pending`.
+    An expired partition whose days' aggregates were not rebuilt from its final events
+    (:func:`blocked_partitions`) is kept, and a warning names it; it goes with a later run,
+    after :func:`rebuild_pending`.
 
     Args:
         now: the retention clock, timezone-aware (the DAG run's data interval end).
 
     Returns:
         ``{"event_partitions": [ISO dates], "event_files": n, "event_rows": n,
-        "quarantine_files": n, "quarantine_rows": n, "deferred": reason or None}``; the counts
-        are this run's (a repeated run returns zeros).
+        "quarantine_files": n, "quarantine_rows": n, "blocked": [ISO dates of expired partitions
+        kept], "blocked_reason": why or None}``; the counts are this run's (a repeated run
+        returns zeros).
     """
     cut = Cutoffs.at(settings, now)
     con = storage.connect(settings.data_dir)
     try:
-        _unlink_queued(con, settings.data_dir)
-        pending = con.execute("select count(*) from aggregates_pending").fetchone()[0]
-        stale = con.execute("select value from warehouse_meta where key = 'aggregates_stale'").fetchone() == ("true",)
-        deferred = None
-        if pending or stale:
-            deferred = f"{pending} pending partition(s)" if pending else "aggregate tables not rebuilt since recreated"
-            log.warning("raw events not purged this run: aggregate rebuild pending (%s)", deferred)
+        snapshot.release_files(con, settings.data_dir)
+        blocked, reason = blocked_partitions(con, settings.timezone)
         with storage.transaction(con):
-            partitions = []
-            if deferred is None:
-                partitions = con.execute(
-                    "select event_date, count(*), sum(row_count) from ingest_files"
-                    " where kind = 'events' and event_date < ? group by event_date order by event_date",
-                    [cut.events],
-                ).fetchall()
-            quarantine = con.execute(
-                "select path, row_count from ingest_files where kind in ('quarantine', 'rejected')"
-                " and try_cast(regexp_extract(path, 'ingest_date=(\\d{4}-\\d{2}-\\d{2})', 1) as date) < ?",
-                [cut.quarantine],
-            ).fetchall()
+            expired, quarantine = expired_raw(con, cut)
+            partitions = [p for p in expired if blocked is not None and p[0] not in blocked]
+            kept = [p[0].isoformat() for p in expired if blocked is None or p[0] in blocked]
+            if kept:
+                log.warning("raw events of %d expired partition(s) kept this run (%s): %s", len(kept), reason, kept)
             days = [p[0] for p in partitions]
             con.execute(
                 "insert or ignore into retention_unlink_queue"
@@ -305,7 +238,9 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
                 )
             storage.refresh_views(con, settings.data_dir)
         failpoint("retention.after_purge_commit")
-        _unlink_queued(con, settings.data_dir)
+        # The new snapshot's views no longer read the purged files; they are deleted when no
+        # older snapshot still open reads them either (snapshot.release_files).
+        snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     result = {
@@ -314,35 +249,14 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
         "event_rows": int(sum(p[2] for p in partitions)),
         "quarantine_files": len(quarantine),
         "quarantine_rows": sum(q[1] for q in quarantine),
-        "deferred": deferred,
+        "blocked": kept,
+        "blocked_reason": reason if kept else None,
     }
     log.info("purged raw data before %s (events) / %s (quarantine): %s", cut.events, cut.quarantine, result)
     return result
 
 
-def _rollup_sql(rollup: Rollup) -> str:
-    """The statement adding the daily rows of ``$days`` to the monthly table.
-
-    Built from :data:`ROLLUPS` rather than kept as eight near-identical ``.sql`` files: the
-    mapping is the model, and identifiers come from it only, never from input. The upsert
-    adds to a month's existing row, so the month can be rolled up a few days at a time.
-    """
-    keys = list(rollup.keys)
-    columns = ["month", *keys, *(name for name, _ in rollup.measures)]
-    select = [
-        "cast(date_trunc('month', day) as date) as month",
-        *keys,
-        *(f"sum({expr}) as {name}" for name, expr in rollup.measures),
-    ]
-    add = ", ".join(f"{name} = {rollup.monthly}.{name} + excluded.{name}" for name, _ in rollup.measures)
-    return (
-        f"insert into {rollup.monthly} ({', '.join(columns)})"
-        f" select {', '.join(select)} from {rollup.daily} where day = any($days) group by all"
-        f" on conflict ({', '.join(['month', *keys])}) do update set {add}"
-    )
-
-
-def _expired_days(con: duckdb.DuckDBPyConnection, before: dt.date) -> list[dt.date]:
+def expired_days(con: duckdb.DuckDBPyConnection, before: dt.date) -> list[dt.date]:
     """Days before ``before`` with rows in any daily aggregate table."""
     union = " union ".join(f"select {storage.aggregate_day(t)} as day from {t}" for t in daily_aggregate_tables())
     return [
@@ -357,25 +271,30 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
     (:func:`warehouse.storage.frozen_days`: its rows can no longer change) and it is not in
     ``rollup_days`` yet. In one transaction every :data:`ROLLUPS` table gets the day's rows
     added and the day goes into ``rollup_days``, so a repeated or killed run adds nothing twice.
-    An expired day whose raw events are still there waits for a later run.
+    An expired day whose raw events are still there waits for a later run. Nothing is rolled
+    up when daily aggregates are kept forever (``FOOTFALL_RETENTION_AGGREGATES_DAYS`` unset).
 
     Returns:
         ``{"days": [ISO dates rolled up], "waiting": [ISO dates expired but not final]}``.
     """
     cut = Cutoffs.at(settings, now)
+    if cut.aggregates is None:
+        return {"days": [], "waiting": []}
     con = storage.connect(settings.data_dir)
     try:
         with storage.transaction(con):
             done = {r[0] for r in con.execute("select day from rollup_days").fetchall()}
-            expired = [d for d in _expired_days(con, cut.aggregates) if d not in done]
+            expired = [d for d in expired_days(con, cut.aggregates) if d not in done]
             final = storage.frozen_days(con, expired, settings.timezone)
             days = sorted(final)
             waiting = sorted(set(expired) - final)
             if days:
                 for rollup in ROLLUPS:
-                    con.execute(_rollup_sql(rollup), {"days": days})
+                    con.execute(rollup_sql(rollup), {"days": days})
                     failpoint("retention.mid_rollup")
                 con.execute("insert into rollup_days select unnest(cast(? as date[])), ?", [days, now])
+        if days:
+            snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     if waiting:
@@ -388,7 +307,8 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
     the :data:`VISITOR_TABLES` before the visitors cutoff; one transaction.
 
     A daily row is deleted only once its day is in ``rollup_days``: an expired day that could
-    not be rolled up yet keeps its rows (it is never lost from the rollups).
+    not be rolled up yet keeps its rows (it is never lost from the rollups). With daily
+    aggregates kept forever, only the visitor tables lose rows.
 
     Returns:
         ``{"rows": {table: rows deleted}}`` for every table of both categories.
@@ -398,7 +318,7 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
     deleted: dict[str, int] = {}
     try:
         with storage.transaction(con):
-            for table in daily_aggregate_tables():
+            for table in daily_aggregate_tables() if cut.aggregates is not None else []:
                 day = storage.aggregate_day(table)
                 (n,) = con.execute(
                     f"delete from {table} where {day} < ? and {day} in (select day from rollup_days)",
@@ -409,6 +329,8 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
             for table, day in VISITOR_TABLES:
                 (n,) = con.execute(f"delete from {table} where {day} < ?", [cut.visitors]).fetchone()
                 deleted[table] = n
+        if any(deleted.values()):
+            snapshot.publish(con, settings, "retention")
     finally:
         con.close()
     log.info("deleted aggregate rows before %s (daily), %s (visitor tables): %s", cut.aggregates, cut.visitors, deleted)
@@ -426,13 +348,43 @@ def _newest_mtime(path: Path) -> float:
     return newest
 
 
+def find_orphans(
+    settings: Settings, con: duckdb.DuckDBPyConnection, wall_now: dt.datetime
+) -> tuple[list[Path], list[Path]]:
+    """What :func:`sweep_orphans` deletes besides the release queue, without deleting:
+    ``(Parquet files, staging dirs)``.
+
+    Parquet files under ``events/`` and ``quarantine/`` that no ``ingest_files`` row references
+    and no open snapshot reads, last modified more than :data:`ORPHAN_GRACE` before
+    ``wall_now``; staging dirs (``staging/<run id>/``) with nothing modified for
+    :data:`STAGING_GRACE`.
+    """
+    data_dir = settings.data_dir
+    oldest_orphan = (wall_now - ORPHAN_GRACE).timestamp()
+    oldest_staging = (wall_now - STAGING_GRACE).timestamp()
+    # Unregistered files an open snapshot still reads wait in retention_unlink_queue for it.
+    registered = {r[0] for r in con.execute("select path from ingest_files").fetchall()}
+    registered |= snapshot.protected_files(con)
+    files = [
+        path
+        for top in (settings.events_dir, settings.quarantine_dir)
+        for path in (sorted(top.rglob("*.parquet")) if top.exists() else [])
+        if str(path.relative_to(data_dir)) not in registered and path.stat().st_mtime < oldest_orphan
+    ]
+    staging = []
+    if settings.staging_dir.exists():
+        staging = [
+            d for d in sorted(settings.staging_dir.iterdir()) if d.is_dir() and _newest_mtime(d) < oldest_staging
+        ]
+    return files, staging
+
+
 def sweep_orphans(settings: Settings, wall_now: dt.datetime) -> dict:
     """Delete files nothing references: what a killed ingest or purge left behind.
 
-    * Files queued by a purge that was killed before deleting them (``retention_unlink_queue``).
-    * ``.parquet`` files under ``events/`` and ``quarantine/`` that no ``ingest_files`` row
-      references, last modified more than :data:`ORPHAN_GRACE` before ``wall_now``.
-    * Staging dirs of runs (``staging/<run id>/``) with nothing modified for :data:`STAGING_GRACE`.
+    * Files queued by a purge that no snapshot reads any more (``retention_unlink_queue``,
+      :func:`warehouse.snapshot.release_files`).
+    * The unregistered Parquet files and stale staging dirs of :func:`find_orphans`.
 
     The warehouse stays open for writing throughout, so no commit can be registering files
     meanwhile. ``wall_now`` is real time, not the retention clock: the grace protects files of
@@ -443,27 +395,17 @@ def sweep_orphans(settings: Settings, wall_now: dt.datetime) -> dict:
         ``{"files": [paths relative to the data dir], "staging": [run dir names]}``.
     """
     data_dir = settings.data_dir
-    oldest_orphan = (wall_now - ORPHAN_GRACE).timestamp()
-    oldest_staging = (wall_now - STAGING_GRACE).timestamp()
     con = storage.connect(data_dir)
     try:
-        removed = _unlink_queued(con, data_dir)
-        registered = {r[0] for r in con.execute("select path from ingest_files").fetchall()}
-        parents = set()
-        for top in (settings.events_dir, settings.quarantine_dir):
-            for path in sorted(top.rglob("*.parquet")) if top.exists() else []:
-                rel = str(path.relative_to(data_dir))
-                if rel not in registered and path.stat().st_mtime < oldest_orphan:
-                    path.unlink(missing_ok=True)
-                    removed.append(rel)
-                    parents.add(str(path.parent.relative_to(data_dir)))
-        _remove_empty_dirs(data_dir, parents)
-        staging = []
-        if settings.staging_dir.exists():
-            for run_dir in sorted(settings.staging_dir.iterdir()):
-                if run_dir.is_dir() and _newest_mtime(run_dir) < oldest_staging:
-                    shutil.rmtree(run_dir, ignore_errors=True)
-                    staging.append(run_dir.name)
+        removed = snapshot.release_files(con, data_dir)
+        files, stale = find_orphans(settings, con, wall_now)
+        for path in files:
+            path.unlink(missing_ok=True)
+            removed.append(str(path.relative_to(data_dir)))
+        snapshot.remove_empty_dirs(data_dir, {str(path.parent.relative_to(data_dir)) for path in files})
+        for run_dir in stale:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        staging = [d.name for d in stale]
     finally:
         con.close()
     if removed or staging:

@@ -20,17 +20,14 @@ from urllib.parse import urlparse
 
 from parsers.log_format import COMBINED, LogFormat, compile_log_format
 from transforms.secret_files import SecretsAccessError, check_private_dir
+from warehouse.environment import declared
+from warehouse.placement import WAREHOUSE_POOL  # noqa: F401  (where it used to be declared)
 
 if TYPE_CHECKING:
     from transforms.routes import Routes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_LOG = REPO_ROOT / "tests" / "fixtures" / "apache_combined_sample.log"
-
-
-# The Airflow pool of every task that opens the DuckDB warehouse: one slot, so one writer at a
-# time (a second waits instead of failing on DuckDB's file lock). `make airflow-init` creates it.
-WAREHOUSE_POOL = "footfall_warehouse"
 
 
 class ConfigError(ValueError):
@@ -215,11 +212,13 @@ def _check_retention(settings: Settings) -> None:
         "FOOTFALL_RETENTION_VISITORS_DAYS": settings.retention_visitors_days,
     }
     for name, days in periods.items():
+        if days is None and name == "FOOTFALL_RETENTION_AGGREGATES_DAYS":
+            continue  # unset: daily aggregates are kept forever
         if not isinstance(days, int) or isinstance(days, bool) or days < 1:
             raise ConfigError(f"{name}={days!r} must be a whole number of days, at least 1")
     events = settings.retention_events_days
     for name in ("FOOTFALL_RETENTION_AGGREGATES_DAYS", "FOOTFALL_RETENTION_VISITORS_DAYS"):
-        if periods[name] < events:
+        if periods[name] is not None and periods[name] < events:
             raise ConfigError(
                 f"{name}={periods[name]} is shorter than FOOTFALL_RETENTION_EVENTS_DAYS={events}: a day's "
                 "aggregates are rebuilt from its raw events until those are deleted, so they cannot be deleted "
@@ -229,10 +228,13 @@ def _check_retention(settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class LogSource:
-    """One configured glob of access logs and the site (vhost) its lines belong to."""
+    """One configured glob of access logs, the site (vhost) its lines belong to, and the
+    variable it was configured in (``FOOTFALL_LOG_GLOB``, ``FOOTFALL_LOG_SOURCES``, or empty for
+    the bundled sample)."""
 
     site: str
     glob: str
+    variable: str = field(default="FOOTFALL_LOG_GLOB", compare=False)
 
 
 def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
@@ -242,7 +244,7 @@ def report_interval_seconds(env: Mapping[str, str] | None = None) -> int:
     Raises:
         ConfigError: not a whole number greater than 0.
     """
-    return _positive_int(os.environ if env is None else env, "VISIT_TRACKING_INTERVAL", 1800)
+    return _positive_int(declared(os.environ if env is None else env), "VISIT_TRACKING_INTERVAL", 1800)
 
 
 @dataclass(frozen=True)
@@ -299,10 +301,11 @@ class Settings:
             UTC day (its ``events`` partition) are deleted once the day ended this many days ago.
         retention_quarantine_days: ``FOOTFALL_RETENTION_QUARANTINE_DAYS`` (default 7): the same for
             quarantined and rejected lines, by the ``ingest_date`` of their partition.
-        retention_aggregates_days: ``FOOTFALL_RETENTION_AGGREGATES_DAYS`` (default 30): rows of the
-            daily aggregate tables (days in ``FOOTFALL_TIMEZONE``) are rolled up into the monthly
-            tables and deleted once the day ended this many days ago. At least
-            ``retention_events_days``: a day is rolled up only after its raw events are gone.
+        retention_aggregates_days: ``FOOTFALL_RETENTION_AGGREGATES_DAYS`` (default unset, ``None``:
+            kept forever, never rolled up). When set, rows of the daily aggregate tables (days in
+            ``FOOTFALL_TIMEZONE``) are rolled up into the monthly tables and deleted once the day
+            ended this many days ago. At least ``retention_events_days``: a day is rolled up only
+            after its raw events are gone.
         retention_visitors_days: ``FOOTFALL_RETENTION_VISITORS_DAYS`` (default 90): the same for
             the per-day visit and visitor tables (``warehouse.retention.VISITOR_TABLES``), which
             are not rolled up. At least ``retention_events_days``. All four are whole days, at
@@ -364,7 +367,7 @@ class Settings:
     salt_max_age_h: int = 48
     retention_events_days: int = 7
     retention_quarantine_days: int = 7
-    retention_aggregates_days: int = 30
+    retention_aggregates_days: int | None = None
     retention_visitors_days: int = 90
     visit_tracking_enabled: bool = False
     visit_tracking_api: str | None = None
@@ -407,7 +410,7 @@ class Settings:
                 or the secrets dir is inside the data dir or open to other users.
             parsers.variables.LogFormatError: the log format cannot be compiled.
         """
-        env = os.environ if env is None else env
+        env = declared(os.environ if env is None else env)
         site = env.get("FOOTFALL_SITE") or "default"
         data_dir = Path(env.get("FOOTFALL_DATA_DIR") or REPO_ROOT / "data").expanduser().resolve()
         secrets_dir = Path(env.get("FOOTFALL_SECRETS_DIR") or REPO_ROOT / ".secrets").expanduser().resolve()
@@ -445,7 +448,7 @@ class Settings:
             salt_max_age_h=_positive_int(env, "FOOTFALL_SALT_MAX_AGE_H", 48),
             retention_events_days=_positive_int(env, "FOOTFALL_RETENTION_EVENTS_DAYS", 7),
             retention_quarantine_days=_positive_int(env, "FOOTFALL_RETENTION_QUARANTINE_DAYS", 7),
-            retention_aggregates_days=_positive_int(env, "FOOTFALL_RETENTION_AGGREGATES_DAYS", 30),
+            retention_aggregates_days=_positive_int(env, "FOOTFALL_RETENTION_AGGREGATES_DAYS", None),
             retention_visitors_days=_positive_int(env, "FOOTFALL_RETENTION_VISITORS_DAYS", 90),
             visit_tracking_enabled=_bool(env, "VISIT_TRACKING_ENABLED", False),
             visit_tracking_api=env.get("VISIT_TRACKING_API") or None,
@@ -534,12 +537,14 @@ class Settings:
         return self.data_dir / "outbox"
 
 
-def task_settings() -> Settings:
-    """Settings inside an Airflow task: the environment, with the hash key taken from the
+def task_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings inside an Airflow task: the environment (``os.environ``, or ``env``: the ingest
+    DAG passes the environment with its run's Params applied), with the hash key taken from the
     Airflow Variable ``footfall_hash_key`` when it is set."""
     from airflow.sdk import Variable
 
-    return Settings.from_env(os.environ, hash_key=Variable.get("footfall_hash_key", default=None))
+    key = Variable.get("footfall_hash_key", default=None)
+    return Settings.from_env(os.environ if env is None else env, hash_key=key)
 
 
 REPORTING_CONNECTION = "reporting_api"

@@ -25,8 +25,9 @@ from warehouse.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, empty_select
 DDL_DIR = Path(__file__).with_name("ddl")
 VIEWS_DIR = Path(__file__).with_name("views")
 MODELS_DIR = Path(__file__).resolve().parents[1] / "transforms" / "sql"
-# Rebuild order matters: daily_traffic reads visits_daily of the same days.
+# Rebuild order matters: visits_daily sums traffic_hourly, daily_traffic reads visits_daily, of the same days.
 AGGREGATE_TABLES = (
+    "traffic_hourly",
     "visits_daily",
     "daily_traffic",
     "status_daily",
@@ -36,6 +37,8 @@ AGGREGATE_TABLES = (
     "devices_daily",
     "countries_daily",
     "bots_daily",
+    "entry_pages_daily",
+    "error_paths_daily",  # docs/metrics.md, read by the analytics API
     # docs/communities.md
     "visitor_daily",
     "visitor_hourly",
@@ -52,7 +55,7 @@ AGGREGATE_DAY = {"hourly_traffic": "cast(hour as date)"}
 # Bump when warehouse/ddl/002_aggregates.sql or a model changes what a table holds: the
 # aggregate tables are then recreated on the next write connection and rebuilt from the events
 # (the rows of days whose raw events retention purged are carried over, see _migrate_aggregates).
-AGGREGATES_VERSION = "3"
+AGGREGATES_VERSION = "4"
 _PARAM_RE = re.compile(r"\$([A-Za-z_]\w*)")
 
 log = logging.getLogger(__name__)
@@ -320,14 +323,14 @@ _UNREAD_EVENT_COLUMNS = (
     "event_date", "site", "host", "method", "query", "protocol", "request_time", "referrer", "utc_offset_minutes",
     "user_agent_id", "browser_major", "client_ip_hash", "page_type", "source_id", "line_number",
 )  # fmt: skip
-# The only columns models read through events_local itself, i.e. for every hit, crawlers included
-# (daily_traffic, status_daily, bots_daily); the other models read page_views_local and
+# The only columns models read through events_local itself, i.e. for every hit, crawlers included (daily_traffic,
+# traffic_hourly, status_daily, bots_daily); the other models read page_views_local, counted_hits_local and
 # visitor_hits, which only need the hits that count. The page-view rule is not among them:
 # daily_traffic counts page views through page_views_local, so the rule's regular expression
 # runs on the counted hits only (scoped_events on 2M bench lines: 0.49 -> 0.25 s). A model that
 # reads another column through events_local fails to bind in every test of the aggregates: add
 # it here then.
-_EVERY_HIT_COLUMNS = ("day", "status", "bytes_sent", "is_crawler", "crawler_name")
+_EVERY_HIT_COLUMNS = ("day", "local_ts", "status", "bytes_sent", "is_crawler", "crawler_name")
 # Columns of visitor_hits that no model reads (beyond those above).
 _UNREAD_VISITOR_HIT_COLUMNS = (
     "status", "bytes_sent", "path", "user_agent", "referrer_class", "utm_source", "utm_medium", "utm_campaign",
@@ -370,7 +373,8 @@ def _rebuild_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date], params: 
 
     - ``scoped_events``: every hit, only :data:`_EVERY_HIT_COLUMNS` (``events_local``).
     - ``scoped_counted_hits``: the hits that count (crawlers only when counted: 28 % of the
-      hits of the benchmark log), with every column a model reads (``page_views_local``).
+      hits of the benchmark log), with every column a model reads (``page_views_local``,
+      ``counted_hits_local``).
     - ``scoped_visitor_hits``: ``visitor_hits`` (the per-session first-user join) evaluated
       once over the counted hits, instead of once per community model.
 
@@ -419,10 +423,11 @@ def _rebuild_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date], params: 
         "create or replace temp macro visitor_hits(days, tz, include_crawlers) as table "
         "select * from temp.scoped_visitor_hits where day = any(days)"
     )
-    con.execute(
-        "create or replace temp macro page_views_local(days, tz, include_crawlers) as table "
-        "select * from temp.scoped_counted_hits where is_page_view and day = any(days)"
-    )
+    for macro, rule in (("page_views_local", "is_page_view and "), ("counted_hits_local", "")):
+        con.execute(
+            f"create or replace temp macro {macro}(days, tz, include_crawlers) as table "
+            f"select * from temp.scoped_counted_hits where {rule}day = any(days)"
+        )
     con.execute(
         "create or replace temp macro events_local(days, tz) as table "
         "select * from temp.scoped_events where day = any(days)"
@@ -436,7 +441,7 @@ def _rebuild_batch(con: duckdb.DuckDBPyConnection, days: list[dt.date], params: 
 
 def _drop_scoped(con: duckdb.DuckDBPyConnection) -> None:
     """Drop what :func:`_rebuild_batch` creates (if it exists): the shadowing macros, then the tables."""
-    for macro in ("visitor_hits", "page_views_local", "events_local"):
+    for macro in ("visitor_hits", "page_views_local", "counted_hits_local", "events_local"):
         con.execute(f"drop macro if exists temp.{macro}")
     for table in ("scoped_visitor_hits", "scoped_counted_hits", "scoped_events"):
         con.execute(f"drop table if exists temp.{table}")

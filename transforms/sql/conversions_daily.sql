@@ -24,7 +24,8 @@ final as (
         day,
         count(*) filter (where first_anonymous is not null) as sessions_with_anonymous_hits,
         count(*) filter (where is_conversion) as conversions,
-        round(avg(seconds_to_conversion) filter (where is_conversion), 1) as avg_seconds_to_conversion
+        round(avg(seconds_to_conversion) filter (where is_conversion), 1) as avg_seconds_to_conversion,
+        sum(seconds_to_conversion) filter (where is_conversion) as seconds_to_conversion
     from converted
     group by all
 )
@@ -34,5 +35,6 @@ select
     sessions_with_anonymous_hits,
     conversions,
     round(100.0 * conversions / nullif(sessions_with_anonymous_hits, 0), 2) as conversion_rate_pct,
-    avg_seconds_to_conversion
+    avg_seconds_to_conversion,
+    seconds_to_conversion
 from final

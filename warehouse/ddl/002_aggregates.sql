@@ -84,3 +84,32 @@ create table if not exists bots_daily (
     bytes        bigint not null,
     primary key (day, crawler_name)
 );
+
+-- The hour-level counterpart of daily_traffic (traffic per hour, and the hour x weekday view of
+-- the analytics API). A visit belongs to the hour of its first page view.
+create table if not exists traffic_hourly (
+    day              date not null,
+    hour             timestamp primary key,  -- wall-clock hour start in FOOTFALL_TIMEZONE
+    hits             bigint not null,
+    page_views       bigint not null,
+    visitors         bigint not null,        -- distinct visitor_id with a page view in the hour
+    visits           bigint not null,        -- visits whose first page view is in the hour
+    bounces          bigint not null,
+    visit_duration_s double not null         -- total duration of those visits, seconds
+);
+
+create table if not exists entry_pages_daily (
+    day     date not null,
+    path    varchar not null,                -- the first page view of the visit
+    entries bigint not null,                 -- visits that began on this page
+    bounces bigint not null,                 -- of those, visits of one page view
+    primary key (day, path)
+);
+
+create table if not exists error_paths_daily (
+    day    date not null,
+    status smallint not null,                -- 400 and above
+    path   varchar not null,                 -- '' for a request line without a path
+    hits   bigint not null,                  -- counted hits (crawlers only when counted)
+    primary key (day, status, path)
+);

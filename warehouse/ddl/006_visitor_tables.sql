@@ -40,7 +40,8 @@ create table if not exists conversions_daily (
     sessions_with_anonymous_hits bigint not null,
     conversions                  bigint not null,
     conversion_rate_pct          double,
-    avg_seconds_to_conversion    double
+    avg_seconds_to_conversion    double,
+    seconds_to_conversion        double    -- total over the day's conversions (exact sums over ranges)
 );
 
 create table if not exists peak_visitors_daily (

@@ -12,8 +12,9 @@ create table if not exists retention_purged_days (
     late_rows       bigint not null         -- of those, events committed after the first purge (never aggregated)
 );
 
--- Files unregistered by a committed purge and not yet deleted from disk. Emptied right after
--- the purge; a run killed in between leaves them here and the next run deletes them.
+-- Files unregistered by a committed purge (or replaced by a re-read of a truncated source) and
+-- not yet deleted from disk. Emptied after the commit, except files that a published snapshot
+-- still on disk reads (warehouse/snapshot.py): those wait for it to go.
 create table if not exists retention_unlink_queue (
     path      varchar primary key,          -- relative to the data dir
     queued_at timestamptz not null
@@ -114,4 +115,22 @@ create table if not exists conversions_monthly (  -- from conversions_daily
     sessions_with_anonymous_hits bigint not null,
     conversions                  bigint not null,
     conversion_seconds           double not null   -- sum of seconds to conversion (average x conversions)
+);
+
+create table if not exists entry_pages_monthly (  -- from entry_pages_daily
+    month   date not null,
+    path    varchar not null,
+    days    bigint not null,
+    entries bigint not null,
+    bounces bigint not null,
+    primary key (month, path)
+);
+
+create table if not exists error_paths_monthly (  -- from error_paths_daily
+    month  date not null,
+    status smallint not null,
+    path   varchar not null,
+    days   bigint not null,
+    hits   bigint not null,
+    primary key (month, status, path)
 );

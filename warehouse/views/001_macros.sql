@@ -30,6 +30,12 @@ create or replace macro page_views_local(days, tz, include_crawlers) as table
     from events_local(days, tz)
     where is_page_view and (include_crawlers or not coalesce(is_crawler, false));
 
+-- Every hit that counts, of any method and status: crawlers only when counted.
+create or replace macro counted_hits_local(days, tz, include_crawlers) as table
+    select *
+    from events_local(days, tz)
+    where include_crawlers or not coalesce(is_crawler, false);
+
 -- Hits that count for the community and signed-in metrics (docs/communities.md): every
 -- method and status, crawlers only when counted, with
 --   session_key: session_hash when the session field is logged, else the daily visitor_id;
@@ -54,3 +60,49 @@ create or replace macro visitor_hits(days, tz, include_crawlers) as table
         coalesce(hits.user_hash, s.session_user) as visitor_user_hash
     from hits
     left join session_users as s on s.day = hits.day and s.session_key = hits.session_key;
+
+-- One row per visit (docs/metrics.md, Visits) of the counted page views of days: a visitor's
+-- page views whose gaps are shorter than session_gap_s seconds. Visitor ids change daily, so
+-- a visit ends at midnight. entry_path is its first page view's path (at equal times, the
+-- smallest path); first_hour is that page view's wall-clock hour in tz.
+create or replace macro visits_local(days, tz, include_crawlers, session_gap_s) as table
+    with page_views as (
+        select day, visitor_id, ts, local_ts, path from page_views_local(days, tz, include_crawlers)
+    ),
+    gaps as (
+        select *, epoch(ts) - epoch(lag(ts) over (partition by day, visitor_id order by ts)) as gap_s
+        from page_views
+    ),
+    -- Page views of one visitor in the same second tie on ts: ordering them by gap_s too (the
+    -- one lag() compared with the previous second first) makes this window see them in the
+    -- order the gaps were computed in, so a tie cannot start a visit at the wrong row.
+    numbered as (
+        select
+            *,
+            count(*) filter (where gap_s is null or gap_s >= session_gap_s)
+                over (partition by day, visitor_id order by ts, gap_s desc nulls first rows unbounded preceding)
+                as visit_number
+        from gaps
+    )
+    select
+        day,
+        visitor_id,
+        visit_number,
+        min(ts) as first_ts,
+        date_trunc('hour', min(local_ts)) as first_hour,
+        arg_min(path, (ts, path)) as entry_path,
+        count(*) as page_views,
+        epoch(max(ts)) - epoch(min(ts)) as duration_s
+    from numbered
+    group by day, visitor_id, visit_number;
+
+-- Every day of [start_day, end_day], and every wall-clock hour of those days: the rows a
+-- series with zeros where nothing happened is joined onto (the analytics API's series).
+create or replace macro calendar_days(start_day, end_day) as table
+    select cast(unnest(generate_series(cast(start_day as date), cast(end_day as date), interval 1 day)) as date) as day;
+
+create or replace macro calendar_hours(start_day, end_day) as table
+    select unnest(generate_series(
+        cast(cast(start_day as date) as timestamp), cast(cast(end_day as date) as timestamp) + interval 23 hour,
+        interval 1 hour
+    )) as hour;

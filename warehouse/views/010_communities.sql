@@ -43,7 +43,8 @@ create or replace macro range_visitors(start_day, end_day) as table
     select
         visitor_key,
         any_value(user_hash) as user_hash,
-        arg_min({'division_id': division_id}, first_ts).division_id as division_id,
+        -- arg_min_null: a null division (Unknown) of the earliest page view counts too.
+        arg_min_null(division_id, first_ts) as division_id,
         cast(sum(page_views) as bigint) as page_views
     from visitor_daily_divisions
     where day between cast(start_day as date) and cast(end_day as date)
@@ -146,20 +147,26 @@ create or replace macro cross_division_flows(start_day, end_day) as table
     order by visitors desc, from_division_id, to_division_id;
 
 -- Visitors over a range, optionally of one community's pages and/or from inside one division.
+-- Without a community, each visitor's page views are range_visitors' own: visitor_hourly is
+-- read only for a community (a year of it is ~3 times the rows of visitor_daily).
 create or replace macro visitor_stats(start_day, end_day, community := null, division := null) as table
-    with page_views as (
+    with community_page_views as (
         select visitor_key, sum(page_views) as page_views
         from visitor_hourly
-        where day between cast(start_day as date) and cast(end_day as date)
-            and (community is null or community_slug = community)
+        where community is not null and community_slug = community
+            and day between cast(start_day as date) and cast(end_day as date)
         group by all
     ),
 
     selected as (
-        select p.visitor_key, p.page_views, v.user_hash
-        from page_views as p
-        join range_visitors(start_day, end_day) as v on v.visitor_key = p.visitor_key
-        where division is null or division_within(v.division_id, division)
+        select
+            v.visitor_key,
+            v.user_hash,
+            case when community is null then v.page_views else p.page_views end as page_views
+        from range_visitors(start_day, end_day) as v
+        left join community_page_views as p on p.visitor_key = v.visitor_key
+        where (community is null or p.visitor_key is not null)
+            and (division is null or division_within(v.division_id, division))
     ),
 
     totals as (

@@ -1,0 +1,7 @@
+-- GET crawlers/: hits and bytes of [$start, $end] per crawler name (bots_daily, docs/metrics.md).
+select crawler_name, sum(hits) as hits, sum(bytes) as bytes
+from {bots_daily}
+where day between $start and $end
+group by all
+order by hits desc, crawler_name
+limit $limit

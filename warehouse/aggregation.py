@@ -1,0 +1,53 @@
+"""The ingest's last step: load the dimensions, rebuild the aggregates of the changed days, publish.
+
+Called by the ingest DAG's ``rebuild_aggregates`` (and ``commit_sources`` when a run commits
+only part of its units) and by retention's ``rebuild_pending``; ``warehouse.ingest.aggregate``
+is this function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from transforms.privacy import KeyStore
+from warehouse import snapshot, storage
+from warehouse.dimensions import load_dimensions
+from warehouse.settings import Settings
+
+
+def aggregate(settings: Settings, days: list[str], published_by: str = "ingest") -> int:
+    """Rebuild every aggregate table for the days touched by the given UTC partitions, then
+    publish a snapshot (:func:`warehouse.snapshot.publish`) for readers.
+
+    Args:
+        days: ISO dates of UTC partitions that changed (from ``warehouse.ingest.commit``). In
+            another FOOTFALL_TIMEZONE a UTC date overlaps the local day before and after it, so
+            those are rebuilt too.
+        published_by: stored with the snapshot (``ingest``, or ``retention`` for ``rebuild_pending``).
+
+    Returns:
+        How many days were rebuilt.
+
+    Raises:
+        warehouse.dimensions.DimensionError: a dimension file is invalid (nothing rebuilt).
+    """
+    con = storage.connect(settings.data_dir)
+    try:
+        # The community views join the dimensions at query time: a changed file applies to
+        # every day kept without a rebuild. A bad file fails here, before any rebuild.
+        load_dimensions(con, settings.dimensions_dir, KeyStore(settings.secrets_dir, settings.hash_key).hash_key())
+        con.execute(
+            "insert or replace into warehouse_meta values ('growth_stable_pct', ?)", [str(settings.growth_stable_pct)]
+        )
+        # Also the days of commits whose rebuild never finished (a killed run, table
+        # aggregates_pending): a later run has nothing new to commit for them.
+        pending = {r[0] for r in con.execute("select event_date from aggregates_pending").fetchall()}
+        utc_days = {dt.date.fromisoformat(d) for d in days} | pending
+        local_days = utc_days
+        if settings.timezone != "UTC":
+            local_days = {d + dt.timedelta(days=k) for d in utc_days for k in (-1, 0, 1)}
+        rebuilt = storage.rebuild_aggregates(con, local_days, settings.model_params, done=utc_days)
+        snapshot.publish(con, settings, published_by)
+        return rebuilt
+    finally:
+        con.close()
