@@ -82,6 +82,25 @@ def excerpt_lines(excerpt: str) -> dict[int, bytes]:
     return dict(zip(numbered(excerpt), lines, strict=True))
 
 
+# Fixtures that start Airflow (its metadata DB, the DagBag, dag.test()): a test that uses one is
+# in the slow tier, or `make test-fast` would pay for Airflow (docs/testing.md).
+_AIRFLOW_FIXTURES = frozenset({"airflow_db", "dagbag", "demo_site"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test that starts Airflow without the ``slow`` marker."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if _AIRFLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start Airflow but are not marked slow; add @pytest.mark.slow "
+            "(docs/testing.md): " + ", ".join(unmarked)
+        )
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Migrate the test Airflow metadata DB once per session and create the warehouse pool."""

@@ -444,6 +444,7 @@ def test_the_retention_dag_purges_and_rolls_up_by_its_data_interval(dagbag, worl
     assert got == {table: sorted(rows, key=repr) for table, rows in expected_rollups(world["daily"]).items()}
 
 
+@pytest.mark.real_logs
 def test_a_dry_run_prints_what_a_run_deletes_and_changes_nothing(world, monkeypatch, capsys):
     from warehouse.cli import main
 
@@ -472,6 +473,8 @@ def test_a_dry_run_prints_what_a_run_deletes_and_changes_nothing(world, monkeypa
 WORDPRESS_DAYS = 34  # days with lines, 2016-02-20 .. 2016-03-28 as logged (America/New_York)
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_a_2016_backfill_then_a_retention_run_keeps_every_day_of_daily_traffic(
     dagbag, footfall_env, monkeypatch, capsys
 ):
@@ -513,6 +516,7 @@ def test_a_2016_backfill_then_a_retention_run_keeps_every_day_of_daily_traffic(
     assert DagModel.get_current("footfall_ingest").is_paused is False
 
 
+@pytest.mark.real_logs
 def test_export_reads_the_monthly_rollups_of_every_day(world, monkeypatch, capsys, tmp_path):
     from warehouse.cli import main
 
