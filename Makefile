@@ -57,7 +57,7 @@ test: venv chromium sanitized-tokenizer
 	$(SANITIZED) $(BIN)/python -m pytest -m fuzz -p no:cacheprovider --capture=sys -q $(FUZZ_TESTS)
 
 # The fast loop: unit and SQL tests, neither `slow` (Airflow runs, subprocesses, fault injection)
-# nor `real_logs` (the whole logs in ../shared); under a minute, and ../shared is not needed.
+# nor `real_logs` (the whole logs in ../shared); about a minute of CPU, and ../shared is not needed.
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow and not real_logs" -q
 
