@@ -11,6 +11,10 @@ import pytest
 from api_helpers import create_token
 from filter_site import DAYS, HOSTILE_PAGES, expected, stored
 
+# The session's ingest DAG run and an API server (the dashboard's tests add a browser); the log's
+# addresses come from ../shared/data/real/apache_logs.
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 RANGE = {"start_date": DAYS[0].isoformat(), "end_date": DAYS[-1].isoformat()}
 
 
@@ -156,7 +160,9 @@ def test_filtered_answers_count_by_the_snapshot_s_rules_not_the_server_s_environ
     from api_helpers import start_api
 
     _, env, hits = filter_site
-    other = start_api({**env, "FOOTFALL_COUNT_CRAWLERS": "true", "FOOTFALL_SESSION_GAP_S": "60"}, tmp_path / "serve.log")
+    other = start_api(
+        {**env, "FOOTFALL_COUNT_CRAWLERS": "true", "FOOTFALL_SESSION_GAP_S": "60"}, tmp_path / "serve.log"
+    )
     try:
         token = create_token(env, "analyst", "rules test")
         for filters in ({"country": "US"}, {"page": "/about"}):
