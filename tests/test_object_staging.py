@@ -31,6 +31,9 @@ from test_fault_injection import CHILD, snapshot
 from warehouse import ingest
 from warehouse.settings import Settings
 
+# A real S3 server, Airflow runs and child processes, on excerpts of the real logs.
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 BUCKET = "footfall-staging"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 
