@@ -13,7 +13,8 @@ export PATH := $(BIN):$(PATH)
 # Airflow's own startup chatter is not what `make run` is for.
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 
-.PHONY: venv airflow-init run demo test bench bench-api bench-snapshot bench-dashboard lint standalone clean serve token token-list token-revoke report chromium
+.PHONY: venv airflow-init run demo test bench bench-api bench-snapshot bench-dashboard lint standalone clean serve token token-list token-revoke \
+	report chromium cluster-up cluster-down cluster-status cluster-test bench-cluster
 
 venv: $(VENV)/.installed
 
@@ -101,6 +102,30 @@ lint: venv
 # The Airflow UI on http://localhost:8080 with the scheduler running the DAGs on schedule.
 standalone: airflow-init
 	$(WITH_SECRETS) airflow standalone
+
+# The CeleryExecutor deployment (docs/scaling.md): PostgreSQL, Redis, scheduler, dag-processor,
+# API server and two Celery workers as two hosts, all on 127.0.0.1, state in .cluster/.
+# Installs postgresql and redis-server with apt-get when missing.
+cluster-up: venv
+	deploy/cluster/up.sh
+
+# PURGE=1 also deletes .cluster/ (metadata DB, broker, shared data, generated secrets).
+cluster-down:
+	deploy/cluster/down.sh
+
+cluster-status:
+	deploy/cluster/status.sh
+
+# Exactly-once and LocalExecutor parity on a cluster of its own (.cluster-test/, other ports),
+# started and stopped by the tests: a few minutes, so not part of `make test`.
+cluster-test: venv
+	deploy/cluster/install-packages.sh
+	FOOTFALL_CLUSTER_TESTS=1 $(BIN)/python -m pytest tests/cluster $(PYTEST_ARGS)
+
+# 1 and 2 Celery workers on the same ~2M-line input (bench/cluster_bench.py --help).
+bench-cluster: venv
+	deploy/cluster/install-packages.sh
+	$(BIN)/python bench/cluster_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(AIRFLOW_HOME) $(AIRFLOW_HOME)-migrate.log data

@@ -23,7 +23,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
 
-from warehouse.settings import WAREHOUSE_POOL
+from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
 
 OUTBOX = Asset("footfall_outbox")
 
@@ -41,7 +41,7 @@ OUTBOX = Asset("footfall_outbox")
     doc_md=__doc__,
 )
 def footfall_daily_summary():
-    @task.sensor(pool=WAREHOUSE_POOL, poke_interval=300, timeout=6 * 3600, mode="reschedule")
+    @task.sensor(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, poke_interval=300, timeout=6 * 3600, mode="reschedule")
     def wait_for_ingest(data_interval_end=None) -> bool:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -54,7 +54,7 @@ def footfall_daily_summary():
         except IntervalInFuture as exc:  # an interval that cannot end soon: fail now, no retries
             raise AirflowFailException(str(exc)) from exc
 
-    @task(pool=WAREHOUSE_POOL, outlets=[OUTBOX])
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_daily_summary(data_interval_start=None, data_interval_end=None) -> list[str]:
         from warehouse.report import build_daily_summaries
         from warehouse.settings import task_settings

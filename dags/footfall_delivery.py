@@ -24,7 +24,8 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, DeltaDataIntervalTimetable, TriggerRule, dag, task
 
-from warehouse.settings import WAREHOUSE_POOL, report_interval_seconds
+from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
+from warehouse.settings import report_interval_seconds
 
 OUTBOX = Asset("footfall_outbox")
 
@@ -43,7 +44,7 @@ OUTBOX = Asset("footfall_outbox")
     doc_md=__doc__,
 )
 def footfall_delivery():
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def claim_reports() -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -65,7 +66,7 @@ def footfall_delivery():
 
     # Runs when post_reports failed too (it records what was sent and frees the rest), but not
     # when claim_reports failed: then there is nothing to record.
-    @task(pool=WAREHOUSE_POOL, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
     def record_deliveries(claimed: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 

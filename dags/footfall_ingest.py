@@ -24,7 +24,8 @@ the DuckDB aggregates of every day that received data.
 * `rebuild_aggregates`: loads the dimension files (`FOOTFALL_DIMENSIONS_DIR`), then rebuilds
   every aggregate and per-day visitor table for the days that received lines.
 
-Tasks that open the warehouse share the one-slot pool `footfall_warehouse`.
+Tasks that open the warehouse share the one-slot pool `footfall_warehouse` and run on the Celery
+queue of the same name (the warehouse host's worker); the others run on any worker.
 
 **Backfills**: the trigger form (or `airflow dags trigger footfall_ingest --conf '{...}'`) takes
 Params that override the environment for that run only: `log_globs`, `site`, `log_format`, and
@@ -39,7 +40,8 @@ import datetime as dt
 from airflow.sdk import Asset, DeltaDataIntervalTimetable, Param, dag, task
 
 from warehouse.backfill import INGEST_PARAMS
-from warehouse.settings import WAREHOUSE_POOL, report_interval_seconds
+from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
+from warehouse.settings import report_interval_seconds
 
 AGGREGATES = Asset("footfall_aggregates")
 
@@ -81,7 +83,7 @@ def footfall_ingest():
         # ("no salt lives longer than 48 hours"), kept even when runs are re-run or backfilled.
         return purge_salts(task_settings(), dt.datetime.now(dt.UTC))
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def plan_sources(params=None) -> list[dict]:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -122,20 +124,26 @@ def footfall_ingest():
     # all_done: runs when some units failed (after their retries), to commit each file up to
     # its first failed unit, and when no file had new bytes (parse_source is then skipped), to
     # record that this interval was ingested: footfall_report waits for that.
-    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, trigger_rule="all_done")
     def commit_sources(
         units: list[dict] | None, results: list[dict], run_id=None, data_interval_end=None, params=None
     ) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from transforms.privacy import KeyStore
         from warehouse.backfill import run_settings
         from warehouse.ingest import IngestIncomplete, aggregate, commit
+        from warehouse.shared_secrets import SecretsNotShared, check_shared_secrets
 
         if units is None:  # planning failed: parse_source never ran, there is nothing to commit
             raise AirflowFailException("plan_sources or plan_units failed; nothing was parsed or committed")
-        settings = run_settings(params)
+        settings, results = run_settings(params), list(results or [])
         try:
-            return commit(settings, list(results or []), run_id, data_interval_end, planned=units)
+            # Units parsed on several hosts: same salts and hash key everywhere, or nothing commits.
+            check_shared_secrets(KeyStore(settings.secrets_dir, settings.hash_key), results)
+            return commit(settings, results, run_id, data_interval_end, planned=units)
+        except SecretsNotShared as exc:  # a deployment error: a retry would find the same salts
+            raise AirflowFailException(str(exc)) from exc
         except IngestIncomplete as exc:
             # The rest did commit, and rebuild_aggregates will not run: rebuild their days here.
             # Then fail without retries: a retry would find nothing more to commit (a fixed
@@ -144,7 +152,7 @@ def footfall_ingest():
             aggregate(settings, exc.committed["days"])
             raise AirflowFailException(str(exc)) from exc
 
-    @task(pool=WAREHOUSE_POOL, outlets=[AGGREGATES])
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[AGGREGATES])
     def rebuild_aggregates(committed: dict) -> int:
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -23,7 +23,8 @@ import datetime as dt
 
 from airflow.sdk import Asset, DeltaDataIntervalTimetable, dag, task
 
-from warehouse.settings import WAREHOUSE_POOL, report_interval_seconds
+from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
+from warehouse.settings import report_interval_seconds
 
 OUTBOX = Asset("footfall_outbox")
 
@@ -40,7 +41,7 @@ OUTBOX = Asset("footfall_outbox")
     doc_md=__doc__,
 )
 def footfall_report():
-    @task.sensor(pool=WAREHOUSE_POOL, poke_interval=60, timeout=2 * 3600, mode="reschedule")
+    @task.sensor(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, poke_interval=60, timeout=2 * 3600, mode="reschedule")
     def wait_for_ingest(data_interval_end=None) -> bool:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -53,7 +54,7 @@ def footfall_report():
         except IntervalInFuture as exc:  # an interval that cannot end soon: fail now, no retries
             raise AirflowFailException(str(exc)) from exc
 
-    @task(pool=WAREHOUSE_POOL, outlets=[OUTBOX])
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_report(data_interval_start=None, data_interval_end=None) -> str:
         from warehouse.report import build_visits_report
         from warehouse.settings import task_settings

@@ -33,7 +33,7 @@ import datetime as dt
 
 from airflow.sdk import DeltaDataIntervalTimetable, dag, task
 
-from warehouse.settings import WAREHOUSE_POOL
+from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
 
 
 @dag(
@@ -51,42 +51,42 @@ from warehouse.settings import WAREHOUSE_POOL
     doc_md=__doc__,
 )
 def footfall_retention():
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def plan(data_interval_end=None) -> str:
         from warehouse.retention_plan import log_plan
         from warehouse.settings import task_settings
 
         return log_plan(task_settings(), data_interval_end, dt.datetime.now(dt.UTC))
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def rebuild_pending() -> int:
         from warehouse.retention import rebuild_pending
         from warehouse.settings import task_settings
 
         return rebuild_pending(task_settings())
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def purge_raw(data_interval_end=None) -> dict:
         from warehouse.retention import purge_raw
         from warehouse.settings import task_settings
 
         return purge_raw(task_settings(), data_interval_end)
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def roll_up(data_interval_end=None) -> dict:
         from warehouse.retention import roll_up
         from warehouse.settings import task_settings
 
         return roll_up(task_settings(), data_interval_end)
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def purge_aggregates(data_interval_end=None) -> dict:
         from warehouse.retention import purge_aggregates
         from warehouse.settings import task_settings
 
         return purge_aggregates(task_settings(), data_interval_end)
 
-    @task(pool=WAREHOUSE_POOL)
+    @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def sweep_orphans() -> dict:
         from warehouse.retention import sweep_orphans
         from warehouse.settings import task_settings

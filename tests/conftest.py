@@ -27,6 +27,11 @@ os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW_CONFIG"] = str(REPO / "airflow.cfg")
 os.environ["FOOTFALL_REPO"] = str(REPO)
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+# tests/cluster starts a real cluster (PostgreSQL, Redis, Celery workers) and takes minutes:
+# `make cluster-test` runs it, `make test` leaves it out.
+if not os.environ.get("FOOTFALL_CLUSTER_TESTS"):
+    collect_ignore = ["cluster"]
+
 # Tests must never pick up an operator's deployment settings.
 for _name in list(os.environ):
     if _name.startswith(("FOOTFALL_", "VISIT_TRACKING_")) and _name != "FOOTFALL_REPO":

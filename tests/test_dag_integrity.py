@@ -91,6 +91,9 @@ def test_dag_conventions(dagbag, dag_id):
         assert task.retries >= 2, task.task_id
         # Every task that opens the DuckDB file takes the one-slot pool; parsing never does.
         assert (task.pool == "footfall_warehouse") == (task.task_id in WAREHOUSE_TASKS), task.task_id
+        # ... and goes to the warehouse host's Celery queue; the rest to the queue every worker serves.
+        expected_queue = "footfall_warehouse" if task.task_id in WAREHOUSE_TASKS else "default"
+        assert task.queue == expected_queue, task.task_id
 
 
 def test_dag_files_do_no_work_at_import():

@@ -58,6 +58,7 @@ class KeyStore:
     def __init__(self, secrets_dir: Path, hash_key: str | None = None) -> None:
         self.secrets_dir = Path(secrets_dir)
         self._configured = hash_key
+        self._used_salts: dict[dt.date, bytes] = {}
 
     def hash_key(self) -> bytes:
         """The 32-byte key for ``client_ip_hash``, ``user_agent_id`` and ``user_hash``."""
@@ -68,7 +69,30 @@ class KeyStore:
     def daily_salt(self, day: dt.date) -> bytes:
         """The random 32-byte salt for visitor ids of ``day`` (a date in FOOTFALL_TIMEZONE),
         created on first use."""
-        return create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
+        salt = create_secret_file(self.salts_dir / f"{day.isoformat()}.salt", 32)
+        self._used_salts[day] = salt
+        return salt
+
+    def salt_fingerprints(self, days: Iterable[dt.date] | None = None) -> dict[str, str]:
+        """A keyed hash of the salt of each day, to compare what two hosts used without
+        revealing a salt: ISO date -> 16 hex digits, keyed with the hash key (so hosts with
+        different hash keys differ too).
+
+        Args:
+            days: the days to fingerprint, from the salts already in the secrets dir (a day
+                without one is left out: nothing is created). ``None``: the days whose salts
+                :meth:`daily_salt` handed out through this store.
+        """
+        if days is None:
+            salts = dict(self._used_salts)
+        else:
+            paths = {day: self.salts_dir / f"{day.isoformat()}.salt" for day in days}
+            salts = {day: path.read_bytes() for day, path in paths.items() if path.exists()}
+        key = self.hash_key()
+        return {
+            day.isoformat(): (keyed_hash(key, "daily salt", salt.hex()) & 0xFFFF_FFFF_FFFF_FFFF).to_bytes(8).hex()
+            for day, salt in sorted(salts.items())
+        }
 
     @property
     def salts_dir(self) -> Path:

@@ -24,7 +24,11 @@ Names in use (see the call sites):
 * ``retention.mid_purge_aggregates``: ``retention.purge_aggregates``, inside its transaction,
   after the first daily table's rows were deleted.
 
-The variable is read from ``os.environ`` at the call, not from ``Settings``: this is a test
+With ``FOOTFALL_FAILPOINT_ACTION=stop`` the process stops itself (SIGSTOP) instead: frozen at
+that point, it lets a test kill a whole Celery worker host, every one of its processes at
+once, while one of its tasks is exactly there (tests/cluster).
+
+The variables are read from ``os.environ`` at the call, not from ``Settings``: this is a test
 hook, not configuration, so it stays out of the settings object the DAG and the docs
 describe, and a deployment can never set it by accident through an Airflow Variable. When
 it is unset a call costs one dict lookup.
@@ -36,9 +40,11 @@ import os
 import signal
 
 ENV_VAR = "FOOTFALL_FAILPOINT"
+ACTION_VAR = "FOOTFALL_FAILPOINT_ACTION"
 
 
 def failpoint(name: str) -> None:
-    """Kill this process with SIGKILL when ``FOOTFALL_FAILPOINT`` equals ``name``."""
+    """Kill this process with SIGKILL when ``FOOTFALL_FAILPOINT`` equals ``name`` (stop it with
+    SIGSTOP when ``FOOTFALL_FAILPOINT_ACTION`` is ``stop``)."""
     if os.environ.get(ENV_VAR) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGSTOP if os.environ.get(ACTION_VAR) == "stop" else signal.SIGKILL)

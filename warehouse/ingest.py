@@ -514,8 +514,8 @@ def parse_source(
         the last byte read), ``damaged`` (1 when one entry stands for damage or not-text, else
         0; counted in the line counts), ``reread`` (bool), ``lines_read``, ``lines_parsed``
         (lines with at least one event: a line of two records run together gives two),
-        ``lines_quarantined``, ``reasons`` (reason -> lines) and ``files``: list of {kind,
-        staged, final, event_date, rows} with paths relative to the data dir.
+        ``lines_quarantined``, ``reasons`` (reason -> lines), ``files``: list of {kind, staged,
+        final, event_date, rows} (paths relative to the data dir), ``salts``: date -> salt fingerprint.
 
     Raises:
         SourceChanged: the file no longer has the planned bytes.
@@ -659,6 +659,7 @@ def parse_source(
         "lines_quarantined": totals["quarantined"],
         "reasons": dict(reasons),
         "files": files,
+        "salts": keys.salt_fingerprints(),  # the commit task checks that every host used the same
     }
 
 

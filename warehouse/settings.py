@@ -21,17 +21,13 @@ from urllib.parse import urlparse
 from parsers.log_format import COMBINED, LogFormat, compile_log_format
 from transforms.secret_files import SecretsAccessError, check_private_dir
 from warehouse.environment import declared
+from warehouse.placement import WAREHOUSE_POOL  # noqa: F401  (where it used to be declared)
 
 if TYPE_CHECKING:
     from transforms.routes import Routes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_LOG = REPO_ROOT / "tests" / "fixtures" / "apache_combined_sample.log"
-
-
-# The Airflow pool of every task that opens the DuckDB warehouse: one slot, so one writer at a
-# time (a second waits instead of failing on DuckDB's file lock). `make airflow-init` creates it.
-WAREHOUSE_POOL = "footfall_warehouse"
 
 
 class ConfigError(ValueError):

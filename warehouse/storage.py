@@ -27,7 +27,8 @@ VIEWS_DIR = Path(__file__).with_name("views")
 MODELS_DIR = Path(__file__).resolve().parents[1] / "transforms" / "sql"
 # Rebuild order matters: visits_daily sums traffic_hourly, daily_traffic reads visits_daily, of the same days.
 AGGREGATE_TABLES = (
-    "traffic_hourly", "visits_daily",
+    "traffic_hourly",
+    "visits_daily",
     "daily_traffic",
     "status_daily",
     "page_daily",
@@ -36,7 +37,8 @@ AGGREGATE_TABLES = (
     "devices_daily",
     "countries_daily",
     "bots_daily",
-    "entry_pages_daily", "error_paths_daily",  # docs/metrics.md, read by the analytics API
+    "entry_pages_daily",
+    "error_paths_daily",  # docs/metrics.md, read by the analytics API
     # docs/communities.md
     "visitor_daily",
     "visitor_hourly",
