@@ -80,7 +80,8 @@ def _ingest(env: dict[str, str]):
 
     settings = Settings.from_env(env)
     try:  # the stages of today's warehouse.ingest package
-        from warehouse.ingest import aggregate, commit, parse_job, planning, sources
+        from warehouse import aggregation
+        from warehouse.ingest import commit, parse_job, planning, sources
     except ImportError:  # the single module the ingest was before
         from warehouse import ingest
 
@@ -91,7 +92,7 @@ def _ingest(env: dict[str, str]):
     units = planning.plan_units(settings, sources.find_sources(settings, now))
     job = parse_job.ParseJob.from_settings(settings)
     results = [parse_job.parse_source(job, u, run_id, end.date(), now) for u in units]
-    aggregate.aggregate(settings, commit.commit(settings, results, run_id, end)["days"])
+    aggregation.aggregate(settings, commit.commit(settings, results, run_id, end)["days"])
     return settings
 
 

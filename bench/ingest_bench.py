@@ -181,12 +181,16 @@ def child_main(config_path: Path) -> None:
         stages.append({"stage": name, "seconds": now[0] - last[0], "cpu_seconds": now[1] - last[1], "rss_mib": now[2]})
         last = now
 
-    from warehouse import ingest, storage
+    from warehouse import storage
+    from warehouse.aggregation import aggregate
+    from warehouse.ingest.commit import commit
+    from warehouse.ingest.parse_job import ParseJob, parse_source
+    from warehouse.ingest.planning import discover
     from warehouse.settings import Settings
 
     mark("startup")
     settings = Settings.from_env(config["env"])
-    plans = ingest.discover(settings)
+    plans = discover(settings)
     mark("discover")
     run_id = "bench"
     workers = config.get("unit_workers", 1)
@@ -199,11 +203,12 @@ def child_main(config_path: Path) -> None:
             args = [(config["env"], plan.to_dict(), run_id, dt.date.today()) for plan in plans]
             results = list(pool.map(_parse_unit, *zip(*args, strict=True)))
     else:
-        results = [ingest.parse_source(settings, plan, run_id, dt.date.today()) for plan in plans]
+        job = ParseJob.from_settings(settings)
+        results = [parse_source(job, plan, run_id, dt.date.today()) for plan in plans]
     mark("parse_source")
-    summary = ingest.commit(settings, results, run_id)
+    summary = commit(settings, results, run_id)
     mark("commit")
-    days = ingest.aggregate(settings, summary["days"])
+    days = aggregate(settings, summary["days"])
     mark("aggregate")
 
     con = storage.connect(settings.data_dir, read_only=True)
@@ -233,10 +238,11 @@ def child_main(config_path: Path) -> None:
 def _parse_unit(env: dict, unit: dict, run_id: str, day: dt.date) -> dict:
     """One parse_source task in a worker process (``--unit-workers``), as the DAG's task runs it."""
     sys.path.insert(0, str(REPO))
-    from warehouse import ingest
+    from warehouse.ingest.parse_job import ParseJob, parse_source
+    from warehouse.ingest.planning import WorkUnit
     from warehouse.settings import Settings
 
-    return ingest.parse_source(Settings.from_env(env), ingest.WorkUnit.from_dict(unit), run_id, day)
+    return parse_source(ParseJob.from_settings(Settings.from_env(env)), WorkUnit.from_dict(unit), run_id, day)
 
 
 # --------------------------------------------------------------------------- goaccess

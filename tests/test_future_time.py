@@ -21,8 +21,11 @@ from oracle import is_page_view, read_hits
 from parsers.access_log import parse_lines
 from parsers.fast_path import as_utf8, compile_template, lines_frame, parse_chunk
 from parsers.log_format import compile_log_format
-from warehouse import ingest
+from warehouse.aggregation import aggregate
 from warehouse.cli import last_interval_end
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.report import ingested_through_end
 from warehouse.settings import Settings
 
@@ -42,9 +45,11 @@ def ingest_at(now: dt.datetime, run_id: str = "run-1") -> dict:
     """One ingest pass (discover, parse, commit, aggregate) read at ``now``; its data interval
     ends at ``now`` too, as a manual run's does."""
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, u, run_id, now.date(), now=now) for u in ingest.discover(settings)]
-    committed = ingest.commit(settings, results, run_id, now)
-    ingest.aggregate(settings, committed["days"])
+    results = [
+        parse_source(ParseJob.from_settings(settings), u, run_id, now.date(), now=now) for u in discover(settings)
+    ]
+    committed = commit(settings, results, run_id, now)
+    aggregate(settings, committed["days"])
     return committed
 
 

@@ -27,7 +27,11 @@ import pytest
 from conftest import REPO, shared_log
 from warehouse_queries import query
 
-from warehouse import ingest, retention, storage
+from warehouse import retention, storage
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import ConfigError, Settings
 
 LAST_DAY = dt.date(2015, 5, 20)
@@ -84,10 +88,10 @@ def env_for(root: Path, data_dir: Path) -> dict[str, str]:
 
 def ingest_run(settings: Settings, run_id: str, interval_end: dt.datetime) -> dict:
     """One ingest pass as the DAG runs it; quarantine partitions follow the interval's date."""
-    plans = ingest.discover(settings)
-    results = [ingest.parse_source(settings, p, run_id, interval_end.date()) for p in plans]
-    committed = ingest.commit(settings, results, run_id, interval_end)
-    ingest.aggregate(settings, committed["days"])
+    plans = discover(settings)
+    results = [parse_source(ParseJob.from_settings(settings), p, run_id, interval_end.date()) for p in plans]
+    committed = commit(settings, results, run_id, interval_end)
+    aggregate(settings, committed["days"])
     return committed
 
 
@@ -222,7 +226,7 @@ def test_late_lines_rebuild_and_a_new_aggregates_version_leave_purged_days_alone
     con.execute("update warehouse_meta set value = 'an older version' where key = 'aggregates_version'")
     con.execute("delete from daily_traffic where day = '2015-05-21'")  # so that the rebuild must bring it back
     con.close()
-    assert ingest.aggregate(settings, []) == 1
+    assert aggregate(settings, []) == 1
     assert snapshot(data_dir, storage.AGGREGATE_TABLES) == after
     assert query(data_dir, "select value from warehouse_meta where key = 'aggregates_version'") == [
         (storage.AGGREGATES_VERSION,)

@@ -18,7 +18,10 @@ from conftest import shared_log
 from oracle import read_hits
 from test_fast_path import assert_same, reference
 
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 
 APACHE = shared_log("apache_logs").read_bytes().splitlines(keepends=True)
@@ -41,9 +44,11 @@ def ingest_log(footfall_env, tmp_path, data: bytes):
     log.write_bytes(data)
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log), FOOTFALL_COUNT_CRAWLERS="true")
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, u, "run-1", dt.date(2026, 11, 21)) for u in ingest.discover(settings)]
-    committed = ingest.commit(settings, results, "run-1", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
-    ingest.aggregate(settings, committed["days"])
+    results = [
+        parse_source(ParseJob.from_settings(settings), u, "run-1", dt.date(2026, 11, 21)) for u in discover(settings)
+    ]
+    committed = commit(settings, results, "run-1", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    aggregate(settings, committed["days"])
     return committed, duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
 
 

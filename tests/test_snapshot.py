@@ -19,7 +19,11 @@ import duckdb
 import pytest
 from conftest import REPO, shared_log
 
-from warehouse import ingest, snapshot, storage
+from warehouse import snapshot, storage
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 
 PROBE = str(REPO / "tests" / "snapshot_probe.py")
@@ -64,10 +68,10 @@ def env_for(root: Path) -> dict[str, str]:
 
 def ingest_log(settings: Settings, run_id: str) -> None:
     """One ingest pass through the functions the DAG's tasks call (it publishes a snapshot)."""
-    plans = ingest.discover(settings)
-    results = [ingest.parse_source(settings, p, run_id, INGEST_DATE.date()) for p in plans]
-    committed = ingest.commit(settings, results, run_id, INGEST_DATE)
-    ingest.aggregate(settings, committed["days"])
+    plans = discover(settings)
+    results = [parse_source(ParseJob.from_settings(settings), p, run_id, INGEST_DATE.date()) for p in plans]
+    committed = commit(settings, results, run_id, INGEST_DATE)
+    aggregate(settings, committed["days"])
 
 
 @pytest.fixture

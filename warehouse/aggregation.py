@@ -1,8 +1,7 @@
 """The ingest's last step: load the dimensions, rebuild the aggregates of the changed days, publish.
 
 Called by the ingest DAG's ``rebuild_aggregates`` (and ``commit_sources`` when a run commits
-only part of its units) and by retention's ``rebuild_pending``; ``warehouse.ingest.aggregate``
-is this function.
+only part of its units) and by retention's ``rebuild_pending``.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ def aggregate(settings: Settings, days: list[str], published_by: str = "ingest")
     publish a snapshot (:func:`warehouse.snapshot.publish`) for readers.
 
     Args:
-        days: ISO dates of UTC partitions that changed (from ``warehouse.ingest.commit``). In
+        days: ISO dates of UTC partitions that changed (from :func:`warehouse.ingest.commit.commit`). In
             another FOOTFALL_TIMEZONE a UTC date overlaps the local day before and after it, so
             those are rebuilt too.
         published_by: stored with the snapshot (``ingest``, or ``retention`` for ``rebuild_pending``).

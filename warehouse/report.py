@@ -37,7 +37,8 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import clock, ingest, outbox, snapshot, storage
+from warehouse import clock, outbox, snapshot, storage
+from warehouse.ingest.sources import ingested_through
 from warehouse.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ def ingested_through_end(settings: Settings, end: dt.datetime, now: dt.datetime 
             ``now`` (default the real time): waiting for it would be in vain.
     """
     clock.check_interval_can_end(end, now or clock.utcnow(), settings.future_tolerance_s)
-    through = ingest.ingested_through(settings)
+    through = ingested_through(settings)
     return through is not None and through >= end
 
 

@@ -135,7 +135,7 @@ def rebuild_pending(settings: Settings) -> int:
     the aggregate tables were recreated. Run before :func:`purge_raw`, so that no day loses
     its raw events before its aggregates hold them.
     """
-    from warehouse.ingest import aggregate
+    from warehouse.aggregation import aggregate
 
     return aggregate(settings, [], published_by="retention")
 

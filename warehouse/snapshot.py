@@ -244,7 +244,7 @@ def publish(
     """Publish a new generation from the warehouse open for writing on ``con``, make it current,
     and delete what no reader can still be using (see the module docstring).
 
-    Called after every aggregate rebuild (``warehouse.ingest.aggregate``, ``cli rebuild``, the
+    Called after every aggregate rebuild (``warehouse.aggregation.aggregate``, ``cli rebuild``, the
     retention steps), inside the task that holds the ``footfall_warehouse`` pool; not inside
     a transaction.
 

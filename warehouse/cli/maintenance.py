@@ -31,7 +31,7 @@ def reingest_command(
     Its earlier Parquet files are replaced by that run's commit (nothing is counted twice).
     Exit 1 when no ingested source matches the file.
     """
-    from warehouse.ingest import mark_for_reingest
+    from warehouse.ingest.sources import mark_for_reingest
 
     source = mark_for_reingest(load_settings(), path)
     if source is None:
