@@ -99,8 +99,8 @@ def _ingest(env: dict[str, str]):
 def _reports(settings, out: Path) -> dict:
     """Every daily summary and one visits report per UTC day, from the pipeline's warehouse."""
     try:
-        from warehouse.reporting import payloads as report
-    except ImportError:
+        from warehouse.reporting import reports as report
+    except ImportError:  # the code before reporting became a package
         from warehouse import report
     from warehouse import storage
 

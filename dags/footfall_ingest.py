@@ -161,8 +161,8 @@ def footfall_ingest():
     def rebuild_aggregates(committed: dict) -> int:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from transforms.models.dimensions import DimensionError
         from warehouse.aggregation import aggregate
-        from warehouse.dimensions import DimensionError
         from warehouse.settings import task_settings
 
         try:

@@ -46,7 +46,7 @@ def footfall_report():
         from airflow.sdk.exceptions import AirflowFailException
 
         from warehouse.clock import IntervalInFuture
-        from warehouse.report import ingested_through_end
+        from warehouse.reporting.reports import ingested_through_end
         from warehouse.settings import task_settings
 
         try:
@@ -56,7 +56,7 @@ def footfall_report():
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_report(data_interval_start=None, data_interval_end=None) -> str:
-        from warehouse.report import build_visits_report
+        from warehouse.reporting.reports import build_visits_report
         from warehouse.settings import task_settings
 
         return build_visits_report(task_settings(), data_interval_start, data_interval_end)

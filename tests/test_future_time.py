@@ -26,7 +26,7 @@ from warehouse.cli import last_interval_end
 from warehouse.ingest.commit import commit
 from warehouse.ingest.parse_job import ParseJob, parse_source
 from warehouse.ingest.planning import discover
-from warehouse.report import ingested_through_end
+from warehouse.reporting.reports import ingested_through_end
 from warehouse.settings import Settings
 
 # One clock-skewed or hostile line, dated 2099.

@@ -19,6 +19,7 @@ import duckdb
 import pytest
 from conftest import REPO, shared_log
 
+from transforms.models import catalogue
 from warehouse import snapshot, storage
 from warehouse.aggregation import aggregate
 from warehouse.ingest.commit import commit
@@ -177,10 +178,10 @@ def test_the_definitions_version_changes_with_a_metric(tmp_path, monkeypatch):
     before = snapshot.definitions_version()
     models = tmp_path / "sql"
     models.mkdir()
-    for path in storage.MODELS_DIR.glob("*.sql"):
+    for path in catalogue.MODELS_DIR.glob("*.sql"):
         (models / path.name).write_text(path.read_text())
     (models / "page_daily.sql").write_text((models / "page_daily.sql").read_text().replace("count(*)", "count(1)"))
-    monkeypatch.setattr(storage, "MODELS_DIR", models)
+    monkeypatch.setattr(catalogue, "MODELS_DIR", models)
     snapshot.definitions_version.cache_clear()
     try:
         assert snapshot.definitions_version() != before

@@ -167,7 +167,7 @@ def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
     """``user_hash`` of each user id (Int64, null for null), exactly as :func:`pseudonymise`
     computes it for events: BLAKE2b-64 keyed with the hash key over ``"user", id``.
 
-    For user ids outside the logs (``warehouse.dimensions``: ``users.user_id``,
+    For user ids outside the logs (``transforms.models.dimensions``: ``users.user_id``,
     ``content.owner_user_id``); Python runs once per distinct id.
     """
     distinct = user_ids.drop_nulls().unique()

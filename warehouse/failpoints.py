@@ -15,7 +15,7 @@ Names in use (see the call sites):
 * ``commit.after_rename``: ``ingest.commit.commit``, files moved into place, before the COMMIT.
 * ``commit.after_commit``: ``ingest.commit.commit``, after the COMMIT, before replaced files and
   the staging dir are removed.
-* ``aggregate.mid_rebuild``: ``storage.rebuild_aggregates``, inside its transaction, after
+* ``aggregate.mid_rebuild``: ``aggregation.rebuild_aggregates``, inside its transaction, after
   the first table of the first batch was rebuilt.
 * ``retention.after_purge_commit``: ``retention.purge_raw``, files unregistered and the purge
   recorded (committed), before the files are deleted.

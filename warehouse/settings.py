@@ -507,8 +507,8 @@ class Settings:
 
     @property
     def model_params(self):
-        """The counting rules of the aggregate models (warehouse.storage.ModelParams)."""
-        from warehouse.storage import ModelParams
+        """The counting rules of the aggregate models (transforms.models.catalogue.ModelParams)."""
+        from transforms.models.catalogue import ModelParams
 
         return ModelParams(self.timezone, self.count_crawlers, self.session_gap_s)
 
