@@ -72,6 +72,8 @@ MODELS: tuple[Model, ...] = (
     Model("bots_daily", ("day", "crawler_name"), ddl=_AGGREGATES_DDL),
     Model("entry_pages_daily", ("day", "path"), export=False, ddl=_AGGREGATES_DDL),
     Model("error_paths_daily", ("day", "status", "path"), export=False, ddl=_AGGREGATES_DDL),
+    Model("status_class_daily", ("day", "status_class"), no_rollup="status_monthly holds its monthly hits, "
+          "by status: sum them by status // 100"),
     # docs/communities.md
     Model("visitor_daily", ("day", "visitor_key"), retention="visitors", export=False, ddl=_VISITOR_DDL),
     Model("visitor_hourly", ("day", "hour", "visitor_key", "community_slug"), retention="visitors", export=False,
