@@ -25,7 +25,7 @@ from parsers.coded import CodedEvents, code_column
 from parsers.fast_path import Template, compile_template, parse_chunk
 from parsers.log_format import LogFormat
 from transforms.enrich import Enricher
-from transforms.privacy import KeyStore, pseudonymise
+from transforms.privacy import KeyStore, identify_user_agents, pseudonymise
 from transforms.redaction import redact_quarantined_lines
 from transforms.routes import Routes
 from warehouse import clock
@@ -129,14 +129,13 @@ def ua_cache_path(crawler_patterns: str | None) -> str:
     return f"cache/user_agents-{hashlib.sha256(rules.encode()).hexdigest()[:12]}.parquet"
 
 
-def make_enricher(job: ParseJob, keys: KeyStore) -> Enricher:
+def make_enricher(job: ParseJob) -> Enricher:
     """The :class:`Enricher` a parse task uses.
 
     Raises:
         transforms.geoip.GeoIPConfigError: the GeoIP database is missing or unreadable.
     """
     return Enricher(
-        keys.hash_key(),
         job.data_dir / job.ua_cache,
         geoip_database=job.geoip_database,
         trusted_proxies=job.trusted_proxies,
@@ -164,8 +163,10 @@ def _process_chunk(
     fmt, fields = job.log_format, {"user_field": job.user_id_field, "session_field": job.session_field}
     parsed = parse_chunk(chunk.data, chunk.first_line, fmt, template, **fields, not_after=not_after)
     # The site of the glob that matched the file: stored, and keyed into the visitor id.
+    # Pseudonymisation owns every key: it hands enrichment the user agents' ids (the key of the
+    # classification cache), then replaces what identifies a person once enrichment is done.
     events = pseudonymise(
-        enricher.apply(parsed.events), keys, plan.site, job.timezone,
+        enricher.apply(identify_user_agents(parsed.events, keys)), keys, plan.site, job.timezone,
         redact_user_agent=job.redact_request_addresses,
     )  # fmt: skip
     by_day: dict[dt.date, pa.Table] = {}
@@ -234,7 +235,7 @@ def parse_source(
     """
     plan = unit.plan
     keys = KeyStore(job.secrets_dir, job.hash_key)
-    enricher = make_enricher(job, keys)
+    enricher = make_enricher(job)
     template = compile_template(job.log_format, job.user_id_field, job.session_field)
     not_after = clock.latest_event_time(now or clock.utcnow(), job.future_tolerance_s)
     stage = run_staging_dir(job.staging_dir, run_id) / f"{plan.source_id}-{unit.start_offset:015d}"
