@@ -44,9 +44,6 @@ def aggregate(settings: Settings, days: list[str], published_by: str = "ingest")
         # every day kept without a rebuild. A bad file fails here, before any rebuild.
         with storage.transaction(con):
             load_dimensions(con, settings.dimensions_dir, KeyStore(settings.secrets_dir, settings.hash_key).hash_key())
-        con.execute(
-            "insert or replace into warehouse_meta values ('growth_stable_pct', ?)", [str(settings.growth_stable_pct)]
-        )
         # Also the days of commits whose rebuild never finished (a killed run, table
         # aggregates_pending): a later run has nothing new to commit for them.
         pending = {r[0] for r in con.execute("select event_date from aggregates_pending").fetchall()}

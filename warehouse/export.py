@@ -159,7 +159,7 @@ EXPORTS: dict[str, Export] = {
     "visitor_stats_today": Export("select * from visitor_stats_today"),
     "visitor_stats_7d": Export("select * from visitor_stats_7d"),
     "visitor_stats_30d": Export("select * from visitor_stats_30d"),
-    "growth": Export("select * from growth($grain)", None, ("day", "week", "month")),
+    "growth": Export("select * from growth($grain, stable_pct := $stable_pct)", None, ("day", "week", "month")),
 }
 
 
@@ -174,6 +174,7 @@ def export_csv(
     output: Path | None = None,
     force: bool = False,
     keep_out_of: Iterable[Path] = (),
+    stable_pct: float = 5.0,
 ) -> int:
     """Write ``view`` for days ``start``..``end`` (inclusive, FOOTFALL_TIMEZONE) as CSV.
 
@@ -189,6 +190,8 @@ def export_csv(
             writes to stdout.
         force, keep_out_of: as :func:`check_output`; an existing ``output`` is never replaced
             without ``force``, even one created while the query ran.
+        stable_pct: FOOTFALL_GROWTH_STABLE_PCT, bound into ``growth``: a change within this
+            many percent is "stable".
 
     Returns:
         The number of data rows written.
@@ -212,7 +215,7 @@ def export_csv(
     sql = spec.sql
     if community is not None and spec.community == "column":
         sql = f"select * from ({sql}) where community_slug = $community"
-    params = {"start": start, "end": end, "community": community, "grain": grain or "day"}
+    params = {"start": start, "end": end, "community": community, "grain": grain or "day", "stable_pct": stable_pct}
     used = {name: value for name, value in params.items() if f"${name}" in sql}
     relation = con.sql(sql, params=used)
     # CSV has no nested values: maps, structs and lists (hourly_traffic's top-N maps) are

@@ -167,7 +167,8 @@ async def growth(
         current = last_days(identity, days)
         shift = dt.timedelta(days=days)
         previous = Period(current.start - shift, current.end - shift, current.timezone, True)
-        metrics = queries.rows(cur, "growth", period=period_)
+        stable_pct = request.app.state.analytics.growth_stable_pct
+        metrics = queries.rows(cur, "growth", period=period_, stable_pct=stable_pct)
         by_metric = {m["metric"]: m for m in metrics}
 
         def counts(span, which):
@@ -231,6 +232,7 @@ async def export(
     """Visitors per day of the range as CSV (date, total_visitors, authenticated_visitors,
     anonymous_visitors, page_views), optionally only of one community's pages. The snapshot's
     identity is in the Footfall-* response headers."""
+
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
         slug = community(cur, community_id)
