@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -27,7 +27,6 @@ from analytics.routers import content, session, site, visitors
 from analytics.settings import ApiSettings
 from analytics.tokens import TokenStore
 from analytics.web import DashboardFiles
-from transforms.models.catalogue import ModelParams
 from warehouse.settings import Settings
 
 PREFIX = "/api/analytics"
@@ -38,14 +37,12 @@ access_log = logging.getLogger("footfall.api.access")
 @dataclass
 class AnalyticsState:
     """What the requests share: the snapshot reader, the token store, the answer cache, and the
-    settings the queries bind (``growth_stable_pct``: FOOTFALL_GROWTH_STABLE_PCT), and the counting
-    rules the aggregates are built with (filtered answers count from the events alike)."""
+    setting the queries bind (``growth_stable_pct``: FOOTFALL_GROWTH_STABLE_PCT)."""
 
     reader: SnapshotReader
     tokens: TokenStore
     cache: AnswerCache
     growth_stable_pct: float
-    rules: ModelParams = field(default_factory=ModelParams)
 
 
 def _error(status: int, message: str, parameter: str | None = None, headers: dict | None = None) -> Response:
@@ -139,7 +136,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         tokens=TokenStore(Path(settings.secrets_dir)),
         cache=AnswerCache(api.cache_entries),
         growth_stable_pct=settings.growth_stable_pct,
-        rules=settings.model_params,
     )
     for module in (session, visitors, site, content):
         app.include_router(module.router, prefix=PREFIX)

@@ -148,6 +148,7 @@ def _enricher(tmp_path, **settings) -> Enricher:
     )
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize("proxies", [(), ("10.0.0.0/8",)])
 def test_a_chunk_enriches_the_same_after_earlier_chunks(tmp_path, chunks, proxies):
     warm = _enricher(tmp_path, trusted_proxies=proxies)
@@ -161,6 +162,7 @@ def test_a_chunk_enriches_the_same_after_earlier_chunks(tmp_path, chunks, proxie
     assert len(warm._agents) < sum(e.dims["user_agent"].height for e in chunks)
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize("proxies", [(), ("10.0.0.0/8",)])
 def test_enrichment_hashes_nothing_and_pseudonymisation_keys_the_resolved_address(tmp_path, chunks, proxies):
     enriched = _enricher(tmp_path, trusted_proxies=proxies).apply(chunks[0])
@@ -182,6 +184,7 @@ def test_enrichment_hashes_nothing_and_pseudonymisation_keys_the_resolved_addres
     ]
 
 
+@pytest.mark.real_logs
 def test_an_enricher_and_its_caches_are_freed_without_the_cycle_collector(tmp_path, chunks):
     # Each parse task makes an enricher; a reference cycle through its caches kept every one
     # of them (caches full of the unit's values) in memory until the cyclic collector ran.

@@ -24,6 +24,8 @@ from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 from warehouse.shared_secrets import SecretsNotShared, check_shared_secrets
 
+pytestmark = pytest.mark.real_logs
+
 END = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 
 
