@@ -36,11 +36,13 @@ access_log = logging.getLogger("footfall.api.access")
 
 @dataclass
 class AnalyticsState:
-    """What the requests share: the snapshot reader, the token store and the answer cache."""
+    """What the requests share: the snapshot reader, the token store, the answer cache, and the
+    setting the queries bind (``growth_stable_pct``: FOOTFALL_GROWTH_STABLE_PCT)."""
 
     reader: SnapshotReader
     tokens: TokenStore
     cache: AnswerCache
+    growth_stable_pct: float
 
 
 def _error(status: int, message: str, parameter: str | None = None, headers: dict | None = None) -> Response:
@@ -133,6 +135,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         reader=SnapshotReader(Path(settings.data_dir)),
         tokens=TokenStore(Path(settings.secrets_dir)),
         cache=AnswerCache(api.cache_entries),
+        growth_stable_pct=settings.growth_stable_pct,
     )
     for module in (session, visitors, site, content):
         app.include_router(module.router, prefix=PREFIX)

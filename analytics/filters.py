@@ -27,7 +27,7 @@ from fastapi import Depends, Query
 from analytics.answers import ApiError
 from analytics.params import Period, site_totals_only
 from analytics.tokens import TokenRecord
-from warehouse.storage import ModelParams
+from transforms.models.catalogue import ModelParams
 
 # Longest page and referrer domain accepted (characters): past this no logged value is useful
 # in a URL, and every proxy on the way would cut it anyway.

@@ -108,15 +108,19 @@ def build_warehouse(root: Path, days: int, scale: float, seed: int) -> dict[str,
 
 def ingest_child(env: dict[str, str]) -> None:
     """The ingest, as the DAG's tasks run it (aggregate publishes the snapshot)."""
-    from warehouse import ingest, snapshot
+    from warehouse import snapshot
+    from warehouse.aggregation import aggregate
+    from warehouse.ingest.commit import commit
+    from warehouse.ingest.parse_job import ParseJob, parse_source
+    from warehouse.ingest.planning import discover
     from warehouse.settings import Settings
 
     settings = Settings.from_env(env)
     end = dt.datetime.combine(END_DAY + dt.timedelta(days=1), dt.time(6), dt.UTC)
-    plans = ingest.discover(settings)
-    results = [ingest.parse_source(settings, plan, "bench", end.date()) for plan in plans]
-    committed = ingest.commit(settings, results, "bench", end)
-    ingest.aggregate(settings, committed["days"])
+    plans = discover(settings)
+    results = [parse_source(ParseJob.from_settings(settings), plan, "bench", end.date()) for plan in plans]
+    committed = commit(settings, results, "bench", end)
+    aggregate(settings, committed["days"])
     con = snapshot.connect(settings.data_dir)
     events, days = con.execute("select (select count(*) from events), (select count(*) from daily_traffic)").fetchone()
     con.close()

@@ -181,12 +181,13 @@ def child_main(config_path: Path) -> None:
         stages.append({"stage": name, "seconds": now[0] - last[0], "cpu_seconds": now[1] - last[1], "rss_mib": now[2]})
         last = now
 
-    from warehouse import ingest, storage
+    from warehouse import aggregation, storage
+    from warehouse.ingest import commit, parse_job, planning
     from warehouse.settings import Settings
 
     mark("startup")
     settings = Settings.from_env(config["env"])
-    plans = ingest.discover(settings)
+    plans = planning.discover(settings)
     mark("discover")
     run_id = "bench"
     workers = config.get("unit_workers", 1)
@@ -199,11 +200,12 @@ def child_main(config_path: Path) -> None:
             args = [(config["env"], plan.to_dict(), run_id, dt.date.today()) for plan in plans]
             results = list(pool.map(_parse_unit, *zip(*args, strict=True)))
     else:
-        results = [ingest.parse_source(settings, plan, run_id, dt.date.today()) for plan in plans]
+        job = parse_job.ParseJob.from_settings(settings)
+        results = [parse_job.parse_source(job, plan, run_id, dt.date.today()) for plan in plans]
     mark("parse_source")
-    summary = ingest.commit(settings, results, run_id)
+    summary = commit.commit(settings, results, run_id)
     mark("commit")
-    days = ingest.aggregate(settings, summary["days"])
+    days = aggregation.aggregate(settings, summary["days"])
     mark("aggregate")
 
     con = storage.connect(settings.data_dir, read_only=True)
@@ -233,10 +235,11 @@ def child_main(config_path: Path) -> None:
 def _parse_unit(env: dict, unit: dict, run_id: str, day: dt.date) -> dict:
     """One parse_source task in a worker process (``--unit-workers``), as the DAG's task runs it."""
     sys.path.insert(0, str(REPO))
-    from warehouse import ingest
+    from warehouse.ingest import parse_job, planning
     from warehouse.settings import Settings
 
-    return ingest.parse_source(Settings.from_env(env), ingest.WorkUnit.from_dict(unit), run_id, day)
+    job = parse_job.ParseJob.from_settings(Settings.from_env(env))
+    return parse_job.parse_source(job, planning.WorkUnit.from_dict(unit), run_id, day)
 
 
 # --------------------------------------------------------------------------- goaccess

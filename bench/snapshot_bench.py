@@ -53,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     args = parser.parse_args(argv)
 
-    from warehouse import ingest, snapshot, storage
+    from warehouse import snapshot, storage
+    from warehouse.aggregation import aggregate
+    from warehouse.ingest.commit import commit
+    from warehouse.ingest.parse_job import ParseJob, parse_source
+    from warehouse.ingest.planning import discover
     from warehouse.settings import Settings
 
     work = Path(tempfile.mkdtemp(prefix="footfall-snapshot-bench-", dir=args.workdir))
@@ -72,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         before = load()
         started = time.perf_counter()
-        plans = ingest.discover(settings)
+        plans = discover(settings)
         end = dt.datetime.now(dt.UTC)
-        results = [ingest.parse_source(settings, plan, "bench", end.date()) for plan in plans]
-        committed = ingest.commit(settings, results, "bench", end)
-        ingest.aggregate(settings, committed["days"])
+        results = [parse_source(ParseJob.from_settings(settings), plan, "bench", end.date()) for plan in plans]
+        committed = commit(settings, results, "bench", end)
+        aggregate(settings, committed["days"])
         print(f"ingested {copies} x {per_copy:,} lines in {time.perf_counter() - started:.0f} s", flush=True)
 
         con = storage.connect(settings.data_dir)

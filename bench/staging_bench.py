@@ -36,16 +36,18 @@ SOURCE = REPO.parent / "shared" / "data" / "real" / "wordpress_access3.log.gz"
 
 CHILD = """
 import datetime as dt, json, sys, time
-from warehouse import ingest
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 
 settings = Settings.from_env()
 end = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
-units = ingest.discover(settings, now=end)
+units = discover(settings, now=end)
 start = time.perf_counter()
-results = [ingest.parse_source(settings, u, "bench", end.date(), now=end) for u in units]
+results = [parse_source(ParseJob.from_settings(settings), u, "bench", end.date(), now=end) for u in units]
 parsed = time.perf_counter()
-committed = ingest.commit(settings, results, "bench", end, planned=[u.to_dict() for u in units])
+committed = commit(settings, results, "bench", end, planned=[u.to_dict() for u in units])
 done = time.perf_counter()
 print(json.dumps({"units": len(units), "lines": committed["lines_read"], "parse": parsed - start,
                   "commit": done - parsed}))

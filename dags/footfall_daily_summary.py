@@ -51,7 +51,7 @@ def footfall_daily_summary():
 
         from warehouse.clock import IntervalInFuture
         from warehouse.manual_runs import NothingIngested, report_interval
-        from warehouse.report import ingested_through_end
+        from warehouse.reporting.reports import ingested_through_end
         from warehouse.settings import task_settings
 
         settings = task_settings()
@@ -64,7 +64,7 @@ def footfall_daily_summary():
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_daily_summary(data_interval_start=None, data_interval_end=None) -> list[str]:
         from warehouse.manual_runs import report_interval
-        from warehouse.report import build_daily_summaries
+        from warehouse.reporting.reports import build_daily_summaries
         from warehouse.settings import task_settings
 
         settings = task_settings()

@@ -48,7 +48,7 @@ def footfall_delivery():
     def claim_reports() -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from warehouse.outbox import claim
+        from warehouse.reporting.outbox import claim
         from warehouse.settings import ConfigError, reporting_task_settings
 
         try:
@@ -59,7 +59,7 @@ def footfall_delivery():
     # The claim's lease is an hour and sending stops starting POSTs after half of it.
     @task(execution_timeout=dt.timedelta(minutes=45))
     def post_reports(claimed: dict) -> dict:
-        from warehouse.publish import send_claim
+        from warehouse.reporting.delivery import send_claim
         from warehouse.settings import reporting_task_settings
 
         return send_claim(reporting_task_settings(), claimed["spool"])
@@ -70,7 +70,7 @@ def footfall_delivery():
     def record_deliveries(claimed: dict) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from warehouse.outbox import DeliveryRejected, record
+        from warehouse.reporting.outbox import DeliveryRejected, record
         from warehouse.settings import task_settings
 
         try:

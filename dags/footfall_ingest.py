@@ -76,8 +76,8 @@ def footfall_ingest():
 
     @task
     def purge_old_salts() -> list[str]:
-        from warehouse.ingest import purge_salts
         from warehouse.settings import task_settings
+        from warehouse.shared_secrets import purge_salts
 
         # Salt age is real time, not the data interval: deletion is a privacy promise
         # ("no salt lives longer than 48 hours"), kept even when runs are re-run or backfilled.
@@ -88,7 +88,7 @@ def footfall_ingest():
         from airflow.sdk.exceptions import AirflowFailException
 
         from warehouse.backfill import file_range, in_range, run_settings
-        from warehouse.ingest import find_sources
+        from warehouse.ingest.sources import find_sources
         from warehouse.settings import ConfigError
 
         try:
@@ -104,7 +104,8 @@ def footfall_ingest():
         from airflow.sdk import conf
 
         from warehouse.backfill import run_settings
-        from warehouse.ingest import SourcePlan, plan_units
+        from warehouse.ingest.planning import plan_units
+        from warehouse.ingest.sources import SourcePlan
 
         settings = run_settings(params)
         # More mapped tasks than [core] max_map_length would fail the whole run at expand time.
@@ -114,14 +115,16 @@ def footfall_ingest():
     @task
     def parse_source(unit: dict, run_id=None, data_interval_end=None, dag_run=None, params=None) -> dict:
         from warehouse.backfill import run_settings
-        from warehouse.ingest import WorkUnit, parse_source
+        from warehouse.ingest.parse_job import ParseJob, parse_source
+        from warehouse.ingest.planning import WorkUnit
         from warehouse.manual_runs import run_interval_end
 
         # Lines dated more than FOOTFALL_FUTURE_TOLERANCE_S after the real time they are read are
         # quarantined; the data interval is not that time (a re-run reads today's lines).
         now = dt.datetime.now(dt.UTC)
         ingest_date = run_interval_end(data_interval_end, dag_run).date()
-        return parse_source(run_settings(params), WorkUnit.from_dict(unit), run_id, ingest_date, now)
+        job = ParseJob.from_settings(run_settings(params))
+        return parse_source(job, WorkUnit.from_dict(unit), run_id, ingest_date, now)
 
     # all_done: runs when some units failed (after their retries), to commit each file up to
     # its first failed unit, and when no file had new bytes (parse_source is then skipped), to
@@ -133,8 +136,10 @@ def footfall_ingest():
         from airflow.sdk.exceptions import AirflowFailException
 
         from transforms.privacy import KeyStore
+        from warehouse.aggregation import aggregate
         from warehouse.backfill import run_settings
-        from warehouse.ingest import IngestIncomplete, aggregate, commit
+        from warehouse.ingest.commit import commit
+        from warehouse.ingest.errors import IngestIncomplete
         from warehouse.manual_runs import run_interval_end
         from warehouse.shared_secrets import SecretsNotShared, check_shared_secrets
 
@@ -159,8 +164,8 @@ def footfall_ingest():
     def rebuild_aggregates(committed: dict) -> int:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from warehouse.dimensions import DimensionError
-        from warehouse.ingest import aggregate
+        from transforms.models.dimensions import DimensionError
+        from warehouse.aggregation import aggregate
         from warehouse.settings import task_settings
 
         try:

@@ -51,7 +51,7 @@ def footfall_report():
 
         from warehouse.clock import IntervalInFuture
         from warehouse.manual_runs import NothingIngested, report_interval
-        from warehouse.report import ingested_through_end
+        from warehouse.reporting.reports import ingested_through_end
         from warehouse.settings import task_settings
 
         settings = task_settings()
@@ -64,7 +64,7 @@ def footfall_report():
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_report(data_interval_start=None, data_interval_end=None) -> str:
         from warehouse.manual_runs import report_interval
-        from warehouse.report import build_visits_report
+        from warehouse.reporting.reports import build_visits_report
         from warehouse.settings import task_settings
 
         settings = task_settings()

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 
 HALF_HOUR = dt.timedelta(minutes=30)
@@ -39,10 +42,10 @@ def ingest_log(data_dir: Path, secrets_dir: Path, log_path: Path, **env: str) ->
     settings = make_settings(
         data_dir, secrets_dir, FOOTFALL_LOG_GLOB=str(log_path), FOOTFALL_COUNT_CRAWLERS="true", **env
     )
-    plans = ingest.discover(settings)
-    results = [ingest.parse_source(settings, p, "test-ingest", dt.date(2026, 11, 21)) for p in plans]
-    committed = ingest.commit(settings, results, "test-ingest", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
-    ingest.aggregate(settings, committed["days"])
+    plans = discover(settings)
+    results = [parse_source(ParseJob.from_settings(settings), p, "test-ingest", dt.date(2026, 11, 21)) for p in plans]
+    committed = commit(settings, results, "test-ingest", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    aggregate(settings, committed["days"])
 
 
 def ingested_apache_logs(tmp_path_factory) -> Path:

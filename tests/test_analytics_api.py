@@ -227,6 +227,18 @@ def test_growth(api, viewer, demo_site, period, days):
     assert data["previous_period"]["visitors"] == visitors["previous"]
 
 
+def test_growth_uses_the_api_servers_stable_threshold(demo_site, viewer, tmp_path):
+    # FOOTFALL_GROWTH_STABLE_PCT reaches the growth macro as a bound parameter of the server
+    # that answers, not as a value the last aggregation stored in the warehouse.
+    server = start_api({**demo_site.env, "FOOTFALL_GROWTH_STABLE_PCT": "1000"}, tmp_path / "serve.log")
+    try:
+        for period in ("day", "week", "month"):
+            assert ask(server, "growth/", viewer, period=period)["metrics"] == demo_site.truth.growth(period, 1000)
+    finally:
+        server.stop()
+    assert any(m["trend"] != "stable" for p in ("day", "week", "month") for m in demo_site.truth.growth(p))
+
+
 @pytest.mark.parametrize("given,community_id,slug", [((None, None), None, None), ((FIRST, NEWEST), "C003", "ottawa")])
 def test_export_is_a_csv_of_visitors_per_day(api, analyst, site_truth, demo_site, given, community_id, slug):
     response = api.get("export/", analyst, **params_of(given), **({"community_id": community_id} if slug else {}))

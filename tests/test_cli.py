@@ -222,15 +222,21 @@ def test_the_command_line_prints_no_traceback(warehouse):
 
 @pytest.mark.real_logs
 def test_summary_never_shows_lines_parsed_beside_zero_hits_without_the_reason(footfall_env, tmp_path, capsys):
-    from warehouse import ingest
+    from warehouse.ingest.commit import commit
+    from warehouse.ingest.parse_job import ParseJob, parse_source
+    from warehouse.ingest.planning import discover
     from warehouse.settings import Settings
 
     log = tmp_path / "access.log"
     log.write_bytes(b"".join(shared_log("apache_logs").read_bytes().splitlines(keepends=True)[:500]))
     footfall_env(FOOTFALL_LOG_GLOB=str(log))
     settings = Settings.from_env()
-    units = ingest.discover(settings)
-    ingest.commit(settings, [ingest.parse_source(settings, u, "run-1", dt.date(2026, 11, 21)) for u in units], "run-1")
+    units = discover(settings)
+    commit(
+        settings,
+        [parse_source(ParseJob.from_settings(settings), u, "run-1", dt.date(2026, 11, 21)) for u in units],
+        "run-1",
+    )
     # Committed and published, not aggregated: as a run killed between its commit and its rebuild
     # leaves it, once something publishes.
     assert main(["publish"]) == 0

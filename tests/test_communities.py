@@ -253,7 +253,7 @@ def from_csv(text: str, like: Any) -> Any:
 
 
 def test_the_daily_summary_carries_the_days_communities_and_flows(con, truth):
-    from warehouse.report import build_daily_summary
+    from warehouse.reporting.reports import build_daily_summary
 
     summary = build_daily_summary(con, NEWEST, top_n=1000)
     expected = [{k: v for k, v in row.items() if k != "day"} for row in truth.community_daily() if row["day"] == NEWEST]

@@ -22,8 +22,9 @@ import pytest
 from outbox_helpers import HALF_HOUR, FakeClock, ingested_apache_logs, make_settings, outbox_rows
 from receiver import Receiver, Reply
 
-from warehouse import outbox, publish, report, storage
+from warehouse import storage
 from warehouse.cli import outbox as outbox_cli
+from warehouse.reporting import delivery, outbox, reports
 
 TOKEN = "tok-7f3a9c1e5b2d4a68"
 DAY = dt.datetime(2015, 5, 19, tzinfo=dt.UTC)  # apache_logs has page views in every hour of it
@@ -64,13 +65,13 @@ def build(settings, clock: FakeClock, *ends: dt.datetime) -> list[str]:
     ids = []
     for end in ends:
         clock.now = max(clock.now, end + dt.timedelta(minutes=1))
-        ids.append(report.build_visits_report(settings, end - HALF_HOUR, end, clock=clock))
+        ids.append(reports.build_visits_report(settings, end - HALF_HOUR, end, clock=clock))
     return ids
 
 
 def run(settings, clock: FakeClock, seed: int = 0) -> dict:
     """One delivery run (claim, send, record) at the clock's now."""
-    return publish.deliver_due(settings, clock=clock, sleep=clock.sleep, rng=random.Random(seed))
+    return delivery.deliver_due(settings, clock=clock, sleep=clock.sleep, rng=random.Random(seed))
 
 
 def hours(*h: float) -> list[dt.datetime]:
@@ -91,7 +92,7 @@ def assert_arrived_exactly_once(receiver: Receiver, settings, ids: list[str]) ->
 def test_due_reports_arrive_once_in_order_with_the_exact_payload(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
-    daily = report.build_daily_summaries(settings, DAY - dt.timedelta(days=1), DAY, clock=clock)
+    daily = reports.build_daily_summaries(settings, DAY - dt.timedelta(days=1), DAY, clock=clock)
     visits = build(settings, clock, *hours(12.5, 13, 13.5, 14, 14.5))
 
     assert run(settings, clock) == {"delivered": 6, "retry": 0, "rejected": 0, "released": 0}
@@ -101,7 +102,7 @@ def test_due_reports_arrive_once_in_order_with_the_exact_payload(configure, rece
     con = storage.connect(settings.data_dir, read_only=True)
     try:
         for rid, end in zip(visits, hours(12.5, 13, 13.5, 14, 14.5), strict=True):
-            rebuilt = report.dump_payload(report.build_hourly_report(con, end - HALF_HOUR, end))
+            rebuilt = reports.dump_payload(reports.build_hourly_report(con, end - HALF_HOUR, end))
             assert receiver.stored[rid] == rebuilt
     finally:
         con.close()
@@ -117,7 +118,7 @@ def test_due_reports_arrive_once_in_order_with_the_exact_payload(configure, rece
 
     # A delivered report is never sent again: not by a later run, not after a rebuild.
     assert run(settings, clock.advance(minutes=30)) == {"delivered": 0, "retry": 0, "rejected": 0, "released": 0}
-    report.build_visits_report(settings, *hours(12, 12.5), clock=clock)
+    reports.build_visits_report(settings, *hours(12, 12.5), clock=clock)
     run(settings, clock.advance(minutes=30))
     assert len(receiver.seen) == 6
 
@@ -211,7 +212,7 @@ def test_connection_refused_and_dropped_connections_are_retried(configure, recei
 def test_a_two_hour_outage_loses_nothing_and_keeps_the_order(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY + dt.timedelta(hours=8))
-    daily = report.build_daily_summaries(settings, DAY - dt.timedelta(days=1), DAY, clock=clock)
+    daily = reports.build_daily_summaries(settings, DAY - dt.timedelta(days=1), DAY, clock=clock)
     receiver.stop()  # first hour: nothing listens
     visits, runs = [], []
     for i, end in enumerate(hours(8.5, 9, 9.5, 10)):  # a delivery run after each report, every 30 min
@@ -244,7 +245,7 @@ def test_a_refused_report_fails_loudly_and_blocks_its_kind_until_an_operator_ret
     clock = FakeClock(DAY)
     visits = build(settings, clock, *hours(13, 13.5))
     # The summary of the 20th: a later interval than the visits reports, so they go first.
-    daily = report.build_daily_summaries(settings, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2), clock=clock)
+    daily = reports.build_daily_summaries(settings, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2), clock=clock)
     receiver.then(Reply(400, body=b'{"error":"unknown field"}'))
 
     with pytest.raises(outbox.DeliveryRejected) as refused:
@@ -307,7 +308,7 @@ def claim_and_send_then_die(settings, clock: FakeClock) -> tuple[list[str], dict
     """Two reports claimed and POSTed by a delivery run that dies before record_deliveries."""
     ids = build(settings, clock, *hours(14, 14.5))
     claimed = outbox.claim(settings, now=clock())
-    publish.send_claim(settings, claimed["spool"], clock=clock, sleep=clock.sleep)
+    delivery.send_claim(settings, claimed["spool"], clock=clock, sleep=clock.sleep)
     return ids, claimed
 
 
@@ -351,7 +352,7 @@ def test_a_run_out_of_time_leaves_the_rest_for_the_next_run(configure, receiver)
     claimed = outbox.claim(settings, now=clock())
     clock.advance(minutes=31)  # past half the lease: no new POST may start
 
-    assert publish.send_claim(settings, claimed["spool"], clock=clock)["not_tried"] == 2
+    assert delivery.send_claim(settings, claimed["spool"], clock=clock)["not_tried"] == 2
     assert outbox.record(settings, claimed["claim_id"])["released"] == 2
     assert receiver.seen == []
     run(settings, clock)
@@ -383,7 +384,7 @@ def test_statuses_are_classified_as_the_issue_says(receiver, status, kind):
     body = b'{"timestamp":"2015-05-19T14:30:00Z","reporting_interval_seconds":1800,"data":{}}'
     headers = {"Idempotency-Key": "k", "Footfall-Report-Kind": "visits", "Authorization": f"Bearer {TOKEN}"}
     with httpx.Client(timeout=2, follow_redirects=False) as client:
-        attempt = publish.post_once(client, receiver.url(), body, headers, dt.datetime.now(dt.UTC))
+        attempt = delivery.post_once(client, receiver.url(), body, headers, dt.datetime.now(dt.UTC))
     assert (attempt.kind, attempt.status) == (kind, status)
 
 
@@ -391,16 +392,16 @@ def test_backoff_is_exponential_with_jitter_and_capped():
     rng = random.Random(42)
     for attempt in range(1, 40):
         d = min(900.0, 2.0 ** (attempt - 1))
-        draws = {publish.backoff_seconds(attempt, 900.0, rng) for _ in range(20)}
+        draws = {delivery.backoff_seconds(attempt, 900.0, rng) for _ in range(20)}
         assert all(d / 2 <= w <= d for w in draws)
         assert len(draws) > 1  # jitter
-    assert publish.backoff_seconds(10**6, 900.0, rng) <= 900.0
+    assert delivery.backoff_seconds(10**6, 900.0, rng) <= 900.0
 
 
 def test_retry_after_is_read_as_seconds_or_as_an_http_date():
     now = dt.datetime(2015, 5, 19, 12, tzinfo=dt.UTC)
-    assert publish.retry_after_seconds("120", now) == 120.0
-    assert publish.retry_after_seconds("Tue, 19 May 2015 12:02:00 GMT", now) == 120.0
-    assert publish.retry_after_seconds("Tue, 19 May 2015 11:00:00 GMT", now) == 0.0
-    assert publish.retry_after_seconds("soon", now) is None
-    assert publish.retry_after_seconds(None, now) is None
+    assert delivery.retry_after_seconds("120", now) == 120.0
+    assert delivery.retry_after_seconds("Tue, 19 May 2015 12:02:00 GMT", now) == 120.0
+    assert delivery.retry_after_seconds("Tue, 19 May 2015 11:00:00 GMT", now) == 0.0
+    assert delivery.retry_after_seconds("soon", now) is None
+    assert delivery.retry_after_seconds(None, now) is None

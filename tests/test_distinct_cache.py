@@ -16,7 +16,7 @@ from parsers.fast_path import compile_template, parse_chunk
 from parsers.log_format import COMBINED, compile_log_format
 from transforms.distinct_cache import DistinctCache
 from transforms.enrich import Enricher
-from transforms.privacy import KeyStore, keyed_hash, pseudonymise
+from transforms.privacy import KeyStore, identify_user_agents, keyed_hash, pseudonymise
 from transforms.routes import Routes
 
 
@@ -117,6 +117,10 @@ def test_threads_sharing_a_cache_get_the_computed_results():
 # -- the enricher's caches on real chunks ------------------------------------------------------
 
 
+# A configured key: no secrets dir is read or written.
+KEYS = KeyStore(REPO / "no-secrets-dir", "a configured key")
+
+
 @pytest.fixture(scope="module")
 def chunks() -> list[CodedEvents]:
     """nginx_logs parsed in chunks of ~1 MiB (the same clients and user agents recur)."""
@@ -128,7 +132,7 @@ def chunks() -> list[CodedEvents]:
         end = data.find(b"\n", start + 2**20)
         end = len(data) if end < 0 else end + 1
         parsed = parse_chunk(data[start:end], line, log_format, template)
-        out.append(parsed.events)
+        out.append(identify_user_agents(parsed.events, KEYS))
         line += parsed.lines
         start = end
     assert len(out) > 3
@@ -137,7 +141,6 @@ def chunks() -> list[CodedEvents]:
 
 def _enricher(tmp_path, **settings) -> Enricher:
     return Enricher(
-        b"k" * 32,
         tmp_path / "no-ua-cache.parquet",
         site_hosts=("example.org",),
         routes=Routes.load(REPO / "config" / "routes.toml"),
@@ -160,19 +163,25 @@ def test_a_chunk_enriches_the_same_after_earlier_chunks(tmp_path, chunks, proxie
 
 
 @pytest.mark.real_logs
-def test_the_enricher_client_ip_hash_is_pseudonymise_s(tmp_path, chunks):
-    keys = KeyStore(tmp_path, "a configured key")
-    enricher = Enricher(keys.hash_key(), tmp_path / "no-ua-cache.parquet")
-    events = chunks[0]
-    enriched = enricher.apply(events)
+@pytest.mark.parametrize("proxies", [(), ("10.0.0.0/8",)])
+def test_enrichment_hashes_nothing_and_pseudonymisation_keys_the_resolved_address(tmp_path, chunks, proxies):
+    enriched = _enricher(tmp_path, trusted_proxies=proxies).apply(chunks[0])
+    # No keyed value is added by enrichment: the user agent's id came with the events.
+    assert "client_ip_hash" not in enriched.dims["client"].columns
+    assert (
+        enriched.dims["user_agent"]
+        .get_column("user_agent_id")
+        .equals(chunks[0].dims["user_agent"].get_column("user_agent_id"))
+    )
+    # client_ip_hash is keyed over the client address behind the trusted proxies, once per address.
     addresses = enriched.dims["client"].get_column("remote_addr").to_list()
-    expected = [keyed_hash(keys.hash_key(), "ip", a) if a else None for a in addresses]
-    assert enriched.dims["client"].get_column("client_ip_hash").to_list() == expected
-    # pseudonymise keeps the enricher's hashes: the same as it computes without them.
-    without = enriched.with_dim("client", enriched.dims["client"].drop("client_ip_hash"))
-    a = pseudonymise(enriched, keys, "site").decode()
-    b = pseudonymise(without, keys, "site").decode()
-    assert a.equals(b.select(a.columns))
+    expected = [keyed_hash(KEYS.hash_key(), "ip", a) if a else None for a in addresses]
+    pseudonymised = pseudonymise(enriched, KeyStore(tmp_path, "a configured key"), "site")
+    assert pseudonymised.dims["client"].get_column("client_ip_hash").to_list() == expected
+    agents = chunks[0].dims["user_agent"].get_column("user_agent").to_list()
+    assert chunks[0].dims["user_agent"].get_column("user_agent_id").to_list() == [
+        keyed_hash(KEYS.hash_key(), "ua", a) if a is not None else None for a in agents
+    ]
 
 
 @pytest.mark.real_logs

@@ -388,7 +388,7 @@ def test_work_units_in_one_process_share_one_geoip_and_a_fixed_database_is_found
     # The bundled database named or implied is one object, so its located addresses are shared.
     assert shared_geoip() is shared_geoip(default_database_path())
     # Each parse task builds an Enricher: they all look addresses up through that one object.
-    enrichers = [Enricher(b"k" * 32, tmp_path / "no-ua-cache.parquet") for _ in range(2)]
+    enrichers = [Enricher(tmp_path / "no-ua-cache.parquet") for _ in range(2)]
     assert enrichers[0].geoip is enrichers[1].geoip is shared_geoip()
     assert shared_geoip(None).lookup(pl.Series(["81.2.69.142"])).row(0) == ("81.2.69.142", "GB", "GB-ENG", "Willesden")
     # A missing file is an error every time (not remembered), and once it exists it is used.

@@ -13,8 +13,11 @@ import polars as pl
 import pytest
 from conftest import shared_log
 
-from warehouse import ingest
+from warehouse.aggregation import aggregate
 from warehouse.cli import main as cli
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 
 # Paths as an attacker requests them (quotes escaped as Apache logs them), and what a
@@ -47,8 +50,10 @@ def warehouse(footfall_env, tmp_path):
     hostile_log(log)
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, u, "run-1", dt.date(2026, 11, 21)) for u in ingest.discover(settings)]
-    ingest.aggregate(settings, ingest.commit(settings, results, "run-1", None)["days"])
+    results = [
+        parse_source(ParseJob.from_settings(settings), u, "run-1", dt.date(2026, 11, 21)) for u in discover(settings)
+    ]
+    aggregate(settings, commit(settings, results, "run-1", None)["days"])
     return data_dir
 
 
@@ -135,8 +140,10 @@ def test_a_real_log_exports_unchanged_where_nothing_looks_like_a_formula(footfal
     """Real paths never start with = + - @: the export of a real log is the table, cell for cell."""
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")))
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, u, "run-1", dt.date(2026, 11, 21)) for u in ingest.discover(settings)]
-    ingest.aggregate(settings, ingest.commit(settings, results, "run-1", None)["days"])
+    results = [
+        parse_source(ParseJob.from_settings(settings), u, "run-1", dt.date(2026, 11, 21)) for u in discover(settings)
+    ]
+    aggregate(settings, commit(settings, results, "run-1", None)["days"])
     output = tmp_path / "pages.csv"
     assert cli(["export", "page_daily", "--from", "2015-05-17", "--to", "2015-05-20", "--output", str(output)]) == 0
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)

@@ -43,7 +43,11 @@ FAILPOINTS = (
 CHILD = """
 import datetime as dt, json, sys
 from pathlib import Path
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import WorkUnit, plan_units
+from warehouse.ingest.sources import SourcePlan, find_sources
 from warehouse.settings import Settings
 
 run_id, xcom = sys.argv[1], Path(sys.argv[2])
@@ -59,16 +63,16 @@ def task(name, fn):
     done.write_text(json.dumps(value))
     return value
 
-plans = task("plan_sources", lambda: [p.to_dict() for p in ingest.find_sources(settings)])
+plans = task("plan_sources", lambda: [p.to_dict() for p in find_sources(settings)])
 units = task(
-    "plan_units", lambda: [u.to_dict() for u in ingest.plan_units(settings, [ingest.SourcePlan(**p) for p in plans])]
+    "plan_units", lambda: [u.to_dict() for u in plan_units(settings, [SourcePlan(**p) for p in plans])]
 )
 def parse(unit):
-    return ingest.parse_source(settings, ingest.WorkUnit.from_dict(unit), run_id, end.date())
+    return parse_source(ParseJob.from_settings(settings), WorkUnit.from_dict(unit), run_id, end.date())
 
 results = [task(f"parse_source-{i}", lambda u=u: parse(u)) for i, u in enumerate(units)]
-committed = task("commit_sources", lambda: ingest.commit(settings, results, run_id, end, planned=units))
-task("rebuild_aggregates", lambda: ingest.aggregate(settings, committed["days"]))
+committed = task("commit_sources", lambda: commit(settings, results, run_id, end, planned=units))
+task("rebuild_aggregates", lambda: aggregate(settings, committed["days"]))
 """
 
 AGGREGATES = (

@@ -19,9 +19,12 @@ from conftest import REPO, shared_log
 from oracle import is_page_view, read_hits
 from parser_check import assert_matches_oracle
 
-from warehouse import ingest
+from warehouse.aggregation import aggregate
 from warehouse.cli import last_interval_end
-from warehouse.report import ingested_through_end
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
+from warehouse.reporting.reports import ingested_through_end
 from warehouse.settings import Settings
 
 # One clock-skewed or hostile line, dated 2099.
@@ -40,9 +43,11 @@ def ingest_at(now: dt.datetime, run_id: str = "run-1") -> dict:
     """One ingest pass (discover, parse, commit, aggregate) read at ``now``; its data interval
     ends at ``now`` too, as a manual run's does."""
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, u, run_id, now.date(), now=now) for u in ingest.discover(settings)]
-    committed = ingest.commit(settings, results, run_id, now)
-    ingest.aggregate(settings, committed["days"])
+    results = [
+        parse_source(ParseJob.from_settings(settings), u, run_id, now.date(), now=now) for u in discover(settings)
+    ]
+    committed = commit(settings, results, run_id, now)
+    aggregate(settings, committed["days"])
     return committed
 
 

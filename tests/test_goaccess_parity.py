@@ -22,7 +22,11 @@ import re
 import pytest
 from conftest import shared_log
 
-from warehouse import ingest, storage
+from warehouse import storage
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 
 pytestmark = pytest.mark.real_logs
@@ -63,11 +67,11 @@ def run_ingest(footfall_env, name: str) -> tuple[dict, dict]:
     """Ingest one real log with the real pipeline; returns (commit summary, footfall numbers)."""
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log(name)))
     s = Settings.from_env()
-    plans = ingest.discover(s)
+    plans = discover(s)
     assert len(plans) == 1
-    results = [ingest.parse_source(s, p, "run-1", dt.date(2026, 11, 21)) for p in plans]
-    c = ingest.commit(s, results, "run-1")
-    assert ingest.aggregate(s, c["days"]) == len(c["days"])
+    results = [parse_source(ParseJob.from_settings(s), p, "run-1", dt.date(2026, 11, 21)) for p in plans]
+    c = commit(s, results, "run-1")
+    assert aggregate(s, c["days"]) == len(c["days"])
 
     con = storage.connect(data_dir, read_only=True)
     try:
@@ -220,8 +224,8 @@ def test_goaccess_daily_reproduces_goaccess_unique_visitors(footfall_env, name, 
 
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log(name)))
     s = Settings.from_env()
-    results = [ingest.parse_source(s, p, "run-1", dt.date(2026, 11, 21)) for p in ingest.discover(s)]
-    ingest.commit(s, results, "run-1")
+    results = [parse_source(ParseJob.from_settings(s), p, "run-1", dt.date(2026, 11, 21)) for p in discover(s)]
+    commit(s, results, "run-1")
     con = storage.connect(data_dir, read_only=True)
     rows = con.execute("select strftime(day_as_logged, '%Y%m%d'), hits, visitors from goaccess_daily").fetchall()
     con.close()

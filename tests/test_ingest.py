@@ -16,17 +16,23 @@ import pytest
 from conftest import shared_log
 
 from parsers.variables import LogFormatError
-from warehouse import ingest, storage
+from warehouse import storage
+from warehouse.aggregation import aggregate
+from warehouse.ingest import event_files
+from warehouse.ingest.commit import commit, exceeds_reject_rate
+from warehouse.ingest.errors import RejectRateExceeded
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import ConfigError, Settings
 
 
 def ingest_once(run_id: str) -> dict:
     """One ingest pass (discover, parse, commit, aggregate) as the DAG runs it."""
     settings = Settings.from_env()
-    plans = ingest.discover(settings)
-    results = [ingest.parse_source(settings, p, run_id, dt.date(2026, 11, 21)) for p in plans]
-    committed = ingest.commit(settings, results, run_id, dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
-    ingest.aggregate(settings, committed["days"])
+    plans = discover(settings)
+    results = [parse_source(ParseJob.from_settings(settings), p, run_id, dt.date(2026, 11, 21)) for p in plans]
+    committed = commit(settings, results, run_id, dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    aggregate(settings, committed["days"])
     return committed
 
 
@@ -287,7 +293,7 @@ def test_a_wrong_log_format_is_rejected_after_its_lines_are_quarantined(footfall
 
     footfall_env(FOOTFALL_LOG_FORMAT=JSON_TEMPLATE)
     for run in ("run-2", "run-3"):  # rejected again while the format stays wrong
-        with pytest.raises(ingest.RejectRateExceeded) as caught:
+        with pytest.raises(RejectRateExceeded) as caught:
             ingest_once(run)
         message = str(caught.value)
         assert f"{log}: 2,000 of 2,000 lines quarantined (100.0%; top reasons: invalid_json 2,000)" in message
@@ -331,7 +337,7 @@ def test_small_reads_are_rejected_only_when_no_line_parsed(footfall_env, tmp_pat
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "*.log"))
     (logs / "mostly-fine.log").write_bytes(nginx_lines[0] + b"half a line\n")  # 50% bad, but 1 line parsed
     (logs / "wrong.log").write_bytes(b"2026/11/21 10:00:00 [error] 12#12: *1 open() failed\n" * 3)
-    with pytest.raises(ingest.RejectRateExceeded) as caught:
+    with pytest.raises(RejectRateExceeded) as caught:
         ingest_once("run-1")
     assert [r["path"] for r in caught.value.rejected] == [str(logs / "wrong.log")]
     assert caught.value.committed["days"] == ["2015-05-17"]  # the other file did commit
@@ -359,7 +365,7 @@ def test_small_reads_are_rejected_only_when_no_line_parsed(footfall_env, tmp_pat
     ],
 )
 def test_reject_rule(read, parsed, quarantined, max_rate, rejected):
-    assert ingest.exceeds_reject_rate(read, parsed, quarantined, max_rate) is rejected
+    assert exceeds_reject_rate(read, parsed, quarantined, max_rate) is rejected
 
 
 @pytest.mark.parametrize("raw", ["1.5", "-0.1", "5%", "nan"])
@@ -404,8 +410,8 @@ def parse_whole_log(footfall_env, tmp_path, name: str, **env: str) -> tuple[Sett
         **env,
     )
     settings = Settings.from_env()
-    (unit,) = ingest.discover(settings)
-    return settings, ingest.parse_source(settings, unit, "run", dt.date(2026, 11, 21))
+    (unit,) = discover(settings)
+    return settings, parse_source(ParseJob.from_settings(settings), unit, "run", dt.date(2026, 11, 21))
 
 
 @pytest.mark.real_logs
@@ -424,14 +430,14 @@ def test_a_day_is_written_as_whole_row_groups_whatever_the_chunk_size(footfall_e
 
     # Bounds: a day is written when it reaches the row-group size, and every day once the
     # buffered chunks reach the byte bound (here each chunk alone), with the same rows.
-    row_group_rows = ingest._ROW_GROUP_ROWS
-    monkeypatch.setattr(ingest, "_ROW_GROUP_ROWS", 1000)
+    row_group_rows = event_files.ROW_GROUP_ROWS
+    monkeypatch.setattr(event_files, "ROW_GROUP_ROWS", 1000)
     settings, capped = parse_whole_log(footfall_env, tmp_path, "capped", FOOTFALL_CHUNK_BYTES=str(64 * 1024))
     for day, (groups, table) in staged_events(settings, capped).items():
         assert max(groups) <= 1000 and sum(groups) == table.num_rows, day
         assert table.equals(small_days[day][1]), day
-    monkeypatch.setattr(ingest, "_ROW_GROUP_ROWS", row_group_rows)
-    monkeypatch.setattr(ingest, "_EVENTS_BUFFER_BYTES", 1)
+    monkeypatch.setattr(event_files, "ROW_GROUP_ROWS", row_group_rows)
+    monkeypatch.setattr(event_files, "EVENTS_BUFFER_BYTES", 1)
     settings, unbuffered = parse_whole_log(footfall_env, tmp_path, "unbuffered", FOOTFALL_CHUNK_BYTES=str(64 * 1024))
     unbuffered_days = staged_events(settings, unbuffered)
     assert sum(len(groups) for groups, _ in unbuffered_days.values()) > 19 * 5

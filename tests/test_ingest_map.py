@@ -18,7 +18,13 @@ from airflow.listeners import hookimpl
 from conftest import shared_log
 from test_fault_injection import SNAPSHOT_QUERIES
 
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.errors import UnitsFailed
+from warehouse.ingest.log_files import SourceChanged
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover, plan_units
+from warehouse.ingest.sources import find_sources
 from warehouse.settings import ConfigError, LogSource, Settings
 
 END = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
@@ -53,10 +59,10 @@ def snapshot(data_dir, *, quality: bool = True) -> dict[str, list]:
 def ingest_once(run_id: str, env: dict[str, str] | None = None) -> dict:
     """One ingest pass as the DAG runs it: plan sources, plan units, parse each unit, commit, aggregate."""
     settings = Settings.from_env({**os.environ, **(env or {})})
-    units = ingest.plan_units(settings, ingest.find_sources(settings))
-    results = [ingest.parse_source(settings, u, run_id, END.date()) for u in units]
-    committed = ingest.commit(settings, results, run_id, END, planned=[u.to_dict() for u in units])
-    ingest.aggregate(settings, committed["days"])
+    units = plan_units(settings, find_sources(settings))
+    results = [parse_source(ParseJob.from_settings(settings), u, run_id, END.date()) for u in units]
+    committed = commit(settings, results, run_id, END, planned=[u.to_dict() for u in units])
+    aggregate(settings, committed["days"])
     return committed
 
 
@@ -172,7 +178,7 @@ def test_a_file_matched_by_two_sites_globs_is_an_error_naming_both(footfall_env,
     (tmp_path / "shop-access.log").write_bytes(b"".join(nginx_lines[:10]))
     footfall_env(FOOTFALL_LOG_GLOB=str(tmp_path / "shop-*.log"), FOOTFALL_LOG_SOURCES=f"blog={tmp_path}/*.log")
     with pytest.raises(ConfigError) as caught:
-        ingest.find_sources(Settings.from_env())
+        find_sources(Settings.from_env())
     message = str(caught.value)
     assert str(tmp_path / "shop-access.log") in message
     assert f"{str(tmp_path / 'shop-*.log')!r} (site 'default')" in message
@@ -204,7 +210,7 @@ def logs(tmp_path, nginx_lines, apache_lines):
 def test_a_file_split_into_units_equals_one_unit(footfall_env, tmp_path, logs):
     split = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "*"), FOOTFALL_MAP_CHUNK_BYTES="100000")
     settings = Settings.from_env()
-    units = ingest.discover(settings)
+    units = discover(settings)
     plain = [u for u in units if not u.plan.compressed]
     gz = [u for u in units if u.plan.compressed]
     assert len(plain) >= 5
@@ -217,7 +223,7 @@ def test_a_file_split_into_units_equals_one_unit(footfall_env, tmp_path, logs):
     split_committed = ingest_once("run-split")
 
     whole = data_dir_at(footfall_env, tmp_path / "whole", FOOTFALL_MAP_CHUNK_BYTES=str(64 * 1024 * 1024))
-    assert len(ingest.discover(Settings.from_env())) == 2
+    assert len(discover(Settings.from_env())) == 2
     whole_committed = ingest_once("run-whole")
 
     assert split_committed == whole_committed
@@ -235,15 +241,15 @@ def test_a_failed_middle_unit_commits_the_prefix_and_the_next_run_completes_once
     ingest_once("clean")
     data_dir = data_dir_at(footfall_env, tmp_path / "data", FOOTFALL_MAP_CHUNK_BYTES="200000")
     settings = Settings.from_env()
-    units = ingest.discover(settings)
+    units = discover(settings)
     assert len(units) >= 4
     # Unit 1's parse task failed (after its retries): Airflow hands commit_sources the others' results.
-    results = [ingest.parse_source(settings, u, "run-1", END.date()) for u in units if u.index != 1]
-    with pytest.raises(ingest.UnitsFailed) as caught:
-        ingest.commit(settings, results, "run-1", END, planned=[u.to_dict() for u in units])
+    results = [parse_source(ParseJob.from_settings(settings), u, "run-1", END.date()) for u in units if u.index != 1]
+    with pytest.raises(UnitsFailed) as caught:
+        commit(settings, results, "run-1", END, planned=[u.to_dict() for u in units])
     assert [(f["index"], f["committed_offset"]) for f in caught.value.failed] == [(1, units[1].start_offset)]
     assert "units after it were discarded" in str(caught.value)
-    ingest.aggregate(settings, caught.value.committed["days"])
+    aggregate(settings, caught.value.committed["days"])
 
     prefix_lines = units[1].first_line
     assert rows(data_dir, "select committed_offset, committed_lines from ingest_sources") == [
@@ -267,11 +273,11 @@ def test_a_failed_middle_unit_commits_the_prefix_and_the_next_run_completes_once
 def test_a_file_truncated_after_planning_fails_its_unit(footfall_env, tmp_path, logs):
     footfall_env(FOOTFALL_LOG_GLOB=str(logs / "access.log"), FOOTFALL_MAP_CHUNK_BYTES="200000")
     settings = Settings.from_env()
-    units = ingest.discover(settings)
+    units = discover(settings)
     with open(logs / "access.log", "r+b") as f:
         f.truncate(units[1].end_offset - 10)
-    with pytest.raises(ingest.SourceChanged, match="has no line end at byte"):
-        ingest.parse_source(settings, units[1], "run-1", END.date())
+    with pytest.raises(SourceChanged, match="has no line end at byte"):
+        parse_source(ParseJob.from_settings(settings), units[1], "run-1", END.date())
 
 
 @pytest.mark.real_logs
@@ -286,7 +292,7 @@ def test_units_beyond_the_cap_wait_for_the_next_runs(footfall_env, tmp_path, log
         footfall_env, tmp_path / "capped", FOOTFALL_MAP_CHUNK_BYTES="300000", FOOTFALL_MAP_MAX_UNITS="2"
     )
     live.write_bytes(b"".join(apache_lines[-100:]))
-    units = ingest.discover(Settings.from_env())
+    units = discover(Settings.from_env())
     assert [(u.plan.path, u.index) for u in units] == [(str(live), 0), (str(logs / "access.log"), 0)]
     runs = 0
     while ingest_once(f"run-{runs}")["lines_read"]:
@@ -320,7 +326,7 @@ def test_the_dag_maps_over_units_and_commits_around_a_failed_one(dagbag, footfal
     broken.write_bytes(whole)
     idle = time.time() - 3600
     os.utime(broken, (idle, idle))
-    units = ingest.discover(Settings.from_env())
+    units = discover(Settings.from_env())
     broken_units = [u for u in units if u.plan.path == str(broken)]
     assert len(broken_units) >= 3
     # Cut inside its second-to-last unit: that unit fails (no line end where it was planned);

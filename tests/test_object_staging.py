@@ -28,7 +28,11 @@ import pytest
 from conftest import REPO, shared_log
 from test_fault_injection import CHILD, snapshot
 
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import plan_units
+from warehouse.ingest.sources import find_sources
 from warehouse.settings import Settings
 
 # A real S3 server, Airflow runs and child processes, on excerpts of the real logs.
@@ -120,11 +124,11 @@ def world(tmp_path_factory) -> dict:
         "FOOTFALL_DATA_DIR": str(root / "filesystem"),
     }
     settings = Settings.from_env(env)
-    units = ingest.plan_units(settings, ingest.find_sources(settings))
+    units = plan_units(settings, find_sources(settings))
     assert len(units) >= 3  # several parse tasks, each with its own prefix
-    results = [ingest.parse_source(settings, u, "filesystem-run", END.date()) for u in units]
-    committed = ingest.commit(settings, results, "filesystem-run", END, planned=[u.to_dict() for u in units])
-    ingest.aggregate(settings, committed["days"])
+    results = [parse_source(ParseJob.from_settings(settings), u, "filesystem-run", END.date()) for u in units]
+    committed = commit(settings, results, "filesystem-run", END, planned=[u.to_dict() for u in units])
+    aggregate(settings, committed["days"])
     clean = snapshot(root / "filesystem")
     assert all(clean.values()), "every table must have rows"
     lines = sum(p.read_bytes().count(b"\n") for p in logs.iterdir())

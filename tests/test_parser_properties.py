@@ -39,7 +39,11 @@ from test_privacy import _AddressFinder, addresses_in
 
 from parsers.access_log import MAX_LINE_BYTES, parse_lines
 from parsers.log_format import compile_log_format
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import WorkUnit, discover
+from warehouse.ingest.sources import SourcePlan
 from warehouse.settings import Settings
 
 DETERMINISTIC = dict(
@@ -118,10 +122,10 @@ def test_any_bytes_are_ingested_line_by_line_without_error(data, chunk_bytes):
             "FOOTFALL_MAX_REJECT_RATE": "1",
         }
         s = Settings.from_env(env)
-        plans = ingest.discover(s)
-        results = [ingest.parse_source(s, p, "run-1", dt.date(2026, 11, 21)) for p in plans]
-        committed = ingest.commit(s, results, "run-1", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
-        ingest.aggregate(s, committed["days"])
+        plans = discover(s)
+        results = [parse_source(ParseJob.from_settings(s), p, "run-1", dt.date(2026, 11, 21)) for p in plans]
+        committed = commit(s, results, "run-1", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+        aggregate(s, committed["days"])
 
         con = duckdb.connect(str(tmp / "data" / "warehouse.duckdb"), read_only=True)
         try:
@@ -333,8 +337,10 @@ def test_hostile_lines_are_each_stored_once_and_no_address_survives(case, chunk_
         s = Settings.from_env(env)
         # The unit plan_units gives a new file (planning opens the warehouse: a second per example).
         size = log.stat().st_size
-        plan = ingest.SourcePlan(str(log), "fuzz", "fuzz", min(size, 1024), False, size, 0, 0)
-        result = ingest.parse_source(s, ingest.WorkUnit(plan, 0, 0, None, 0), "run-1", READ_AT.date(), now=READ_AT)
+        plan = SourcePlan(str(log), "fuzz", "fuzz", min(size, 1024), False, size, 0, 0)
+        result = parse_source(
+            ParseJob.from_settings(s), WorkUnit(plan, 0, 0, None, 0), "run-1", READ_AT.date(), now=READ_AT
+        )
         tables = {kind: [] for kind in ("events", "quarantine")}
         for f in result["files"]:
             if f["kind"] in tables:
@@ -368,8 +374,8 @@ def test_control_characters_reach_no_stored_string(footfall_env, tmp_path):
     )
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
     s = Settings.from_env()
-    results = [ingest.parse_source(s, u, "run-1", dt.date(2026, 11, 21)) for u in ingest.discover(s)]
-    ingest.commit(s, results, "run-1", None)
+    results = [parse_source(ParseJob.from_settings(s), u, "run-1", dt.date(2026, 11, 21)) for u in discover(s)]
+    commit(s, results, "run-1", None)
     con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
     try:
         events = con.execute("select user_agent, referrer from events order by line_number").fetchall()

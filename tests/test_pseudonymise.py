@@ -61,7 +61,7 @@ def test_pseudonymise_matches_the_definitions_row_by_row(tmp_path, timezone, wit
     key = keys.hash_key()
     events = _events()
     coded = CodedEvents.encode(events)
-    # The enricher's id (a column of the user-agent dimension) is kept as it is, not hashed again.
+    # An id already on the user-agent dimension (identify_user_agents') is kept as it is, not hashed again.
     enricher_ids = {"A" * 150: 7, "B": 8, "C": 9}
     if with_ua_id:
         agents = coded.dims["user_agent"]

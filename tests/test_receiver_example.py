@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO
 from outbox_helpers import HALF_HOUR, ingested_apache_logs, make_settings, outbox_rows
 
-from warehouse import outbox, publish, report
+from warehouse.reporting import delivery, outbox, reports
 
 pytestmark = pytest.mark.real_logs
 
@@ -70,10 +70,10 @@ def settings(template, tmp_path, example):
 def test_footfall_delivers_to_the_documented_receiver(settings, example):
     url, store = example
     ends = [DAY + dt.timedelta(hours=14) + HALF_HOUR * i for i in (1, 2, 3)]
-    visits = [report.build_visits_report(settings, end - HALF_HOUR, end) for end in ends]
-    daily = report.build_daily_summaries(settings, DAY, DAY + dt.timedelta(days=1))
+    visits = [reports.build_visits_report(settings, end - HALF_HOUR, end) for end in ends]
+    daily = reports.build_daily_summaries(settings, DAY, DAY + dt.timedelta(days=1))
 
-    assert publish.deliver_due(settings)["delivered"] == 4  # real clock: the receiver checks freshness
+    assert delivery.deliver_due(settings)["delivered"] == 4  # real clock: the receiver checks freshness
 
     rows = outbox_rows(settings)
     assert sorted(p.stem for p in store.glob("*.json")) == sorted(visits + daily)
@@ -88,7 +88,7 @@ def test_footfall_delivers_to_the_documented_receiver(settings, example):
 
 def test_the_documented_receiver_refuses_forgeries_and_replays(settings, example):
     url, _ = example
-    rid = report.build_visits_report(settings, DAY, DAY + HALF_HOUR)
+    rid = reports.build_visits_report(settings, DAY, DAY + HALF_HOUR)
     body = outbox_rows(settings)[rid]["payload"].encode()
     now = dt.datetime.now(dt.UTC)
 
@@ -96,12 +96,12 @@ def test_the_documented_receiver_refuses_forgeries_and_replays(settings, example
         response = httpx.post(f"{url}/reports", content=body, headers=headers)
         return response.status_code, response.json()
 
-    good = publish.request_headers(settings, rid, "visits", body, now)
+    good = delivery.request_headers(settings, rid, "visits", body, now)
     assert post(good) == (200, {"status": "stored", "key": rid})
     assert post(good) == (200, {"status": "duplicate", "key": rid})
     forged = good | {"Footfall-Signature": good["Footfall-Signature"][:-4] + "0000"}
     assert post(forged)[0] == 401
-    stale = publish.request_headers(settings, rid, "visits", body, now - dt.timedelta(hours=1))
+    stale = delivery.request_headers(settings, rid, "visits", body, now - dt.timedelta(hours=1))
     assert post(stale)[0] == 401
     assert post(good | {"Authorization": "Bearer nope"})[0] == 401
     assert post(good | {"Idempotency-Key": "../../etc/passwd"})[0] == 400
@@ -115,8 +115,8 @@ def test_the_documented_receiver_refuses_forgeries_and_replays(settings, example
         VISIT_TRACKING_API_TOKEN=TOKEN,
         VISIT_TRACKING_SIGNING_SECRET="not-the-secret",
     )
-    report.build_visits_report(wrong, DAY + HALF_HOUR, DAY + 2 * HALF_HOUR)
+    reports.build_visits_report(wrong, DAY + HALF_HOUR, DAY + 2 * HALF_HOUR)
     started = time.monotonic()
     with pytest.raises(outbox.DeliveryRejected, match="HTTP 401: .*wrong or stale signature"):
-        publish.deliver_due(wrong)
+        delivery.deliver_due(wrong)
     assert time.monotonic() - started < 5

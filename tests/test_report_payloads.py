@@ -15,7 +15,7 @@ from conftest import REPO, shared_log
 from oracle import country, daily, is_page_view, read_hits, stored_user_agent
 from outbox_helpers import HALF_HOUR, FakeClock, ingest_log, ingested_apache_logs, make_settings, outbox_rows
 
-from warehouse import outbox, report
+from warehouse.reporting import outbox, reports
 from warehouse.settings import ConfigError, Settings
 
 DAY = dt.datetime(2015, 5, 19, tzinfo=dt.UTC)
@@ -52,7 +52,7 @@ def test_visits_payloads_match_the_oracle_and_the_schema(apache, tmp_path, top_n
     # Every half hour of the day; with the small top N, the busy morning is enough.
     ends = [DAY + HALF_HOUR * i for i in (range(1, 49) if top_n == 50 else range(17, 29))]
     clock = FakeClock(DAY)
-    ids = [report.build_visits_report(settings, end - HALF_HOUR, end, clock=clock) for end in ends]
+    ids = [reports.build_visits_report(settings, end - HALF_HOUR, end, clock=clock) for end in ends]
 
     built = payloads(settings, "visits")
     other_seen = False
@@ -81,7 +81,7 @@ def test_visits_payloads_match_the_oracle_and_the_schema(apache, tmp_path, top_n
     # Building again gives the same bytes: nothing changes in the outbox.
     before = outbox_rows(settings)
     for end in ends[:4]:
-        report.build_visits_report(settings, end - HALF_HOUR, end, clock=clock)
+        reports.build_visits_report(settings, end - HALF_HOUR, end, clock=clock)
     assert outbox_rows(settings) == before
 
 
@@ -101,7 +101,7 @@ def test_a_payload_stays_within_tens_of_kb_whatever_the_traffic(tmp_path):
     ingest_log(tmp_path / "data", tmp_path / "secrets", log)
     settings = make_settings(tmp_path / "data", tmp_path / "secrets")
 
-    rid = report.build_visits_report(settings, DAY + dt.timedelta(hours=14), DAY + dt.timedelta(hours=14, minutes=30))
+    rid = reports.build_visits_report(settings, DAY + dt.timedelta(hours=14), DAY + dt.timedelta(hours=14, minutes=30))
 
     body = outbox_rows(settings)[rid]["payload"].encode()
     bucket = json.loads(body)["data"]["2015-05-19 14"]
@@ -119,7 +119,7 @@ def test_daily_summaries_match_the_oracle_and_the_schema(apache, tmp_path):
     settings = make_settings(root / "data", tmp_path / "secrets", FOOTFALL_REPORT_TOP_N="10")
     start, end = dt.datetime(2015, 5, 16, tzinfo=dt.UTC), dt.datetime(2015, 5, 22, tzinfo=dt.UTC)
 
-    ids = report.build_daily_summaries(settings, start, end, clock=FakeClock(end))
+    ids = reports.build_daily_summaries(settings, start, end, clock=FakeClock(end))
 
     assert ids == [f"daily_summary-201505{d}T000000Z-201505{d + 1}T000000Z" for d in range(16, 22)]
     oracle = daily(hits)
@@ -156,7 +156,7 @@ def test_a_daily_summary_covers_a_day_of_footfall_timezone(tmp_path):
     ingest_log(tmp_path / "data", tmp_path / "secrets", shared_log("apache_logs"), **zone)
     settings = make_settings(tmp_path / "data", tmp_path / "secrets", **zone)
 
-    (rid,) = report.build_daily_summaries(settings, DAY, DAY + dt.timedelta(days=1), clock=FakeClock(DAY))
+    (rid,) = reports.build_daily_summaries(settings, DAY, DAY + dt.timedelta(days=1), clock=FakeClock(DAY))
 
     # New York is UTC-4 in May: its 18 May ends at 04:00Z on the 19th, inside this run's interval.
     assert rid == "daily_summary-20150518T040000Z-20150519T040000Z"
@@ -172,30 +172,30 @@ def test_a_daily_summary_covers_a_day_of_footfall_timezone(tmp_path):
 
 def test_summary_days_cover_each_utc_day_once():
     utc = dt.UTC
-    assert report.summary_days(dt.datetime(2015, 5, 19, tzinfo=utc), dt.datetime(2015, 5, 20, tzinfo=utc)) == [
+    assert reports.summary_days(dt.datetime(2015, 5, 19, tzinfo=utc), dt.datetime(2015, 5, 20, tzinfo=utc)) == [
         dt.date(2015, 5, 19)
     ]
     # Unaligned (manually triggered) and multi-day intervals: days whose end falls inside.
     t = dt.datetime(2015, 5, 19, 13, tzinfo=utc)
-    assert report.summary_days(t - dt.timedelta(days=1), t) == [dt.date(2015, 5, 18)]
-    assert report.summary_days(t, t + dt.timedelta(hours=2)) == []
-    assert report.summary_days(t, t + dt.timedelta(days=3)) == [dt.date(2015, 5, d) for d in (19, 20, 21)]
+    assert reports.summary_days(t - dt.timedelta(days=1), t) == [dt.date(2015, 5, 18)]
+    assert reports.summary_days(t, t + dt.timedelta(hours=2)) == []
+    assert reports.summary_days(t, t + dt.timedelta(days=3)) == [dt.date(2015, 5, d) for d in (19, 20, 21)]
     # Another zone: the local days whose local midnight falls in the interval, each once.
     paris = [
-        report.summary_days(DAY + dt.timedelta(days=i), DAY + dt.timedelta(days=i + 1), "Europe/Paris") for i in (0, 1)
+        reports.summary_days(DAY + dt.timedelta(days=i), DAY + dt.timedelta(days=i + 1), "Europe/Paris") for i in (0, 1)
     ]
     assert paris == [[dt.date(2015, 5, 19)], [dt.date(2015, 5, 20)]]
     # A daylight-saving day is 23 hours long.
-    start, end = report.day_bounds(dt.date(2015, 3, 29), "Europe/Paris")
+    start, end = reports.day_bounds(dt.date(2015, 3, 29), "Europe/Paris")
     assert (start.isoformat(), end - start) == ("2015-03-28T23:00:00+00:00", dt.timedelta(hours=23))
 
 
 def test_top_counts_rule():
-    assert report.top_counts({"b": 2, "a": 2, "c": 5}, 2) == {"c": 5, "a": 2, "(other)": 2}
-    assert report.top_counts({"b": 2, "a": 2}, 2) == {"a": 2, "b": 2}
+    assert reports.top_counts({"b": 2, "a": 2, "c": 5}, 2) == {"c": 5, "a": 2, "(other)": 2}
+    assert reports.top_counts({"b": 2, "a": 2}, 2) == {"a": 2, "b": 2}
     # A key that is literally "(other)" is never listed apart from the rest.
-    assert report.top_counts({"(other)": 9, "a": 1}, 5) == {"a": 1, "(other)": 9}
-    assert report.top_counts({"/" + "x" * 300: 9, "/a": 1}, 5, max_key_chars=256) == {"/a": 1, "(other)": 9}
+    assert reports.top_counts({"(other)": 9, "a": 1}, 5) == {"a": 1, "(other)": 9}
+    assert reports.top_counts({"/" + "x" * 300: 9, "/a": 1}, 5, max_key_chars=256) == {"/a": 1, "(other)": 9}
 
 
 def test_the_schemas_are_strict_where_they_should_be():
@@ -244,7 +244,7 @@ def test_the_schemas_are_strict_where_they_should_be():
 @pytest.mark.real_logs
 def test_an_invalid_payload_is_never_queued(apache, tmp_path):
     with pytest.raises(jsonschema.ValidationError):
-        report.validate_payload("visits", {"timestamp": "x", "reporting_interval_seconds": 0, "data": {}})
+        reports.validate_payload("visits", {"timestamp": "x", "reporting_interval_seconds": 0, "data": {}})
     root, _ = apache
     settings = make_settings(root / "data", tmp_path / "secrets")
     con = duckdb.connect(str(settings.warehouse_path))

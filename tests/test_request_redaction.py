@@ -9,7 +9,10 @@ import datetime as dt
 import duckdb
 import pytest
 
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import ConfigError, Settings
 
 HOST_FORMAT = (
@@ -40,8 +43,10 @@ def ingest_lines(footfall_env, tmp_path, **env) -> duckdb.DuckDBPyConnection:
     data_dir = tmp_path / "data"
     footfall_env(FOOTFALL_LOG_GLOB=str(log), FOOTFALL_LOG_FORMAT=HOST_FORMAT, FOOTFALL_DATA_DIR=str(data_dir), **env)
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, u, "run-1", dt.date(2026, 11, 21)) for u in ingest.discover(settings)]
-    ingest.aggregate(settings, ingest.commit(settings, results, "run-1", None)["days"])
+    results = [
+        parse_source(ParseJob.from_settings(settings), u, "run-1", dt.date(2026, 11, 21)) for u in discover(settings)
+    ]
+    aggregate(settings, commit(settings, results, "run-1", None)["days"])
     return duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
 
 

@@ -27,7 +27,12 @@ import pytest
 from conftest import REPO, shared_log
 from warehouse_queries import query
 
-from warehouse import ingest, retention, storage
+from transforms.models import catalogue, rebuild
+from warehouse import retention, storage
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import ConfigError, Settings
 
 LAST_DAY = dt.date(2015, 5, 20)
@@ -84,10 +89,10 @@ def env_for(root: Path, data_dir: Path) -> dict[str, str]:
 
 def ingest_run(settings: Settings, run_id: str, interval_end: dt.datetime) -> dict:
     """One ingest pass as the DAG runs it; quarantine partitions follow the interval's date."""
-    plans = ingest.discover(settings)
-    results = [ingest.parse_source(settings, p, run_id, interval_end.date()) for p in plans]
-    committed = ingest.commit(settings, results, run_id, interval_end)
-    ingest.aggregate(settings, committed["days"])
+    plans = discover(settings)
+    results = [parse_source(ParseJob.from_settings(settings), p, run_id, interval_end.date()) for p in plans]
+    committed = commit(settings, results, run_id, interval_end)
+    aggregate(settings, committed["days"])
     return committed
 
 
@@ -112,7 +117,7 @@ def snapshot(data_dir: Path, tables) -> dict[str, list[dict]]:
 
 MONTHLY = [r[0] for r in EXPECTED_ROLLUPS]
 STATE_TABLES = [
-    *storage.AGGREGATE_TABLES, *MONTHLY, "rollup_days", "retention_purged_days", "retention_unlink_queue",
+    *catalogue.AGGREGATE_TABLES, *MONTHLY, "rollup_days", "retention_purged_days", "retention_unlink_queue",
     "ingest_files", "aggregates_pending",
 ]  # fmt: skip
 
@@ -134,7 +139,7 @@ def base(tmp_path_factory):
     data_dir = root / "base"
     settings = Settings.from_env(env_for(root, data_dir))
     ingest_run(settings, "ingest-1", dt.datetime(2015, 5, 20, 12, tzinfo=dt.UTC))
-    daily = snapshot(data_dir, storage.AGGREGATE_TABLES)
+    daily = snapshot(data_dir, catalogue.AGGREGATE_TABLES)
     assert all(daily.values()), "every aggregate table must have rows"
     assert query(data_dir, "select count(*) from quarantine") == [(2,)]
     return {"root": root, "dir": data_dir, "daily": daily, "lines": lines}
@@ -175,7 +180,7 @@ def test_raw_data_goes_after_its_period_and_every_aggregate_row_stays(world, mon
     assert not list((data_dir / "events").iterdir())  # empty partition dirs are removed too
     purged = query(data_dir, "select event_date, files, rows, late_rows from retention_purged_days order by 1")
     assert [p[0] for p in purged] == DAYS and sum(p[2] for p in purged) == 10_000 and {p[3] for p in purged} == {0}
-    assert snapshot(data_dir, storage.AGGREGATE_TABLES) == world["daily"]
+    assert snapshot(data_dir, catalogue.AGGREGATE_TABLES) == world["daily"]
     assert query(data_dir, "select count(*) from rollup_days") == [(0,)]  # aggregates are younger than 30 days
 
 
@@ -207,7 +212,7 @@ def test_late_lines_rebuild_and_a_new_aggregates_version_leave_purged_days_alone
         (dt.date(2015, 5, 21), 30),
     ]
     assert query(data_dir, "select count(*) from aggregates_pending") == [(0,)]
-    after = snapshot(data_dir, storage.AGGREGATE_TABLES)
+    after = snapshot(data_dir, catalogue.AGGREGATE_TABLES)
     day21 = {t: [r for r in rows if str(r.get("day", r.get("hour")))[:10] == "2015-05-21"] for t, rows in after.items()}
     assert day21["daily_traffic"][0]["hits"] == 30  # a day whose raw data is kept is aggregated as usual
     without21 = {t: [r for r in rows if r not in day21[t]] for t, rows in after.items()}
@@ -217,15 +222,15 @@ def test_late_lines_rebuild_and_a_new_aggregates_version_leave_purged_days_alone
 
     assert rebuild(settings) == 1  # 2015-05-21 only
     assert rebuild(settings, "2015-05-17", "2015-05-20") == 0
-    assert snapshot(data_dir, storage.AGGREGATE_TABLES) == after
+    assert snapshot(data_dir, catalogue.AGGREGATE_TABLES) == after
 
     # A new AGGREGATES_VERSION recreates the tables and rebuilds every day it still can.
     con = storage.connect(data_dir)
     con.execute("update warehouse_meta set value = 'an older version' where key = 'aggregates_version'")
     con.execute("delete from daily_traffic where day = '2015-05-21'")  # so that the rebuild must bring it back
     con.close()
-    assert ingest.aggregate(settings, []) == 1
-    assert snapshot(data_dir, storage.AGGREGATE_TABLES) == after
+    assert aggregate(settings, []) == 1
+    assert snapshot(data_dir, catalogue.AGGREGATE_TABLES) == after
     assert query(data_dir, "select value from warehouse_meta where key = 'aggregates_version'") == [
         (storage.AGGREGATES_VERSION,)
     ]
@@ -236,7 +241,7 @@ def test_late_lines_rebuild_and_a_new_aggregates_version_leave_purged_days_alone
     assert query(data_dir, "select rows, late_rows from retention_purged_days where event_date = '2015-05-18'") == [
         (2893 + 50, 50)
     ]
-    assert snapshot(data_dir, storage.AGGREGATE_TABLES) == after
+    assert snapshot(data_dir, catalogue.AGGREGATE_TABLES) == after
 
 
 def expected_rollups(daily: dict[str, list[dict]]) -> dict[str, list[dict]]:
@@ -385,7 +390,7 @@ def test_the_orphan_sweep_removes_old_unregistered_files_only(world):
 
     assert swept == {"files": [str(old.relative_to(data_dir))], "staging": ["run-old"]}
     assert not old.exists() and fresh.exists() and registered.exists() and live_run.exists()
-    assert snapshot(data_dir, storage.AGGREGATE_TABLES) == world["daily"]
+    assert snapshot(data_dir, catalogue.AGGREGATE_TABLES) == world["daily"]
 
 
 @pytest.mark.real_logs
@@ -403,9 +408,9 @@ def test_visitor_tables_keep_their_own_period_without_a_rollup(world):
 
 def test_utc_partitions_of_a_local_day():
     day = dt.date(2015, 5, 18)
-    assert storage.utc_partitions_of(day, "UTC") == [day]
-    assert storage.utc_partitions_of(day, "America/New_York") == [day, day + dt.timedelta(days=1)]
-    assert storage.utc_partitions_of(day, "Asia/Tokyo") == [day - dt.timedelta(days=1), day]
+    assert rebuild.utc_partitions_of(day, "UTC") == [day]
+    assert rebuild.utc_partitions_of(day, "America/New_York") == [day, day + dt.timedelta(days=1)]
+    assert rebuild.utc_partitions_of(day, "Asia/Tokyo") == [day - dt.timedelta(days=1), day]
 
 
 def test_every_daily_aggregate_table_is_rolled_up_or_says_why_not():

@@ -1,4 +1,4 @@
-"""Route rules (transforms/routes.py), dimension files (warehouse/dimensions.py) and the
+"""Route rules (transforms/routes.py), dimension files (transforms/models/dimensions.py) and the
 settings that name the user-id and session fields: the inputs of docs/communities.md."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import textwrap
 import polars as pl
 import pytest
 
+from transforms.models.dimensions import DimensionError, load_dimensions, read_dimensions
 from transforms.privacy import keyed_hash
 from transforms.routes import Routes, RoutesConfigError
 from warehouse import storage
-from warehouse.dimensions import DimensionError, load_dimensions, read_dimensions
 from warehouse.settings import ConfigError, Settings
 
 ROUTES = """

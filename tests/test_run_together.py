@@ -20,7 +20,10 @@ from conftest import excerpt_lines, shared_log
 from oracle import read_hits
 from parser_check import assert_matches_oracle
 
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 
 # apache_logs' lines kept in tests/fixtures (1-60, 5849-5862, 8897-8901), by line number.
@@ -49,9 +52,11 @@ def ingest_log(footfall_env, tmp_path, data: bytes):
     log.write_bytes(data)
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log), FOOTFALL_COUNT_CRAWLERS="true")
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, u, "run-1", dt.date(2026, 11, 21)) for u in ingest.discover(settings)]
-    committed = ingest.commit(settings, results, "run-1", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
-    ingest.aggregate(settings, committed["days"])
+    results = [
+        parse_source(ParseJob.from_settings(settings), u, "run-1", dt.date(2026, 11, 21)) for u in discover(settings)
+    ]
+    committed = commit(settings, results, "run-1", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    aggregate(settings, committed["days"])
     return committed, duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
 
 

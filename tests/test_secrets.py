@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import shared_log
 
-from warehouse import ingest
 from warehouse.cli import main as cli
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import ConfigError, Settings
 
 
@@ -22,8 +24,10 @@ def mode(path: Path) -> int:
 
 def ingest_once() -> dict:
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, u, "run-1", dt.date(2026, 11, 21)) for u in ingest.discover(settings)]
-    return ingest.commit(settings, results, "run-1", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    results = [
+        parse_source(ParseJob.from_settings(settings), u, "run-1", dt.date(2026, 11, 21)) for u in discover(settings)
+    ]
+    return commit(settings, results, "run-1", dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from conftest import shared_log
 from oracle import read_hits
 
 from transforms.privacy import KeyStore
-from warehouse import ingest
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 from warehouse.shared_secrets import SecretsNotShared, check_shared_secrets
 
@@ -51,9 +53,12 @@ def two_hosts(tmp_path, log, shared: bool) -> tuple[list[dict], list[dict], Sett
     }
     base = Settings.from_env({**env, "FOOTFALL_SECRETS_DIR": str(tmp_path / "secrets")})
     hosts = [base] if shared else [dataclasses.replace(base, secrets_dir=tmp_path / f"secrets-{h}") for h in "ab"]
-    units = ingest.discover(base)
+    units = discover(base)
     assert len(units) >= 4
-    results = [ingest.parse_source(hosts[i % len(hosts)], unit, "run-1", END.date()) for i, unit in enumerate(units)]
+    results = [
+        parse_source(ParseJob.from_settings(hosts[i % len(hosts)]), unit, "run-1", END.date())
+        for i, unit in enumerate(units)
+    ]
     return [u.to_dict() for u in units], results, hosts[0]
 
 
@@ -69,7 +74,7 @@ def visitors_per_day(settings: Settings) -> dict[dt.date, int]:
 def test_units_parsed_on_two_hosts_with_one_secrets_dir_count_each_visitor_once(tmp_path, log, expected_visitors):
     units, results, warehouse_host = two_hosts(tmp_path, log, shared=True)
     check_shared_secrets(KeyStore(warehouse_host.secrets_dir, warehouse_host.hash_key), results)
-    ingest.commit(warehouse_host, results, "run-1", END, planned=units)
+    commit(warehouse_host, results, "run-1", END, planned=units)
     assert visitors_per_day(warehouse_host) == expected_visitors
 
 
@@ -86,7 +91,7 @@ def test_units_parsed_with_a_secrets_dir_per_host_are_refused_before_commit(tmp_
     assert "2 salt(s) in the units" in message
     assert "FOOTFALL_SECRETS_DIR" in message and "docs/scaling.md" in message
     # What the check prevents: committed anyway, every visitor seen by both hosts counts twice.
-    ingest.commit(warehouse_host, results, "run-1", END, planned=units)
+    commit(warehouse_host, results, "run-1", END, planned=units)
     split = visitors_per_day(warehouse_host)
     assert all(split[day] >= n for day, n in expected_visitors.items())
     assert sum(split.values()) > sum(expected_visitors.values())

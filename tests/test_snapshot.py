@@ -19,7 +19,12 @@ import duckdb
 import pytest
 from conftest import REPO, shared_log
 
-from warehouse import ingest, snapshot, storage
+from transforms.models import catalogue
+from warehouse import snapshot, storage
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
 
 PROBE = str(REPO / "tests" / "snapshot_probe.py")
@@ -64,10 +69,10 @@ def env_for(root: Path) -> dict[str, str]:
 
 def ingest_log(settings: Settings, run_id: str) -> None:
     """One ingest pass through the functions the DAG's tasks call (it publishes a snapshot)."""
-    plans = ingest.discover(settings)
-    results = [ingest.parse_source(settings, p, run_id, INGEST_DATE.date()) for p in plans]
-    committed = ingest.commit(settings, results, run_id, INGEST_DATE)
-    ingest.aggregate(settings, committed["days"])
+    plans = discover(settings)
+    results = [parse_source(ParseJob.from_settings(settings), p, run_id, INGEST_DATE.date()) for p in plans]
+    committed = commit(settings, results, run_id, INGEST_DATE)
+    aggregate(settings, committed["days"])
 
 
 @pytest.fixture
@@ -180,10 +185,10 @@ def test_the_definitions_version_changes_with_a_metric(tmp_path, monkeypatch):
     before = snapshot.definitions_version()
     models = tmp_path / "sql"
     models.mkdir()
-    for path in storage.MODELS_DIR.glob("*.sql"):
+    for path in catalogue.MODELS_DIR.glob("*.sql"):
         (models / path.name).write_text(path.read_text())
     (models / "page_daily.sql").write_text((models / "page_daily.sql").read_text().replace("count(*)", "count(1)"))
-    monkeypatch.setattr(storage, "MODELS_DIR", models)
+    monkeypatch.setattr(catalogue, "MODELS_DIR", models)
     snapshot.definitions_version.cache_clear()
     try:
         assert snapshot.definitions_version() != before

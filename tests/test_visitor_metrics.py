@@ -14,15 +14,21 @@ from oracle import is_page_view, read_hits
 from warehouse_queries import query
 
 from transforms.privacy import KeyStore
-from warehouse import ingest
+from warehouse.aggregation import aggregate
+from warehouse.ingest.commit import commit
+from warehouse.ingest.parse_job import ParseJob, parse_source
+from warehouse.ingest.planning import discover
 from warehouse.settings import Settings
+from warehouse.shared_secrets import purge_salts
 
 
 def ingest_all(run_id: str = "run-1") -> Settings:
     settings = Settings.from_env()
-    results = [ingest.parse_source(settings, p, run_id, dt.date(2026, 11, 21)) for p in ingest.discover(settings)]
-    committed = ingest.commit(settings, results, run_id)
-    ingest.aggregate(settings, committed["days"])
+    results = [
+        parse_source(ParseJob.from_settings(settings), p, run_id, dt.date(2026, 11, 21)) for p in discover(settings)
+    ]
+    committed = commit(settings, results, run_id)
+    aggregate(settings, committed["days"])
     return settings
 
 
@@ -148,8 +154,8 @@ def test_old_salts_are_deleted_and_ids_cannot_be_recomputed(footfall_env):
     # Controlled clock: the 17 May salt was created 49 hours ago, the others just now.
     old = (now - dt.timedelta(hours=49)).timestamp()
     os.utime(keys.salts_dir / "2015-05-17.salt", (old, old))
-    assert ingest.purge_salts(settings, now) == ["2015-05-17"]
-    assert ingest.purge_salts(settings, now) == []
+    assert purge_salts(settings, now) == ["2015-05-17"]
+    assert purge_salts(settings, now) == []
 
     # Re-reading the same log from scratch: the 17th gets a fresh salt, so its ids are new,
     # while its counts (one salt for the whole day) are unchanged.

@@ -6,12 +6,15 @@ once per distinct value:
 * the client address behind trusted proxies (``$http_x_forwarded_for``);
 * GeoIP country, subdivision and city of that address (the address itself is discarded
   later by :func:`transforms.privacy.pseudonymise`);
-* user agent -> browser, OS, device type and crawler flag, cached across runs by the keyed
-  ``user_agent_id`` (no user-agent text is kept in the cache);
+* user agent -> browser, OS, device type and crawler flag, cached across runs by its keyed
+  ``user_agent_id`` (no user-agent text is kept in the cache), which the pseudonymisation
+  computed before (:func:`transforms.privacy.identify_user_agents`);
 * referrer -> domain and source class; UTM tags from the query string;
 * sensitive query parameters removed from the stored query and referrer;
 * addresses inside the request, the referrer and the host replaced by ``<address>``
   (:mod:`transforms.redaction`), after the values above were computed from them.
+
+Enrichment computes no keyed hash and holds no key: :mod:`transforms.privacy` owns them all.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from parsers.coded import CodedEvents
 from transforms.client_address import client_addresses
 from transforms.distinct_cache import DistinctCache
 from transforms.geoip import shared_geoip
-from transforms.privacy import client_ip_hashes, keyed_hashes
 from transforms.redaction import redact_dimension
 from transforms.referrers import DEFAULT_SENSITIVE_PARAMS, referrer_columns, strip_params, utm_columns
 from transforms.routes import Routes
@@ -66,7 +68,6 @@ class Enricher:
     """Everything a parse task needs to enrich chunks; one per task, shared by its threads.
 
     Args:
-        hash_key: the key of ``user_agent_id`` (:meth:`transforms.privacy.KeyStore.hash_key`).
         ua_cache: Parquet file of user agents classified by earlier runs (``user_agent_id`` +
             :data:`UA_SCHEMA` columns); missing means an empty cache.
         geoip_database: the .mmdb file, or ``None`` for the bundled GeoLite2 City.
@@ -83,7 +84,6 @@ class Enricher:
 
     def __init__(
         self,
-        hash_key: bytes,
         ua_cache: Path,
         geoip_database: Path | None = None,
         trusted_proxies: tuple[str, ...] = (),
@@ -93,7 +93,6 @@ class Enricher:
         routes: Routes | None = None,
         redact_addresses: bool = False,
     ) -> None:
-        self.hash_key = hash_key
         self.redact_addresses = redact_addresses
         self.routes = routes or Routes(())
         self.geoip = shared_geoip(geoip_database)
@@ -118,10 +117,8 @@ class Enricher:
             return pl.DataFrame(schema=UA_CACHE_SCHEMA)
         return pl.concat(self._new).unique("user_agent_id")
 
-    def _user_agents(self, user_agents: pl.Series) -> pl.DataFrame:
-        distinct = user_agents.unique()
-        ids = keyed_hashes(distinct, self.hash_key, "ua").alias("user_agent_id")
-        frame = pl.DataFrame({"user_agent": distinct, "user_agent_id": ids})
+    def _user_agents(self, agents: pl.DataFrame) -> pl.DataFrame:
+        frame = agents.select("user_agent", "user_agent_id").unique()
         # A missing user agent has no id: it is classified (as non-human) like any unknown one.
         cached = pl.col("user_agent_id").is_in(self._known_ids).fill_null(False)
         known = frame.filter(cached)
@@ -134,7 +131,7 @@ class Enricher:
             fresh = classified.filter(pl.col("user_agent_id").is_not_null())
             self._new.append(fresh.select(list(UA_CACHE_SCHEMA)))
             parts.append(classified.select("user_agent", "user_agent_id", *UA_SCHEMA))
-        return pl.concat([p.select("user_agent", "user_agent_id", *UA_SCHEMA) for p in parts])
+        return pl.concat([p.select("user_agent", *UA_SCHEMA) for p in parts])
 
     def apply(self, events: CodedEvents) -> CodedEvents:
         """Add the enrichment columns to parsed events, once per distinct value.
@@ -144,14 +141,15 @@ class Enricher:
         the result is the same.
 
         Args:
-            events: coded events with the dimensions of :data:`parsers.coded.DIMENSIONS`.
+            events: coded events with the dimensions of :data:`parsers.coded.DIMENSIONS`, the
+                ``user_agent`` dimension with its ``user_agent_id``
+                (:func:`transforms.privacy.identify_user_agents`).
 
         Returns:
             The same events (same codes and rows) whose dimensions gained columns:
             ``client``: ``remote_addr`` becomes the client address (behind trusted proxies),
-            plus ``country_code``, ``subdivision_code``, ``city`` and ``client_ip_hash``
-            (:func:`transforms.privacy.pseudonymise`'s, keyed with ``hash_key``);
-            ``user_agent``: ``user_agent_id`` and the classification of :data:`UA_SCHEMA`;
+            plus ``country_code``, ``subdivision_code`` and ``city``;
+            ``user_agent``: the classification of :data:`UA_SCHEMA`;
             ``request``: ``page_type``, ``community_slug`` and ``post_id`` from the routes, the
             UTM tags, and ``query`` without sensitive parameters; ``referrer``:
             ``referrer_domain`` and ``referrer_class``, and ``referrer`` without sensitive
@@ -175,13 +173,11 @@ class Enricher:
             client = client.with_columns(client_addresses(client, self.trusted_proxies).alias("remote_addr"))
         addresses = client.get_column("remote_addr")
         geo = self.geoip.lookup(addresses.unique())
-        return client.join(geo, on="remote_addr", how="left", nulls_equal=True, maintain_order="left").with_columns(
-            client_ip_hashes(addresses, self.hash_key).alias("client_ip_hash")
-        )
+        return client.join(geo, on="remote_addr", how="left", nulls_equal=True, maintain_order="left")
 
     def _enrich_agents(self, agents: pl.DataFrame) -> pl.DataFrame:
         return agents.join(
-            self._user_agents(agents.get_column("user_agent")),
+            self._user_agents(agents),
             on="user_agent",
             how="left",
             nulls_equal=True,

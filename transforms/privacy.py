@@ -167,7 +167,7 @@ def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
     """``user_hash`` of each user id (Int64, null for null), exactly as :func:`pseudonymise`
     computes it for events: BLAKE2b-64 keyed with the hash key over ``"user", id``.
 
-    For user ids outside the logs (``warehouse.dimensions``: ``users.user_id``,
+    For user ids outside the logs (``transforms.models.dimensions``: ``users.user_id``,
     ``content.owner_user_id``); Python runs once per distinct id.
     """
     distinct = user_ids.drop_nulls().unique()
@@ -177,6 +177,16 @@ def hash_user_ids(user_ids: pl.Series, hash_key: bytes) -> pl.Series:
 
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+
+
+def identify_user_agents(events: CodedEvents, keys: KeyStore) -> CodedEvents:
+    """The first step of pseudonymisation, before enrichment: ``user_agent_id``, the keyed id of
+    each distinct user agent (Int64, keyed with the hash key over ``"ua", user agent``), added to
+    the ``user_agent`` dimension. The enricher's cross-run classification cache is keyed by it,
+    so enrichment needs no key; :func:`pseudonymise` keeps it."""
+    agents = events.dims["user_agent"]
+    ids = keyed_hashes(agents.get_column("user_agent"), keys.hash_key(), "ua").alias("user_agent_id")
+    return events.with_dim("user_agent", agents.with_columns(ids))
 
 
 def pseudonymise(
@@ -198,11 +208,12 @@ def pseudonymise(
 
     Returns:
         The events without ``remote_addr``, ``x_forwarded_for``, ``user_id`` and the
-        ``session_id`` dimension; with Int64 ``client_ip_hash`` (in ``client``, unless the
-        enricher already added it; null where the address is null or empty), ``user_hash``
-        (in ``user_id``), ``user_agent_id`` (in ``user_agent``, unless the enricher already
-        added it), per-row ``visitor_id`` and ``session_hash`` (null without a session id),
-        and ``user_agent`` cut to 100 characters.
+        ``session_id`` dimension; with Int64 ``client_ip_hash`` (in ``client``; null where the
+        address is null or empty), ``user_hash`` (in ``user_id``), ``user_agent_id`` (in
+        ``user_agent``, unless :func:`identify_user_agents` added it), per-row ``visitor_id``
+        and ``session_hash`` (null without a session id), and ``user_agent`` cut to 100
+        characters. The address hashed is the client's as enrichment resolved it behind
+        trusted proxies.
     """
     key = keys.hash_key()
     site_bytes = site.encode("utf-8", "surrogateescape")
@@ -212,8 +223,7 @@ def pseudonymise(
     # a (day, session) pair (factorized from the rows' day and codes).
     client = events.dims["client"]
     addresses = client.get_column("remote_addr")
-    if "client_ip_hash" not in client.columns:
-        client = client.with_columns(client_ip_hashes(addresses, key).alias("client_ip_hash"))
+    client = client.with_columns(client_ip_hashes(addresses, key).alias("client_ip_hash"))
     users = events.dims["user_id"]
     users = users.with_columns(keyed_hashes(users.get_column("user_id"), key, _USER).alias("user_hash"))
     agents = events.dims["user_agent"]

@@ -96,7 +96,7 @@ def first_line_time(path: Path, compressed: bool, settings: Settings) -> dt.date
     """The UTC time of the earliest of a file's first lines that parse, or None."""
     from parsers.access_log import parse_lines
     from parsers.fast_path import as_utf8, lines_frame
-    from warehouse.log_files import read_head
+    from warehouse.ingest.log_files import read_head
 
     head, _ = read_head(path, compressed, _HEAD_BYTES)
     head = head[: head.rfind(b"\n") + 1] or head
@@ -105,7 +105,7 @@ def first_line_time(path: Path, compressed: bool, settings: Settings) -> dt.date
 
 
 def in_range(plans: Iterable, settings: Settings, start: dt.date | None, end: dt.date | None) -> list:
-    """The plans (``warehouse.ingest.SourcePlan``) of files whose lines may fall in ``start`` ..
+    """The plans (``warehouse.ingest.sources.SourcePlan``) of files whose lines may fall in ``start`` ..
     ``end`` (UTC dates, inclusive; ``None``: open); every plan when neither is given."""
     plans = list(plans)
     if start is None and end is None:

@@ -45,10 +45,10 @@ def explain(exc: BaseException) -> Explanation | None:
 
     from parsers.variables import LogFormatError
     from transforms.geoip import GeoIPConfigError
+    from transforms.models.dimensions import DimensionError
     from transforms.routes import RoutesConfigError
-    from warehouse.dimensions import DimensionError
     from warehouse.export import ExportError
-    from warehouse.outbox import OutboxError
+    from warehouse.reporting.outbox import OutboxError
     from warehouse.settings import ConfigError
 
     if isinstance(exc, CommandError):

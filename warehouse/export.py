@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from warehouse import storage
+from transforms.models import catalogue
 from warehouse.retention import ROLLUPS
 
 
@@ -113,8 +113,8 @@ class Export:
 
 
 def _daily(table: str, community: bool = False) -> Export:
-    # hourly_traffic's rows belong to the day of their hour (storage.aggregate_day); the rest have ``day``.
-    day = storage.aggregate_day(table)
+    # hourly_traffic's rows belong to the day of their hour (catalogue.aggregate_day); the rest have ``day``.
+    day = catalogue.aggregate_day(table)
     return Export(f"select * from {table} where {day} between $start and $end", "column" if community else None)
 
 
@@ -124,6 +124,8 @@ def _monthly(table: str) -> Export:
 
 
 _RANGE = "$start, $end"
+# Aggregate tables with a row per community: exported for one community (--community) or all.
+_COMMUNITY_TABLES = ("peak_visitors_daily",)
 EXPORTS: dict[str, Export] = {
     # docs/communities.md
     "community_daily": _daily("community_daily", community=True),
@@ -131,10 +133,9 @@ EXPORTS: dict[str, Export] = {
     "cross_division_flows": Export(f"select * from cross_division_flows({_RANGE})"),
     "visitor_stats": Export(f"select * from visitor_stats({_RANGE}, community := $community)", "param"),
     "trends": Export(f"select * from trends($grain, {_RANGE})", None, ("hour", "day", "week", "month")),
-    "conversions_daily": _daily("conversions_daily"),
     "demographics": Export(f"select * from demographics({_RANGE})"),
     "top_countries": Export(f"select * from top_countries({_RANGE})"),
-    "peak_visitors_daily": _daily("peak_visitors_daily", community=True),
+    **{name: _daily(name, community=True) for name in _COMMUNITY_TABLES},
     "peak_visitors": Export(
         "select * from peak_visitors($grain) where period_start between date_trunc($grain, cast($start as date)) "
         "and $end",
@@ -144,16 +145,8 @@ EXPORTS: dict[str, Export] = {
     "current_visitors": Export("select * from current_visitors", "column"),
     "content_views_daily": _daily("content_views_daily"),
     "content_views_summary": _daily("content_views_summary"),
-    # docs/metrics.md
-    "daily_traffic": _daily("daily_traffic"),
-    "visits_daily": _daily("visits_daily"),
-    "status_daily": _daily("status_daily"),
-    "page_daily": _daily("page_daily"),
-    "hourly_traffic": _daily("hourly_traffic"),
-    "referrers_daily": _daily("referrers_daily"),
-    "devices_daily": _daily("devices_daily"),
-    "countries_daily": _daily("countries_daily"),
-    "bots_daily": _daily("bots_daily"),
+    # The aggregate tables the catalogue marks as exported (docs/metrics.md).
+    **{m.name: _daily(m.name) for m in catalogue.MODELS if m.export and m.name not in _COMMUNITY_TABLES},
     "goaccess_daily": Export("select * from goaccess_daily where day_as_logged between $start and $end"),
     # Monthly rollups (docs/operations.md#rollups): days whose daily rows retention deleted.
     **{rollup.monthly: _monthly(rollup.monthly) for rollup in ROLLUPS},
@@ -166,7 +159,7 @@ EXPORTS: dict[str, Export] = {
     "visitor_stats_today": Export("select * from visitor_stats_today"),
     "visitor_stats_7d": Export("select * from visitor_stats_7d"),
     "visitor_stats_30d": Export("select * from visitor_stats_30d"),
-    "growth": Export("select * from growth($grain)", None, ("day", "week", "month")),
+    "growth": Export("select * from growth($grain, stable_pct := $stable_pct)", None, ("day", "week", "month")),
 }
 
 
@@ -181,6 +174,7 @@ def export_csv(
     output: Path | None = None,
     force: bool = False,
     keep_out_of: Iterable[Path] = (),
+    stable_pct: float = 5.0,
 ) -> int:
     """Write ``view`` for days ``start``..``end`` (inclusive, FOOTFALL_TIMEZONE) as CSV.
 
@@ -196,6 +190,8 @@ def export_csv(
             writes to stdout.
         force, keep_out_of: as :func:`check_output`; an existing ``output`` is never replaced
             without ``force``, even one created while the query ran.
+        stable_pct: FOOTFALL_GROWTH_STABLE_PCT, bound into ``growth``: a change within this
+            many percent is "stable".
 
     Returns:
         The number of data rows written.
@@ -219,7 +215,7 @@ def export_csv(
     sql = spec.sql
     if community is not None and spec.community == "column":
         sql = f"select * from ({sql}) where community_slug = $community"
-    params = {"start": start, "end": end, "community": community, "grain": grain or "day"}
+    params = {"start": start, "end": end, "community": community, "grain": grain or "day", "stable_pct": stable_pct}
     used = {name: value for name, value in params.items() if f"${name}" in sql}
     relation = con.sql(sql, params=used)
     # CSV has no nested values: maps, structs and lists (hourly_traffic's top-N maps) are

@@ -9,15 +9,15 @@ again and checks that the warehouse equals one clean run.
 
 Names in use (see the call sites):
 
-* ``parse.mid_chunks``: ``ingest.parse_source``, after the first chunk was written to the
+* ``parse.mid_chunks``: ``ingest.parse_job.parse_source``, after the first chunk was written to the
   staged Parquet, before the last.
-* ``parse.after_write``: ``ingest.parse_source``, staged files closed, before returning.
+* ``parse.after_write``: ``ingest.parse_job.parse_source``, staged files closed, before returning.
 * ``staging.mid_upload``: ``staging.publish``, after each staged file of a unit was uploaded to
   object storage (the first upload of a unit stops there), before the next.
-* ``commit.after_rename``: ``ingest.commit``, files moved into place, before the COMMIT.
-* ``commit.after_commit``: ``ingest.commit``, after the COMMIT, before replaced files and
+* ``commit.after_rename``: ``ingest.commit.commit``, files moved into place, before the COMMIT.
+* ``commit.after_commit``: ``ingest.commit.commit``, after the COMMIT, before replaced files and
   the staging dir are removed.
-* ``aggregate.mid_rebuild``: ``storage.rebuild_aggregates``, inside its transaction, after
+* ``aggregate.mid_rebuild``: ``aggregation.rebuild_aggregates``, inside its transaction, after
   the first table of the first batch was rebuilt.
 * ``retention.after_purge_commit``: ``retention.purge_raw``, files unregistered and the purge
   recorded (committed), before the files are deleted.

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
-from warehouse.ingest import ingested_through
+from warehouse.ingest.sources import ingested_through
 from warehouse.settings import Settings
 
 

@@ -94,7 +94,7 @@ def sample_file(path: Path, settings: Settings) -> FileReport:
     from parsers.access_log import parse_lines
     from parsers.fast_path import as_utf8, lines_frame
     from parsers.format_guess import best_alternative, fit
-    from warehouse.log_files import is_gzip, not_text_reason, read_sample
+    from warehouse.ingest.log_files import is_gzip, not_text_reason, read_sample
 
     report = FileReport(path, path.stat().st_size)
     if report.size == 0:

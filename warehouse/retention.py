@@ -30,7 +30,7 @@ The steps, each one idempotent and each write one DuckDB transaction, run in thi
 2. :func:`purge_raw`: unregister expired event and quarantine files and record the purged
    partitions (``retention_purged_days``) in one transaction, refresh the views, publish a
    snapshot without them, then delete the files no snapshot still open reads (the others wait
-   for it: ``warehouse/snapshot.py``). From then on :func:`warehouse.storage.rebuild_aggregates`
+   for it: ``warehouse/snapshot.py``). From then on :func:`warehouse.aggregation.rebuild_aggregates`
    skips every day those partitions overlap: the safety rule that keeps aggregates from being
    recomputed, and wiped, from raw data that is gone. A partition whose days' aggregates were
    not rebuilt from its final events (:func:`blocked_partitions`) is kept until they are.
@@ -58,6 +58,7 @@ from pathlib import Path
 
 import duckdb
 
+from transforms.models import catalogue, rebuild
 from warehouse import snapshot, storage
 from warehouse import staging as staged_files
 from warehouse.failpoints import failpoint
@@ -69,11 +70,8 @@ log = logging.getLogger(__name__)
 # Per-day tables at visit or visitor grain, kept FOOTFALL_RETENTION_VISITORS_DAYS and not rolled
 # up: (table, SQL expression of a row's day in FOOTFALL_TIMEZONE). A table listed here is taken
 # out of the daily aggregates category even when rebuild_aggregates fills it.
-VISITOR_TABLES: tuple[tuple[str, str], ...] = (
-    # docs/communities.md: visitor grain, aggregated at query time by the community views.
-    ("visitor_daily", "day"),
-    ("visitor_hourly", "day"),
-    ("post_views_daily", "day"),
+VISITOR_TABLES: tuple[tuple[str, str], ...] = tuple(
+    (m.name, m.day) for m in catalogue.MODELS if m.retention == "visitors"
 )
 
 
@@ -86,9 +84,9 @@ STAGING_GRACE = dt.timedelta(days=1)
 
 def daily_aggregate_tables() -> list[str]:
     """The tables kept FOOTFALL_RETENTION_AGGREGATES_DAYS: every table ``rebuild_aggregates``
-    fills (:data:`warehouse.storage.AGGREGATE_TABLES`) that is not a visitor table."""
+    fills (:data:`transforms.models.catalogue.AGGREGATE_TABLES`) that is not a visitor table."""
     visitor = {table for table, _ in VISITOR_TABLES}
-    return [t for t in storage.AGGREGATE_TABLES if t not in visitor]
+    return [t for t in catalogue.AGGREGATE_TABLES if t not in visitor]
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,7 @@ def rebuild_pending(settings: Settings) -> int:
     the aggregate tables were recreated. Run before :func:`purge_raw`, so that no day loses
     its raw events before its aggregates hold them.
     """
-    from warehouse.ingest import aggregate
+    from warehouse.aggregation import aggregate
 
     return aggregate(settings, [], published_by="retention")
 
@@ -258,7 +256,7 @@ def purge_raw(settings: Settings, now: dt.datetime) -> dict:
 
 def expired_days(con: duckdb.DuckDBPyConnection, before: dt.date) -> list[dt.date]:
     """Days before ``before`` with rows in any daily aggregate table."""
-    union = " union ".join(f"select {storage.aggregate_day(t)} as day from {t}" for t in daily_aggregate_tables())
+    union = " union ".join(f"select {catalogue.aggregate_day(t)} as day from {t}" for t in daily_aggregate_tables())
     return [
         r[0] for r in con.execute(f"select distinct day from ({union}) where day < ? order by day", [before]).fetchall()
     ]
@@ -268,7 +266,7 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
     """Add the daily aggregates of expired days to the monthly rollups, each day exactly once.
 
     A day is rolled up when it is before the aggregates cutoff, its raw events are purged
-    (:func:`warehouse.storage.frozen_days`: its rows can no longer change) and it is not in
+    (:func:`transforms.models.rebuild.frozen_days`: its rows can no longer change) and it is not in
     ``rollup_days`` yet. In one transaction every :data:`ROLLUPS` table gets the day's rows
     added and the day goes into ``rollup_days``, so a repeated or killed run adds nothing twice.
     An expired day whose raw events are still there waits for a later run. Nothing is rolled
@@ -285,7 +283,7 @@ def roll_up(settings: Settings, now: dt.datetime) -> dict:
         with storage.transaction(con):
             done = {r[0] for r in con.execute("select day from rollup_days").fetchall()}
             expired = [d for d in expired_days(con, cut.aggregates) if d not in done]
-            final = storage.frozen_days(con, expired, settings.timezone)
+            final = rebuild.frozen_days(con, expired, settings.timezone)
             days = sorted(final)
             waiting = sorted(set(expired) - final)
             if days:
@@ -319,7 +317,7 @@ def purge_aggregates(settings: Settings, now: dt.datetime) -> dict:
     try:
         with storage.transaction(con):
             for table in daily_aggregate_tables() if cut.aggregates is not None else []:
-                day = storage.aggregate_day(table)
+                day = catalogue.aggregate_day(table)
                 (n,) = con.execute(
                     f"delete from {table} where {day} < ? and {day} in (select day from rollup_days)",
                     [cut.aggregates],

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from transforms.models import catalogue, rebuild
 from warehouse import storage
 from warehouse.retention import (
     VISITOR_TABLES,
@@ -91,15 +92,15 @@ def plan(settings: Settings, con: duckdb.DuckDBPyConnection, now: dt.datetime, w
     partitions, quarantine = expired_raw(con, cut)
     result.event_partitions = [(day, files, int(rows)) for day, files, rows in partitions]
     result.quarantine_files, result.quarantine_rows = len(quarantine), sum(q[1] for q in quarantine)
-    purged = storage.purged_partitions(con) | {p[0] for p in partitions}
+    purged = rebuild.purged_partitions(con) | {p[0] for p in partitions}
     rolled = {r[0] for r in con.execute("select day from rollup_days").fetchall()}
     if cut.aggregates is not None:
         expired = [d for d in expired_days(con, cut.aggregates) if d not in rolled]
-        final = {d for d in expired if not purged.isdisjoint(storage.utc_partitions_of(d, settings.timezone))}
+        final = {d for d in expired if not purged.isdisjoint(rebuild.utc_partitions_of(d, settings.timezone))}
         result.rollup_days = sorted(final)
         result.rollup_waiting = sorted(set(expired) - final)
         for table in daily_aggregate_tables():
-            day = storage.aggregate_day(table)
+            day = catalogue.aggregate_day(table)
             (n,) = con.execute(
                 f"select count(*) from {table} where {day} < ? and {day} = any(?)",
                 [cut.aggregates, sorted(rolled | final)],

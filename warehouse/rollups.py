@@ -1,13 +1,16 @@
 """How each daily aggregate table rolls up into a monthly table kept forever (retention).
 
 :data:`ROLLUPS` is the model of the monthly tables (``warehouse/ddl/007_retention.sql``);
-:data:`NOT_ROLLED_UP` says why the other daily tables have none. :func:`rollup_sql` turns one
+:data:`NOT_ROLLED_UP` says why the other daily tables have none (their models' ``no_rollup``,
+:mod:`transforms.models.catalogue`). :func:`rollup_sql` turns one
 rollup into the statement :func:`warehouse.retention.roll_up` runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from transforms.models.catalogue import MODELS
 
 
 @dataclass(frozen=True)
@@ -93,14 +96,7 @@ ROLLUPS: tuple[Rollup, ...] = (
     Rollup("error_paths_daily", "error_paths_monthly", ("status", "path"), (_DAYS, ("hits", "hits"))),
 )
 # Daily aggregate tables deleted after FOOTFALL_RETENTION_AGGREGATES_DAYS without a rollup, and why.
-NOT_ROLLED_UP = {
-    "hourly_traffic": "hour-level detail; its page views, paths, user agents (as devices) and countries "
-    "are in the monthly rollups of the daily tables",
-    "peak_visitors_daily": "a peak is a maximum over 5-minute windows, not a sum; peak_visitors(grain) "
-    "answers weeks and months while the daily rows are kept",
-    "current_visitors_daily": "the last 5 minutes of a day matter only for the newest day",
-    "traffic_hourly": "hour-level detail; its hits, page views and visits are in traffic_monthly and visits_monthly",
-}
+NOT_ROLLED_UP = {m.name: m.no_rollup for m in MODELS if m.no_rollup}
 
 
 def rollup_sql(rollup: Rollup) -> str:

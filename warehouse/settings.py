@@ -294,7 +294,7 @@ class Settings:
         max_reject_rate: ``FOOTFALL_MAX_REJECT_RATE`` (default 0.05): when more than this
             fraction of the lines read from one source in one run are quarantined, that read is
             rejected and the ingest run fails (the log format is probably wrong); 1 never rejects.
-            See :func:`warehouse.ingest.exceeds_reject_rate`.
+            See :func:`warehouse.ingest.commit.exceeds_reject_rate`.
         salt_max_age_h: ``FOOTFALL_SALT_MAX_AGE_H`` (default 48): daily salts older than this
             are deleted.
         retention_events_days: ``FOOTFALL_RETENTION_EVENTS_DAYS`` (default 7): the raw events of a
@@ -516,8 +516,8 @@ class Settings:
 
     @property
     def model_params(self):
-        """The counting rules of the aggregate models (warehouse.storage.ModelParams)."""
-        from warehouse.storage import ModelParams
+        """The counting rules of the aggregate models (transforms.models.catalogue.ModelParams)."""
+        from transforms.models.catalogue import ModelParams
 
         return ModelParams(self.timezone, self.count_crawlers, self.session_gap_s)
 

@@ -11,6 +11,8 @@ shared into two unique visitors, silently. Two hash keys (a host without the Air
 Each parse result carries a keyed fingerprint of the salts it used
 (:meth:`transforms.privacy.KeyStore.salt_fingerprints`); :func:`check_shared_secrets`
 compares them with each other and with the warehouse host's before anything is committed.
+
+Also here: the daily salts' end (:func:`purge_salts`), the ingest's first task.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from transforms.privacy import KeyStore
-from warehouse.settings import ConfigError
+from warehouse.settings import ConfigError, Settings
 
 
 class SecretsNotShared(ConfigError):
@@ -32,7 +34,7 @@ def check_shared_secrets(keys: KeyStore, results: Iterable[dict]) -> None:
 
     Args:
         keys: the committing host's key store (its ``FOOTFALL_SECRETS_DIR`` and hash key).
-        results: :func:`warehouse.ingest.parse_source` results; their ``salts`` (ISO date ->
+        results: :func:`warehouse.ingest.parse_job.parse_source` results; their ``salts`` (ISO date ->
             fingerprint) are compared. A result without ``salts`` is not checked.
 
     Raises:
@@ -62,3 +64,9 @@ def check_shared_secrets(keys: KeyStore, results: Iterable[dict]) -> None:
             "FOOTFALL_SECRETS_DIR of every worker at one shared directory and give all of them the Airflow "
             "Variable footfall_hash_key (docs/scaling.md#secrets-and-salts); the next run parses these bytes again."
         )
+
+
+def purge_salts(settings: Settings, now: dt.datetime) -> list[str]:
+    """Delete daily salts older than ``salt_max_age_h`` hours at ``now``; returns their days."""
+    keys = KeyStore(settings.secrets_dir, settings.hash_key)
+    return keys.purge_salts(now, dt.timedelta(hours=settings.salt_max_age_h))

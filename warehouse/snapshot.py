@@ -53,6 +53,7 @@ from pathlib import Path
 
 import duckdb
 
+from transforms.models import catalogue
 from warehouse import storage
 from warehouse.rollups import ROLLUPS, rollup_sql
 from warehouse.settings import REPO_ROOT, Settings
@@ -79,23 +80,23 @@ MATERIALIZED_VIEWS = ("visitor_daily_divisions",)
 
 def snapshot_tables() -> tuple[str, ...]:
     """Every table a snapshot holds (besides ``snapshot_info``): the aggregate tables of
-    :data:`warehouse.storage.AGGREGATE_TABLES`, the monthly rollups of
+    :data:`transforms.models.catalogue.AGGREGATE_TABLES`, the monthly rollups of
     :data:`warehouse.rollups.ROLLUPS`, the dimension tables and :data:`_STATE_TABLES`."""
-    from warehouse.dimensions import SPECS
+    from transforms.models.dimensions import SPECS
 
     dimensions = (*(f"dim_{spec.name}" for spec in SPECS), "dim_division_ancestors")
-    return (*storage.AGGREGATE_TABLES, *(r.monthly for r in ROLLUPS), *dimensions, *_STATE_TABLES)
+    return (*catalogue.AGGREGATE_TABLES, *(r.monthly for r in ROLLUPS), *dimensions, *_STATE_TABLES)
 
 
 @functools.cache
 def definitions_version() -> str:
     """``sha256:`` and the first 16 hex digits of a SHA-256 over every SQL text that defines a
-    metric: the models (``transforms/sql``), the views and macros (``warehouse/views``,
+    metric: the models (``transforms/models/sql``), the views and macros (``warehouse/views``,
     ``warehouse/ddl/003_macros.sql``), the DDL of the aggregate and rollup tables, the rollup
     statements, and the analytics API's queries (``analytics/sql``). It changes when one does."""
     digest = hashlib.sha256()
     files = [
-        *sorted(storage.MODELS_DIR.glob("*.sql")),
+        *sorted(catalogue.MODELS_DIR.glob("*.sql")),
         *sorted(storage.VIEWS_DIR.glob("*.sql")),
         *(storage.DDL_DIR / name for name in _DEFINITION_DDL),
         *sorted(ANALYTICS_SQL_DIR.glob("*.sql")),
@@ -246,7 +247,7 @@ def publish(
     """Publish a new generation from the warehouse open for writing on ``con``, make it current,
     and delete what no reader can still be using (see the module docstring).
 
-    Called after every aggregate rebuild (``warehouse.ingest.aggregate``, ``cli rebuild``, the
+    Called after every aggregate rebuild (``warehouse.aggregation.aggregate``, ``cli rebuild``, the
     retention steps), inside the task that holds the ``footfall_warehouse`` pool; not inside
     a transaction.
 

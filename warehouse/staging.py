@@ -21,7 +21,7 @@ prefix before writing (:func:`unit_dir`), so a retried parse leaves only its own
 and the commit installs only the files its parse results (XCom) list, never whatever a listing
 shows. The objects are deleted only after the commit's transaction: a commit interrupted
 before that downloads them again on its retry, and the manifest rules of
-:func:`warehouse.ingest.commit` keep anything from counting twice. Retention's orphan sweep
+:func:`warehouse.ingest.commit.commit` keep anything from counting twice. Retention's orphan sweep
 deletes run prefixes nothing touched for a day (:func:`stale_runs`, :func:`remove`).
 
 Nothing here is imported by a DAG file: ``airflow.sdk.ObjectStoragePath``, boto and s3fs are
@@ -36,6 +36,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 from warehouse.failpoints import failpoint
@@ -46,6 +47,16 @@ log = logging.getLogger(__name__)
 DEFAULT_CONN_ID = "footfall_storage"
 # Object storage schemes footfall stages in: the ones whose filesystem a pinned provider brings.
 SCHEMES = {"s3": "apache-airflow-providers-amazon[s3fs]"}
+
+
+class StagingConfig(Protocol):
+    """Where staged files go: :class:`warehouse.settings.Settings` has these attributes, and so
+    has the parse task's :class:`warehouse.ingest.parse_job.ParseJob`."""
+
+    data_dir: Path
+    staging_dir: Path
+    staging_url: str | None
+    storage_conn_id: str
 
 
 def parse_staging_url(value: str | None) -> str | None:
@@ -71,12 +82,12 @@ def parse_staging_url(value: str | None) -> str | None:
     return f"{url.scheme}://{url.hostname}{url.path}".rstrip("/")
 
 
-def is_remote(settings: Settings) -> bool:
+def is_remote(settings: StagingConfig) -> bool:
     """Whether staged files travel through object storage (``FOOTFALL_STAGING_URL`` is set)."""
     return settings.staging_url is not None
 
 
-def _store(settings: Settings):
+def _store(settings: StagingConfig):
     """``(fsspec filesystem, root path without scheme)`` of the staging URL, through the Connection."""
     from airflow.sdk import ObjectStoragePath
 
@@ -84,7 +95,7 @@ def _store(settings: Settings):
     return root.fs, root.path.rstrip("/")
 
 
-def _scheme(settings: Settings) -> str:
+def _scheme(settings: StagingConfig) -> str:
     return urlparse(settings.staging_url).scheme
 
 
@@ -96,7 +107,7 @@ def _remove_prefix(fs, prefix: str) -> None:
     fs.invalidate_cache(prefix)
 
 
-def unit_dir(settings: Settings, run_key: str, unit_key: str) -> Path:
+def unit_dir(settings: StagingConfig, run_key: str, unit_key: str) -> Path:
     """The empty local folder a parse task writes one unit's staged files into.
 
     ``staging/<run_key>/<unit_key>/`` under the data dir, emptied first; with object staging
@@ -112,7 +123,7 @@ def unit_dir(settings: Settings, run_key: str, unit_key: str) -> Path:
     return stage
 
 
-def publish(settings: Settings, stage: Path, files: list[dict]) -> list[dict]:
+def publish(settings: StagingConfig, stage: Path, files: list[dict]) -> list[dict]:
     """Hand a parsed unit's staged files to the commit; returns the file entries to pass on.
 
     Filesystem staging: ``files`` as they are (``staged`` relative to the data dir). Object
@@ -133,7 +144,7 @@ def publish(settings: Settings, stage: Path, files: list[dict]) -> list[dict]:
     return published
 
 
-def fetch(settings: Settings, run_key: str, results: Iterable[dict]) -> list[dict]:
+def fetch(settings: StagingConfig, run_key: str, results: Iterable[dict]) -> list[dict]:
     """Bring a run's staged files to the warehouse host before its commit; returns the results
     with every ``staged`` relative to the data dir, as filesystem staging gives them.
 
@@ -174,7 +185,7 @@ def fetch(settings: Settings, run_key: str, results: Iterable[dict]) -> list[dic
     return fetched
 
 
-def delete_run(settings: Settings, run_key: str) -> None:
+def delete_run(settings: StagingConfig, run_key: str) -> None:
     """Delete what is left of a run's staged files, locally and in the store (after its commit)."""
     shutil.rmtree(settings.staging_dir / run_key, ignore_errors=True)
     if is_remote(settings):
@@ -190,7 +201,7 @@ class StagedRun(str):
         return self.rsplit("/", 1)[-1]
 
 
-def stale_runs(settings: Settings, oldest: float) -> list[StagedRun]:
+def stale_runs(settings: StagingConfig, oldest: float) -> list[StagedRun]:
     """Run prefixes in object storage whose newest object is older than ``oldest`` (seconds
     since the epoch): runs that will not commit any more. Empty with filesystem staging."""
     if not is_remote(settings):
@@ -209,7 +220,7 @@ def stale_runs(settings: Settings, oldest: float) -> list[StagedRun]:
     return stale
 
 
-def remove(settings: Settings, run: Path | StagedRun) -> None:
+def remove(settings: StagingConfig, run: Path | StagedRun) -> None:
     """Delete one stale run: a local staging dir, or a run prefix of :func:`stale_runs`."""
     if isinstance(run, StagedRun):
         fs, _ = _store(settings)

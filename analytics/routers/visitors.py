@@ -185,7 +185,8 @@ async def growth(
         current = last_days(identity, days)
         shift = dt.timedelta(days=days)
         previous = Period(current.start - shift, current.end - shift, current.timezone, True)
-        metrics = queries.rows(cur, "growth", period=period_)
+        stable_pct = request.app.state.analytics.growth_stable_pct
+        metrics = queries.rows(cur, "growth", period=period_, stable_pct=stable_pct)
         by_metric = {m["metric"]: m for m in metrics}
 
         def counts(span, which):

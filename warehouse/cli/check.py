@@ -41,15 +41,15 @@ def validate(settings: Settings) -> None:
 
     Raises:
         transforms.geoip.GeoIPConfigError, warehouse.settings.ConfigError,
-        warehouse.dimensions.DimensionError: shown as one line.
+        transforms.models.dimensions.DimensionError: shown as one line.
     """
     from transforms.geoip import GeoIP
 
     GeoIP(settings.geoip_database)
     settings.check_reporting()
     if settings.dimensions_dir is not None:
+        from transforms.models.dimensions import read_dimensions
         from transforms.privacy import KeyStore
-        from warehouse.dimensions import read_dimensions
 
         read_dimensions(settings.dimensions_dir, KeyStore(settings.secrets_dir, settings.hash_key).hash_key())
 

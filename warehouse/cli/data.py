@@ -130,7 +130,7 @@ def export_command(
     try:
         rows = export_csv(
             con, view, first, last, community=community, grain=grain, output=output, force=force,
-            keep_out_of=(settings.data_dir, settings.secrets_dir),
+            keep_out_of=(settings.data_dir, settings.secrets_dir), stable_pct=settings.growth_stable_pct,
         )  # fmt: skip
     finally:
         con.close()

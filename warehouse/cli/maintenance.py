@@ -14,7 +14,9 @@ from typing import Annotated
 
 import typer
 
+from transforms.models.rebuild import frozen_days
 from warehouse import snapshot, storage
+from warehouse.aggregation import rebuild_aggregates
 from warehouse.cli.app import app, load_settings, state_connection
 from warehouse.errors import CommandError
 from warehouse.settings import Settings
@@ -31,7 +33,7 @@ def reingest_command(
     Its earlier Parquet files are replaced by that run's commit (nothing is counted twice).
     Exit 1 when no ingested source matches the file.
     """
-    from warehouse.ingest import mark_for_reingest
+    from warehouse.ingest.sources import mark_for_reingest
 
     source = mark_for_reingest(load_settings(), path)
     if source is None:
@@ -60,13 +62,13 @@ def rebuild(settings: Settings, first: str | None = None, last: str | None = Non
                 "select distinct cast(timezone(?, ts) as date) from events union select day from daily_traffic", [tz]
             ).fetchall()
             days = [r[0] for r in rows]
-        frozen = sorted(storage.frozen_days(con, days, tz))
+        frozen = sorted(frozen_days(con, days, tz))
         if frozen:
             (out or sys.stdout).write(
                 f"skipped {len(frozen)} day(s) whose raw events retention purged ({frozen[0]} .. {frozen[-1]}): "
                 "their aggregates are kept as they are\n"
             )
-        rebuilt = storage.rebuild_aggregates(con, days, settings.model_params)
+        rebuilt = rebuild_aggregates(con, days, settings.model_params)
         snapshot.publish(con, settings, "rebuild")
         return rebuilt
     finally:

@@ -16,9 +16,10 @@ from typing import Annotated
 
 import typer
 
-from warehouse import outbox, storage
+from warehouse import storage
 from warehouse.cli.app import app, load_settings, state_connection
 from warehouse.errors import CommandError
+from warehouse.reporting import outbox
 from warehouse.settings import Settings
 
 outbox_app = typer.Typer(
@@ -60,7 +61,7 @@ def show_report(settings: Settings, report_id: str, out=None) -> None:
     """Write one report's state, attempts, last error and payload.
 
     Raises:
-        warehouse.outbox.OutboxError: no such report.
+        warehouse.reporting.outbox.OutboxError: no such report.
     """
     out = out or sys.stdout
     con = state_connection(settings)
@@ -78,7 +79,7 @@ def move_report(settings: Settings, report_id: str, action: str, now: dt.datetim
     """``retry`` (back to pending, due now) or ``discard`` (never sent) one report.
 
     Raises:
-        warehouse.outbox.OutboxError: no such report, or its state does not allow it.
+        warehouse.reporting.outbox.OutboxError: no such report, or its state does not allow it.
     """
     con = storage.connect(settings.data_dir)
     try:
@@ -95,13 +96,13 @@ def deliver(settings: Settings, clock: Callable[[], dt.datetime] = _now, out=Non
     Raises:
         CommandError: reporting is disabled, or the API refused a report.
     """
-    from warehouse import publish
+    from warehouse.reporting import delivery
 
     if not settings.visit_tracking_enabled:
         raise CommandError("reporting is disabled (VISIT_TRACKING_ENABLED): nothing is sent")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        summary = publish.deliver_due(settings, clock=clock)
+        summary = delivery.deliver_due(settings, clock=clock)
     except outbox.DeliveryRejected as exc:
         raise CommandError(str(exc)) from None
     (out or sys.stdout).write(f"{json.dumps(summary)}\n")

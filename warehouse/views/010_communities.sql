@@ -244,17 +244,14 @@ create or replace macro top_countries(start_day, end_day, top_n := 10) as table
     select * from ranked where rank <= top_n order by rank;
 
 -- The last 1, 7 or 30 days (day, week, month) ending at the newest day against the same
--- number of days before. stable_pct: FOOTFALL_GROWTH_STABLE_PCT, stored by the last aggregation.
-create or replace macro growth(period, stable_pct := null) as table
+-- number of days before. stable_pct: a change within this many percent is "stable"; the API
+-- and `cli export growth` pass FOOTFALL_GROWTH_STABLE_PCT.
+create or replace macro growth(period, stable_pct := 5) as table
     with bounds as (
         select
             newest_day() as newest,
             case period when 'day' then 1 when 'week' then 7 when 'month' then 30 end as days,
-            coalesce(
-                stable_pct,
-                (select cast(value as double) from warehouse_meta where key = 'growth_stable_pct'),
-                5
-            ) as stable
+            cast(stable_pct as double) as stable
     ),
 
     current_period as (

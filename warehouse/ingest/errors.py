@@ -1,4 +1,4 @@
-"""What :func:`warehouse.ingest.commit` raises when not every read of a run was committed."""
+"""What :func:`warehouse.ingest.commit.commit` raises when not every read of a run was committed."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from parsers.access_log import REASON_FUTURE
 
 
 class IngestIncomplete(RuntimeError):
-    """Raised by :func:`warehouse.ingest.commit` after it committed, when some of the run's reads were not
+    """Raised by :func:`warehouse.ingest.commit.commit` after it committed, when some of the run's reads were not
     committed in full; the run is then not recorded in ``ingest_runs``.
 
     Attributes:
-        committed: what :func:`warehouse.ingest.commit` would have returned (days to rebuild, counts).
+        committed: what :func:`warehouse.ingest.commit.commit` would have returned (days to rebuild, counts).
         failed: one dict per planned work unit that has no parse result (its task failed):
             ``path``, ``source_id``, ``index``, ``start_offset``, ``end_offset`` (None: to the
             end of the file), and ``committed_offset``, where its source's offset now stands.

@@ -1,4 +1,4 @@
-"""The reports footfall sends, built from the warehouse into the outbox (``warehouse/outbox.py``).
+"""The reports footfall sends, built from the warehouse into the outbox (``warehouse/reporting/outbox.py``).
 
 Two kinds, each with a JSON Schema in ``schemas/`` that every payload is checked against
 before it is queued (docs/reporting.md):
@@ -37,7 +37,10 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse import clock, ingest, outbox, snapshot, storage
+from transforms.models import catalogue
+from warehouse import clock, snapshot, storage
+from warehouse.ingest.sources import ingested_through
+from warehouse.reporting import outbox
 from warehouse.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +91,7 @@ def build_hourly_report(
     end: dt.datetime,
     *,
     top_n: int = 50,
-    params: storage.ModelParams | None = None,
+    params: catalogue.ModelParams | None = None,
 ) -> dict:
     """Build the ``visits`` payload for events with ``start <= ts < end`` (aware datetimes).
 
@@ -104,14 +107,14 @@ def build_hourly_report(
     (:func:`warehouse.snapshot.source_identity`).
     """
     start, end = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-    params = params or storage.ModelParams()
+    params = params or catalogue.ModelParams()
     values = {
-        **storage.model_params(_days(start, end, params.timezone), params),
+        **catalogue.model_params(_days(start, end, params.timezone), params),
         "start": start,
         "end": end,
     }
-    rows = storage.run_model(
-        con, f"select * from ({storage.model_sql('hourly_traffic')}) order by hour", values
+    rows = catalogue.run_model(
+        con, f"select * from ({catalogue.model_sql('hourly_traffic')}) order by hour", values
     ).fetchall()
     data = {}
     for hour, page_views, paths, user_agents, countries in rows:
@@ -229,7 +232,7 @@ def ingested_through_end(settings: Settings, end: dt.datetime, now: dt.datetime 
             ``now`` (default the real time): waiting for it would be in vain.
     """
     clock.check_interval_can_end(end, now or clock.utcnow(), settings.future_tolerance_s)
-    through = ingest.ingested_through(settings)
+    through = ingested_through(settings)
     return through is not None and through >= end
 
 

@@ -1,6 +1,6 @@
 """Send claimed reports to the reporting API: signed, idempotent POSTs with backoff.
 
-:func:`send_claim` works from a spool written by ``warehouse.outbox.claim`` and never opens
+:func:`send_claim` works from a spool written by ``warehouse.reporting.outbox.claim`` and never opens
 the warehouse, so it can wait on a slow or absent API without holding the DuckDB file.
 For each claimed report, in order:
 
@@ -16,7 +16,7 @@ For each claimed report, in order:
   this run, so the receiver sees each kind's intervals in order.
 
 Each outcome is appended to the spool's ``results.jsonl`` before the next POST, for
-``warehouse.outbox.record``. Nothing here logs a header, the token or the signing secret.
+``warehouse.reporting.outbox.record``. Nothing here logs a header, the token or the signing secret.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from warehouse import outbox
+from warehouse.reporting import outbox
+from warehouse.reporting.spool import Result, append_result, load_manifest, read_results
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ def send_report(
     clock: Clock,
     sleep: Callable[[float], None],
     rng: random.Random,
-) -> outbox.Result:
+) -> Result:
     """Try one claimed report up to ``report_attempts`` times; returns its outcome.
 
     ``entry`` is its line of the claim manifest (``report_id``, ``kind``, ``attempts`` before
@@ -191,11 +192,11 @@ def send_report(
         done = clock()
         if attempt.kind == "ok":
             log.info("report %s delivered to %s (HTTP %d, attempt %d)", rid, safe_url(url), attempt.status, i)
-            return outbox.Result(rid, "delivered", i, _iso(done), digest, attempt.status)
+            return Result(rid, "delivered", i, _iso(done), digest, attempt.status)
         error = redact(attempt.error or "", settings)
         if attempt.kind == "final":
             log.error("report %s refused by %s: %s", rid, safe_url(url), error)
-            return outbox.Result(rid, "rejected", i, _iso(done), digest, attempt.status, error)
+            return Result(rid, "rejected", i, _iso(done), digest, attempt.status, error)
         wait = backoff_seconds(entry["attempts"] + i, settings.report_max_backoff_s, rng)
         if attempt.retry_after is not None:
             wait = max(wait, min(attempt.retry_after, MAX_RETRY_AFTER_S))
@@ -209,7 +210,7 @@ def send_report(
             continue
         next_at = done + dt.timedelta(seconds=wait)
         log.warning("report %s: attempt %d failed (%s); next attempt after %s", rid, i, error, _iso(next_at))
-        return outbox.Result(rid, "retry", i, _iso(done), digest, attempt.status, error, _iso(next_at))
+        return Result(rid, "retry", i, _iso(done), digest, attempt.status, error, _iso(next_at))
     raise AssertionError("unreachable: the loop returns")
 
 
@@ -222,7 +223,7 @@ def send_claim(
     rng: random.Random | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> dict:
-    """POST the reports of one claim (``warehouse.outbox.claim``), appending each outcome to
+    """POST the reports of one claim (``warehouse.reporting.outbox.claim``), appending each outcome to
     its spool; never opens the warehouse.
 
     Safe to run again on the same spool (an Airflow retry): reports with an outcome already
@@ -235,9 +236,9 @@ def send_claim(
     if spool is None:
         return dict(counts)
     spool = Path(spool)
-    manifest = outbox.load_manifest(spool)
+    manifest = load_manifest(spool)
     send_until = dt.datetime.fromisoformat(manifest["send_until"])
-    done = {r.report_id: r for r in outbox.read_results(spool)}
+    done = {r.report_id: r for r in read_results(spool)}
     held = {
         e["kind"] for e in manifest["reports"] if e["report_id"] in done and done[e["report_id"]].outcome != "delivered"
     }
@@ -257,7 +258,7 @@ def send_claim(
             result = send_report(
                 settings, client, entry, body, send_until=send_until, clock=clock, sleep=sleep, rng=rng
             )
-            outbox.append_result(spool, result)
+            append_result(spool, result)
             counts[result.outcome] += 1
             if result.outcome != "delivered":
                 held.add(entry["kind"])

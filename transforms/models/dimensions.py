@@ -1,10 +1,11 @@
 """Dimension files (divisions, communities, content, users) loaded into DuckDB.
 
 The files live in FOOTFALL_DIMENSIONS_DIR as ``<name>.csv`` (header row, UTF-8) or
-``<name>.parquet``; docs/communities.md gives their columns. They are validated in full and
-replace the ``dim_*`` tables in one transaction, so a bad file leaves the previous load in
-place. User ids (``users.user_id``, ``content.owner_user_id``) are replaced by the same keyed
-hash as the events' ``user_hash`` (``transforms.privacy``): raw user ids are never stored.
+``<name>.parquet``; docs/communities.md gives their columns. They are validated in full, then
+replace the ``dim_*`` tables in the caller's transaction (:func:`warehouse.aggregation.aggregate`),
+so a bad file leaves the previous load in place. User ids (``users.user_id``,
+``content.owner_user_id``) are replaced by the same keyed hash as the events' ``user_hash``
+(``transforms.privacy``): raw user ids are never stored.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import duckdb
 import polars as pl
 
 from transforms.privacy import hash_user_ids
-from warehouse import storage
 
 
 class DimensionError(ValueError):
@@ -150,7 +150,7 @@ def read_dimensions(directory: Path | None, hash_key: bytes) -> dict[str, pl.Dat
 
 
 def load_dimensions(con: duckdb.DuckDBPyConnection, directory: Path | None, hash_key: bytes) -> dict[str, int]:
-    """Replace the ``dim_*`` tables with the files of ``directory`` in one transaction.
+    """Replace the ``dim_*`` tables with the files of ``directory``, in the caller's transaction.
 
     Also fills ``dim_division_ancestors`` (every division with itself and each ancestor,
     ``depth`` 0 for itself).
@@ -159,32 +159,31 @@ def load_dimensions(con: duckdb.DuckDBPyConnection, directory: Path | None, hash
         Rows loaded per table name.
 
     Raises:
-        DimensionError: see :func:`read_dimensions`; nothing is changed then.
+        DimensionError: see :func:`read_dimensions`; raised before any table is changed.
     """
     frames = read_dimensions(directory, hash_key)
     counts = {}
-    with storage.transaction(con):
-        for name, frame in frames.items():
-            table = f"dim_{name}"
-            con.execute(f"delete from {table}")
-            if frame.height:
-                con.register("_dimension", frame.to_arrow())
-                columns = ", ".join(frame.columns)
-                con.execute(f"insert into {table} ({columns}) select {columns} from _dimension")
-                con.unregister("_dimension")
-            counts[table] = frame.height
-        con.execute("delete from dim_division_ancestors")
-        con.execute(
-            """
-            insert into dim_division_ancestors
-            with recursive up(division_id, ancestor_id, depth) as (
-                select division_id, division_id, 0 from dim_divisions
-                union all
-                select up.division_id, d.parent_id, up.depth + 1
-                from up join dim_divisions d on d.division_id = up.ancestor_id
-                where d.parent_id is not null
-            )
-            select * from up
-            """
+    for name, frame in frames.items():
+        table = f"dim_{name}"
+        con.execute(f"delete from {table}")
+        if frame.height:
+            con.register("_dimension", frame.to_arrow())
+            columns = ", ".join(frame.columns)
+            con.execute(f"insert into {table} ({columns}) select {columns} from _dimension")
+            con.unregister("_dimension")
+        counts[table] = frame.height
+    con.execute("delete from dim_division_ancestors")
+    con.execute(
+        """
+        insert into dim_division_ancestors
+        with recursive up(division_id, ancestor_id, depth) as (
+            select division_id, division_id, 0 from dim_divisions
+            union all
+            select up.division_id, d.parent_id, up.depth + 1
+            from up join dim_divisions d on d.division_id = up.ancestor_id
+            where d.parent_id is not null
         )
+        select * from up
+        """
+    )
     return counts

@@ -13,9 +13,10 @@ Every report is a row keyed by its id, which is also the ``Idempotency-Key`` it 
 
 A delivery run does not hold the warehouse while it talks HTTP: :func:`claim` opens the
 warehouse, marks the due reports ``sending`` under a lease, copies their payloads into a
-spool directory and closes it; ``warehouse.publish.send_claim`` POSTs them from the spool and
-appends each outcome to ``results.jsonl`` there; :func:`record` opens the warehouse again and
-applies the outcomes. Each step is one Airflow task; only the first and last take the
+spool directory (:mod:`warehouse.reporting.spool`) and closes it;
+:func:`warehouse.reporting.delivery.send_claim` POSTs them from the spool and appends each
+outcome to ``results.jsonl`` there; :func:`record` opens the warehouse again and applies the
+outcomes. Each step is one Airflow task; only the first and last take the
 ``footfall_warehouse`` pool.
 
 Order: per kind, reports go out in interval order. A report that is waiting (backoff, in
@@ -24,13 +25,11 @@ flight, failed) holds back every later report of its kind; kinds do not hold eac
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import heapq
 import json
 import logging
-import os
 import secrets
 import shutil
 from collections import Counter
@@ -40,6 +39,13 @@ from pathlib import Path
 import duckdb
 
 from warehouse import storage
+from warehouse.reporting.spool import (
+    CLAIM_FILE,
+    Result,
+    read_results,
+    sent_payload,
+    spool_root,
+)
 from warehouse.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,9 +56,6 @@ STATUSES = ("pending", "sending", "delivered", "failed", "discarded")
 # so the other half covers the last request and the record step; after it, another run
 # takes the reports over (and may send them again, with the same Idempotency-Key).
 CLAIM_LEASE = dt.timedelta(hours=1)
-SPOOL_DIRNAME = "delivery"
-RESULTS_FILE = "results.jsonl"
-CLAIM_FILE = "claim.json"
 # Of a response body kept as the reason of a failure.
 MAX_ERROR_CHARS = 2000
 
@@ -68,28 +71,6 @@ class DeliveryRejected(RuntimeError):
 
 class OutboxError(ValueError):
     """An operator command does not apply to a report (unknown id, wrong state)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
-    """The outcome of sending one claimed report in one delivery run (a line of ``results.jsonl``).
-
-    ``outcome`` is ``delivered`` (2xx), ``rejected`` (final status) or ``retry`` (retryable
-    failure; ``next_attempt_at`` says when to try again). ``attempts`` counts the POSTs of
-    this run. ``sha256`` is the digest of the bytes sent.
-    """
-
-    report_id: str
-    outcome: str
-    attempts: int
-    at: str
-    sha256: str
-    http_status: int | None = None
-    error: str | None = None
-    next_attempt_at: str | None = None
-
-    def to_line(self) -> str:
-        return json.dumps(dataclasses.asdict(self), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -163,10 +144,6 @@ def payload_of(con: duckdb.DuckDBPyConnection, report_id: str) -> bytes:
 
 
 # -- claiming -----------------------------------------------------------------------------
-
-
-def spool_root(settings: Settings) -> Path:
-    return settings.data_dir / SPOOL_DIRNAME
 
 
 def _due_in_order(rows: Iterable[tuple], now: dt.datetime) -> tuple[list[tuple], dict[str, str]]:
@@ -294,39 +271,6 @@ def _take_over_expired(con: duckdb.DuckDBPyConnection, settings: Settings, now: 
         )  # fmt: skip
 
 
-# -- the spool ----------------------------------------------------------------------------
-
-
-def load_manifest(spool: Path) -> dict:
-    """The ``claim.json`` of a spool directory."""
-    return json.loads((Path(spool) / CLAIM_FILE).read_text())
-
-
-def append_result(spool: Path, result: Result) -> None:
-    """Append one outcome to ``results.jsonl`` and flush it to disk before the next POST."""
-    with open(Path(spool) / RESULTS_FILE, "a", encoding="utf-8") as f:
-        f.write(result.to_line())
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_results(spool: Path) -> list[Result]:
-    """The outcomes recorded in a spool (none when it or its results file is missing).
-
-    A torn last line (the process died while writing it) is ignored.
-    """
-    path = Path(spool) / RESULTS_FILE
-    if not path.exists():
-        return []
-    results = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            results.append(Result(**json.loads(line)))
-        except (ValueError, TypeError):
-            log.warning("ignoring a torn line in %s", path)
-    return results
-
-
 # -- recording ----------------------------------------------------------------------------
 
 
@@ -343,7 +287,7 @@ def _apply(con: duckdb.DuckDBPyConnection, spool: Path, claim_id: str, results: 
                     continue
                 if row[1] != r.sha256:
                     # Rebuilt while in flight: keep what the receiver got, which is now final.
-                    sent = _sent_payload(spool, r.report_id)
+                    sent = sent_payload(spool, r.report_id)
                     if sent is not None:
                         con.execute(
                             "update report_outbox set payload = ?, payload_sha256 = ? where report_id = ?",
@@ -379,16 +323,6 @@ def _apply(con: duckdb.DuckDBPyConnection, spool: Path, claim_id: str, results: 
             [claim_id],
         )
     return counts
-
-
-def _sent_payload(spool: Path, report_id: str) -> bytes | None:
-    try:
-        for entry in load_manifest(spool)["reports"]:
-            if entry["report_id"] == report_id:
-                return (Path(spool) / entry["file"]).read_bytes()
-    except OSError:
-        return None
-    return None
 
 
 def record(settings: Settings, claim_id: str | None) -> dict:
