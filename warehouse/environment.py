@@ -40,6 +40,8 @@ VARIABLES: dict[str, str] = {
     "FOOTFALL_CRAWLER_PATTERNS": "extra regular expression of crawler user agents",
     "FOOTFALL_REDACT_REQUEST_ADDRESSES": "store addresses inside requests as <address>",
     "FOOTFALL_FUTURE_TOLERANCE_S": "seconds a line's time may be after the time it is read",
+    "FOOTFALL_STAGING_URL": "where parse tasks leave staged files: unset (the data dir) or s3://bucket/prefix",
+    "FOOTFALL_STORAGE_CONN_ID": "the Airflow Connection of FOOTFALL_STAGING_URL's object store",
     "GEOIP_DATABASE": "a GeoLite2/GeoIP2 City .mmdb",
     "FOOTFALL_SALT_MAX_AGE_H": "hours a daily visitor salt is kept",
     "FOOTFALL_USER_ID_FIELD": "the log_format variable carrying the signed-in user's id",

@@ -12,6 +12,8 @@ Names in use (see the call sites):
 * ``parse.mid_chunks``: ``ingest.parse_job.parse_source``, after the first chunk was written to the
   staged Parquet, before the last.
 * ``parse.after_write``: ``ingest.parse_job.parse_source``, staged files closed, before returning.
+* ``staging.mid_upload``: ``staging.publish``, after each staged file of a unit was uploaded to
+  object storage (the first upload of a unit stops there), before the next.
 * ``commit.after_rename``: ``ingest.commit.commit``, files moved into place, before the COMMIT.
 * ``commit.after_commit``: ``ingest.commit.commit``, after the COMMIT, before replaced files and
   the staging dir are removed.

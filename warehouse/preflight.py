@@ -12,9 +12,11 @@ paste. It also warns when the files' lines are older than the retention windows,
 the retention DAG would do to them.
 
 Errors (the check fails): an unknown ``FOOTFALL_*``/``VISIT_TRACKING_*`` variable, a glob that
-matches no file, and a file whose sample the ingest would reject (more than
-``FOOTFALL_MAX_REJECT_RATE`` quarantined). Warnings: a file that is not text or is damaged
-(the ingest keeps what it can, the rest is quarantined once), old lines, the bundled sample.
+matches no file, a file whose sample the ingest would reject (more than
+``FOOTFALL_MAX_REJECT_RATE`` quarantined), and object staging (``FOOTFALL_STAGING_URL``) whose
+Connection is missing or whose bucket it cannot list (:func:`warehouse.staging.check`).
+Warnings: a file that is not text or is damaged (the ingest keeps what it can, the rest is
+quarantined once), old lines, the bundled sample.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from warehouse import staging
 from warehouse.environment import describe_unknown, unknown_variables
 from warehouse.settings import SAMPLE_LOG, Settings
 
@@ -150,6 +153,7 @@ def preflight(settings: Settings, env: Mapping[str, str], now: dt.datetime) -> P
         elif len(paths) > len(reports):
             result.notes.append(f"{source.glob}: {len(paths) - len(reports)} more file(s) not sampled")
     _judge(result, settings, now)
+    result.errors += staging.check(settings)  # object staging: the Connection and the bucket
     return result
 
 

@@ -52,7 +52,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import shutil
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +60,7 @@ import duckdb
 
 from transforms.models import catalogue, rebuild
 from warehouse import snapshot, storage
+from warehouse import staging as staged_files
 from warehouse.failpoints import failpoint
 from warehouse.rollups import NOT_ROLLED_UP, ROLLUPS, Rollup, rollup_sql  # noqa: F401 (re-exported)
 from warehouse.settings import Settings
@@ -355,7 +355,7 @@ def find_orphans(
     Parquet files under ``events/`` and ``quarantine/`` that no ``ingest_files`` row references
     and no open snapshot reads, last modified more than :data:`ORPHAN_GRACE` before
     ``wall_now``; staging dirs (``staging/<run id>/``) with nothing modified for
-    :data:`STAGING_GRACE`.
+    :data:`STAGING_GRACE`, and run prefixes in object storage (``FOOTFALL_STAGING_URL``) likewise.
     """
     data_dir = settings.data_dir
     oldest_orphan = (wall_now - ORPHAN_GRACE).timestamp()
@@ -374,6 +374,7 @@ def find_orphans(
         staging = [
             d for d in sorted(settings.staging_dir.iterdir()) if d.is_dir() and _newest_mtime(d) < oldest_staging
         ]
+    staging += staged_files.stale_runs(settings, oldest_staging)  # run prefixes in object storage
     return files, staging
 
 
@@ -402,7 +403,7 @@ def sweep_orphans(settings: Settings, wall_now: dt.datetime) -> dict:
             removed.append(str(path.relative_to(data_dir)))
         snapshot.remove_empty_dirs(data_dir, {str(path.parent.relative_to(data_dir)) for path in files})
         for run_dir in stale:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            staged_files.remove(settings, run_dir)
         staging = [d.name for d in stale]
     finally:
         con.close()

@@ -343,6 +343,10 @@ class Settings:
             interval ending that far after the clock is waited for (:mod:`warehouse.clock`).
         redact_request_addresses: ``FOOTFALL_REDACT_REQUEST_ADDRESSES`` (default true): IPv4 and
             IPv6 addresses in paths, queries, referrers, hosts and user agents are stored as ``<address>``.
+        staging_url / storage_conn_id: ``FOOTFALL_STAGING_URL``, where parse tasks leave staged files for
+            the commit (unset: ``staging/`` in the data dir; ``s3://bucket/prefix``: object storage), and
+            ``FOOTFALL_STORAGE_CONN_ID`` (default ``footfall_storage``), the Airflow Connection of that store.
+            See :mod:`warehouse.staging`.
     """
 
     log_sources: tuple[LogSource, ...]
@@ -388,6 +392,8 @@ class Settings:
     growth_stable_pct: float = 5.0
     future_tolerance_s: int = 86400
     redact_request_addresses: bool = True
+    staging_url: str | None = None
+    storage_conn_id: str = "footfall_storage"
 
     def __post_init__(self) -> None:
         # Checked here, not only in from_env, because the secrets may come from Airflow.
@@ -424,6 +430,7 @@ class Settings:
         except SecretsAccessError as exc:
             raise ConfigError(str(exc)) from None
         from warehouse.log_sources import read_log_sources  # it imports this module
+        from warehouse.staging import DEFAULT_CONN_ID, parse_staging_url  # so does this one
 
         values = dict(
             log_sources=read_log_sources(env, site),
@@ -469,6 +476,8 @@ class Settings:
                 env, "FOOTFALL_FUTURE_TOLERANCE_S", 86400, int, "a whole number", lambda v: v >= 0, "0 or more"
             ),
             redact_request_addresses=_bool(env, "FOOTFALL_REDACT_REQUEST_ADDRESSES", True),
+            staging_url=parse_staging_url(env.get("FOOTFALL_STAGING_URL")),
+            storage_conn_id=env.get("FOOTFALL_STORAGE_CONN_ID") or DEFAULT_CONN_ID,
         )
         fmt = values["log_format"]
         values["user_id_field"] = _log_field(env, "FOOTFALL_USER_ID_FIELD", fmt, default="remote_user")

@@ -13,14 +13,13 @@ import collections
 import datetime as dt
 import logging
 import os
-import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
 import polars as pl
 
 from transforms.enrich import UA_CACHE_SCHEMA
-from warehouse import storage
+from warehouse import staging, storage
 from warehouse.failpoints import failpoint
 from warehouse.ingest.errors import RejectRateExceeded, UnitsFailed
 from warehouse.ingest.event_files import run_staging_dir
@@ -178,7 +177,8 @@ def commit(
         UnitsFailed: after the commit, when a planned unit has no result and no read was rejected.
         Both carry the dict above as ``committed``.
     """
-    reads, failed_units = _contiguous_reads(results, planned)
+    run_key = run_staging_dir(settings.staging_dir, run_id).name
+    reads, failed_units = _contiguous_reads(staging.fetch(settings, run_key, results), planned)
     con = storage.connect(settings.data_dir)
     now = dt.datetime.now(dt.UTC)
     days: set[str] = set()
@@ -278,7 +278,7 @@ def commit(
     finally:
         con.close()
     failpoint("commit.after_commit")
-    shutil.rmtree(run_staging_dir(settings.staging_dir, run_id), ignore_errors=True)
+    staging.delete_run(settings, run_key)
     keys = ("sources", "skipped", "lines_read", "lines_parsed", "lines_quarantined")
     committed = {"days": sorted(days), **{k: summary[k] for k in keys}}
     if rejected:

@@ -28,7 +28,7 @@ from transforms.enrich import Enricher
 from transforms.privacy import KeyStore, identify_user_agents, pseudonymise
 from transforms.redaction import redact_quarantined_lines
 from transforms.routes import Routes
-from warehouse import clock
+from warehouse import clock, staging
 from warehouse.failpoints import failpoint
 from warehouse.ingest.chunks import Chunk, ChunkReader
 from warehouse.ingest.event_files import StagedFiles, run_staging_dir
@@ -52,6 +52,8 @@ class ParseJob:
     Attributes:
         data_dir: the data dir; staged file paths are given relative to it.
         staging_dir: where each run's staged files are written (``<data_dir>/staging``).
+        staging_url, storage_conn_id: ``FOOTFALL_STAGING_URL`` and ``FOOTFALL_STORAGE_CONN_ID``:
+            where the staged files travel to the commit (:mod:`warehouse.staging`).
         secrets_dir: the hash key file and daily salts (:class:`transforms.privacy.KeyStore`).
         hash_key: ``FOOTFALL_HASH_KEY``, when set instead of a key file.
         log_format, user_id_field, session_field: how lines are parsed.
@@ -66,6 +68,8 @@ class ParseJob:
 
     data_dir: Path
     staging_dir: Path
+    staging_url: str | None
+    storage_conn_id: str
     secrets_dir: Path
     hash_key: str | None
     log_format: LogFormat
@@ -93,6 +97,8 @@ class ParseJob:
         return cls(
             data_dir=settings.data_dir,
             staging_dir=settings.staging_dir,
+            staging_url=settings.staging_url,
+            storage_conn_id=settings.storage_conn_id,
             secrets_dir=settings.secrets_dir,
             hash_key=settings.hash_key,
             log_format=settings.log_format,
@@ -238,7 +244,10 @@ def parse_source(
     enricher = make_enricher(job)
     template = compile_template(job.log_format, job.user_id_field, job.session_field)
     not_after = clock.latest_event_time(now or clock.utcnow(), job.future_tolerance_s)
-    stage = run_staging_dir(job.staging_dir, run_id) / f"{plan.source_id}-{unit.start_offset:015d}"
+    # A retry starts its unit's folder, and its prefix in object storage, afresh.
+    stage = staging.unit_dir(
+        job, run_staging_dir(job.staging_dir, run_id).name, f"{plan.source_id}-{unit.start_offset:015d}"
+    )
     staged = StagedFiles(job.data_dir, stage)
 
     totals = collections.Counter()
@@ -314,6 +323,7 @@ def parse_source(
             }
         )
     files += staged.close(plan.source_id, unit.start_offset, run_id, ingest_date)
+    files = staging.publish(job, stage, files)  # object staging: uploaded, local copies gone
     failpoint("parse.after_write")
     log.info(
         "parsed unit %d of source %s (%s, site %s, bytes %d-%d): %d lines read, %d parsed, %d quarantined",
