@@ -42,7 +42,7 @@ class Identity:
     newest_day: dt.date | None
 
     def as_dict(self) -> dict:
-        """The ``snapshot`` member of every answer (docs/api.md)."""
+        """The ``snapshot`` member of every answer (docs/staff/api.md)."""
         return {
             "generation": self.generation,
             "data_as_of": self.data_as_of,

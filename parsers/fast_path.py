@@ -2,7 +2,7 @@
 
 The reference parser (:func:`parsers.access_log.parse_lines`) matches a regular expression per
 line and then types, splits and unescapes every value. This module gets the same events for a
-fraction of the cost (``docs/performance.md``):
+fraction of the cost (``docs/contributors/performance-history.md``):
 
 1. ``parsers/_tokenizer.c`` walks each line once along the ``log_format`` template (the same
    template the regular expression is built from, :func:`parsers.log_format.compile_log_format`),

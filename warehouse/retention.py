@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 # up: (table, SQL expression of a row's day in FOOTFALL_TIMEZONE). A table listed here is taken
 # out of the daily aggregates category even when rebuild_aggregates fills it.
 VISITOR_TABLES: tuple[tuple[str, str], ...] = (
-    # docs/communities.md: visitor grain, aggregated at query time by the community views.
+    # docs/analysts/communities.md: visitor grain, aggregated at query time by the community views.
     ("visitor_daily", "day"),
     ("visitor_hourly", "day"),
     ("post_views_daily", "day"),

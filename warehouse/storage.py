@@ -38,8 +38,8 @@ AGGREGATE_TABLES = (
     "countries_daily",
     "bots_daily",
     "entry_pages_daily",
-    "error_paths_daily",  # docs/metrics.md, read by the analytics API
-    # docs/communities.md
+    "error_paths_daily",  # docs/analysts/metrics.md, read by the analytics API
+    # docs/analysts/communities.md
     "visitor_daily",
     "visitor_hourly",
     "post_views_daily",

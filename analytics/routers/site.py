@@ -1,6 +1,6 @@
 """The dashboard's views of the site: traffic, pages, sources, audience, errors, crawlers, peaks.
 
-Definitions: docs/metrics.md (hit, page view, unique visitor, visit, bounce, referrer, crawler).
+Definitions: docs/analysts/metrics.md (hit, page view, unique visitor, visit, bounce, referrer, crawler).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- The community, division, signed-in and content views of docs/communities.md, over the
+-- The community, division, signed-in and content views of docs/analysts/communities.md, over the
 -- per-day visitor tables (warehouse/ddl/006_visitor_tables.sql) and the dimension tables.
 -- Dimensions are joined at query time, so a new dimension file applies to every day kept.
 
@@ -313,7 +313,7 @@ select community_slug, window_end, visitors
 from current_visitors_daily
 where day = (select max(day) from current_visitors_daily);
 
--- Post views without the owner's own views (the owner as visitor, docs/communities.md).
+-- Post views without the owner's own views (the owner as visitor, docs/analysts/communities.md).
 create or replace view post_views_counted as
 select p.*, c.kind
 from post_views_daily as p
