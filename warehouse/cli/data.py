@@ -66,7 +66,7 @@ def query_command(
 ) -> int:
     """Run one SQL statement on the warehouse, read-only, and write its rows as a table, CSV, JSON or Parquet.
 
-    Tables and views are listed in README.md ("Querying the warehouse") and docs/analysts/schema.md.
+    Tables and views are listed in docs/analysts/querying.md and docs/analysts/schema.md.
     A statement DuckDB refuses is reported in one line. --output never replaces a file without
     --force, and never writes inside the data dir or the secrets dir.
     """
