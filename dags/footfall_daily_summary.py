@@ -27,11 +27,15 @@ from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
 
 OUTBOX = Asset("footfall_outbox")
 
+# A run triggered without a logical date reports the newest interval of this length that the
+# warehouse has been read through (warehouse.manual_runs).
+INTERVAL = dt.timedelta(days=1)
+
 
 @dag(
     dag_id="footfall_daily_summary",
     # UTC days; each run summarises the FOOTFALL_TIMEZONE day that ended inside its interval.
-    schedule=DeltaDataIntervalTimetable(dt.timedelta(days=1)),
+    schedule=DeltaDataIntervalTimetable(INTERVAL),
     start_date=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),  # earliest day a backfill may cover
     catchup=False,
     max_active_runs=1,
@@ -42,24 +46,30 @@ OUTBOX = Asset("footfall_outbox")
 )
 def footfall_daily_summary():
     @task.sensor(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, poke_interval=300, timeout=6 * 3600, mode="reschedule")
-    def wait_for_ingest(data_interval_end=None) -> bool:
+    def wait_for_ingest(data_interval_start=None, data_interval_end=None) -> bool:
         from airflow.sdk.exceptions import AirflowFailException
 
         from warehouse.clock import IntervalInFuture
+        from warehouse.manual_runs import NothingIngested, report_interval
         from warehouse.report import ingested_through_end
         from warehouse.settings import task_settings
 
+        settings = task_settings()
         try:
-            return ingested_through_end(task_settings(), data_interval_end)
-        except IntervalInFuture as exc:  # an interval that cannot end soon: fail now, no retries
+            _, end = report_interval(settings, data_interval_start, data_interval_end, INTERVAL)
+            return ingested_through_end(settings, end)
+        except (IntervalInFuture, NothingIngested) as exc:  # waiting would not help: fail now, no retries
             raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_daily_summary(data_interval_start=None, data_interval_end=None) -> list[str]:
+        from warehouse.manual_runs import report_interval
         from warehouse.report import build_daily_summaries
         from warehouse.settings import task_settings
 
-        return build_daily_summaries(task_settings(), data_interval_start, data_interval_end)
+        settings = task_settings()
+        start, end = report_interval(settings, data_interval_start, data_interval_end, INTERVAL)
+        return build_daily_summaries(settings, start, end)
 
     wait_for_ingest() >> build_daily_summary()
 

@@ -112,27 +112,30 @@ def footfall_ingest():
         return [unit.to_dict() for unit in plan_units(settings, [SourcePlan(**p) for p in plans], cap)]
 
     @task
-    def parse_source(unit: dict, run_id=None, data_interval_end=None, params=None) -> dict:
+    def parse_source(unit: dict, run_id=None, data_interval_end=None, dag_run=None, params=None) -> dict:
         from warehouse.backfill import run_settings
         from warehouse.ingest import WorkUnit, parse_source
+        from warehouse.manual_runs import run_interval_end
 
         # Lines dated more than FOOTFALL_FUTURE_TOLERANCE_S after the real time they are read are
         # quarantined; the data interval is not that time (a re-run reads today's lines).
         now = dt.datetime.now(dt.UTC)
-        return parse_source(run_settings(params), WorkUnit.from_dict(unit), run_id, data_interval_end.date(), now)
+        ingest_date = run_interval_end(data_interval_end, dag_run).date()
+        return parse_source(run_settings(params), WorkUnit.from_dict(unit), run_id, ingest_date, now)
 
     # all_done: runs when some units failed (after their retries), to commit each file up to
     # its first failed unit, and when no file had new bytes (parse_source is then skipped), to
     # record that this interval was ingested: footfall_report waits for that.
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, trigger_rule="all_done")
     def commit_sources(
-        units: list[dict] | None, results: list[dict], run_id=None, data_interval_end=None, params=None
+        units: list[dict] | None, results: list[dict], run_id=None, data_interval_end=None, dag_run=None, params=None
     ) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
         from transforms.privacy import KeyStore
         from warehouse.backfill import run_settings
         from warehouse.ingest import IngestIncomplete, aggregate, commit
+        from warehouse.manual_runs import run_interval_end
         from warehouse.shared_secrets import SecretsNotShared, check_shared_secrets
 
         if units is None:  # planning failed: parse_source never ran, there is nothing to commit
@@ -141,7 +144,7 @@ def footfall_ingest():
         try:
             # Units parsed on several hosts: same salts and hash key everywhere, or nothing commits.
             check_shared_secrets(KeyStore(settings.secrets_dir, settings.hash_key), results)
-            return commit(settings, results, run_id, data_interval_end, planned=units)
+            return commit(settings, results, run_id, run_interval_end(data_interval_end, dag_run), planned=units)
         except SecretsNotShared as exc:  # a deployment error: a retry would find the same salts
             raise AirflowFailException(str(exc)) from exc
         except IngestIncomplete as exc:

@@ -28,10 +28,14 @@ from warehouse.settings import report_interval_seconds
 
 OUTBOX = Asset("footfall_outbox")
 
+# A run triggered without a logical date reports the newest interval of this length that the
+# warehouse has been read through (warehouse.manual_runs).
+INTERVAL = dt.timedelta(seconds=report_interval_seconds())
+
 
 @dag(
     dag_id="footfall_report",
-    schedule=DeltaDataIntervalTimetable(dt.timedelta(seconds=report_interval_seconds())),
+    schedule=DeltaDataIntervalTimetable(INTERVAL),
     start_date=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),  # earliest interval a backfill may cover
     catchup=False,
     max_active_runs=1,
@@ -42,24 +46,30 @@ OUTBOX = Asset("footfall_outbox")
 )
 def footfall_report():
     @task.sensor(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, poke_interval=60, timeout=2 * 3600, mode="reschedule")
-    def wait_for_ingest(data_interval_end=None) -> bool:
+    def wait_for_ingest(data_interval_start=None, data_interval_end=None) -> bool:
         from airflow.sdk.exceptions import AirflowFailException
 
         from warehouse.clock import IntervalInFuture
+        from warehouse.manual_runs import NothingIngested, report_interval
         from warehouse.report import ingested_through_end
         from warehouse.settings import task_settings
 
+        settings = task_settings()
         try:
-            return ingested_through_end(task_settings(), data_interval_end)
-        except IntervalInFuture as exc:  # an interval that cannot end soon: fail now, no retries
+            _, end = report_interval(settings, data_interval_start, data_interval_end, INTERVAL)
+            return ingested_through_end(settings, end)
+        except (IntervalInFuture, NothingIngested) as exc:  # waiting would not help: fail now, no retries
             raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_report(data_interval_start=None, data_interval_end=None) -> str:
+        from warehouse.manual_runs import report_interval
         from warehouse.report import build_visits_report
         from warehouse.settings import task_settings
 
-        return build_visits_report(task_settings(), data_interval_start, data_interval_end)
+        settings = task_settings()
+        start, end = report_interval(settings, data_interval_start, data_interval_end, INTERVAL)
+        return build_visits_report(settings, start, end)
 
     wait_for_ingest() >> build_report()
 

@@ -52,11 +52,12 @@ from warehouse.placement import WAREHOUSE_POOL, WAREHOUSE_QUEUE
 )
 def footfall_retention():
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
-    def plan(data_interval_end=None) -> str:
+    def plan(data_interval_end=None, dag_run=None) -> str:
+        from warehouse.manual_runs import run_interval_end
         from warehouse.retention_plan import log_plan
         from warehouse.settings import task_settings
 
-        return log_plan(task_settings(), data_interval_end, dt.datetime.now(dt.UTC))
+        return log_plan(task_settings(), run_interval_end(data_interval_end, dag_run), dt.datetime.now(dt.UTC))
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def rebuild_pending() -> int:
@@ -66,25 +67,28 @@ def footfall_retention():
         return rebuild_pending(task_settings())
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
-    def purge_raw(data_interval_end=None) -> dict:
+    def purge_raw(data_interval_end=None, dag_run=None) -> dict:
+        from warehouse.manual_runs import run_interval_end
         from warehouse.retention import purge_raw
         from warehouse.settings import task_settings
 
-        return purge_raw(task_settings(), data_interval_end)
+        return purge_raw(task_settings(), run_interval_end(data_interval_end, dag_run))
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
-    def roll_up(data_interval_end=None) -> dict:
+    def roll_up(data_interval_end=None, dag_run=None) -> dict:
+        from warehouse.manual_runs import run_interval_end
         from warehouse.retention import roll_up
         from warehouse.settings import task_settings
 
-        return roll_up(task_settings(), data_interval_end)
+        return roll_up(task_settings(), run_interval_end(data_interval_end, dag_run))
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
-    def purge_aggregates(data_interval_end=None) -> dict:
+    def purge_aggregates(data_interval_end=None, dag_run=None) -> dict:
+        from warehouse.manual_runs import run_interval_end
         from warehouse.retention import purge_aggregates
         from warehouse.settings import task_settings
 
-        return purge_aggregates(task_settings(), data_interval_end)
+        return purge_aggregates(task_settings(), run_interval_end(data_interval_end, dag_run))
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE)
     def sweep_orphans() -> dict:
