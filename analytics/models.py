@@ -55,7 +55,15 @@ def envelope(name: str, data_type) -> type[BaseModel]:
     )
 
 
-class Visitors(BaseModel):
+class EventFilters(BaseModel):
+    """The country, page and referrer filters an answer is under (null: not filtered on it)."""
+
+    country: str | None = Field(description="ISO 3166-1 alpha-2 code or Unknown, as countries/ answers it")
+    page: str | None = Field(description="A path, as pages/ answers it")
+    referrer: str | None = Field(description="A referrer domain, as referrers/ answers it")
+
+
+class Visitors(EventFilters):
     total_visitors: int = Field(description="Distinct visitors (a signed-in user once, an anonymous visitor per day)")
     authenticated_visitors: int = Field(description="Of them, signed-in users")
     anonymous_visitors: int
@@ -74,7 +82,7 @@ class DivisionCount(BaseModel):
     percentage: float
 
 
-class Trends(BaseModel):
+class Trends(EventFilters):
     interval: str
     community_id: str | None
     labels: list[str] = Field(description="Period starts: YYYY-MM-DD, or YYYY-MM-DDTHH:00 for hours")
@@ -272,10 +280,10 @@ class DailyPeak(BaseModel):
     window_start: str
 
 
-class PeakVisitors(BaseModel):
+class PeakVisitors(EventFilters):
     community_id: str | None
     hour_of_week: list[HourOfWeek]
-    daily_peaks: list[DailyPeak]
+    daily_peaks: list[DailyPeak] | None = Field(description="null under country, page or referrer filters")
 
 
 class Post(BaseModel):

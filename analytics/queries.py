@@ -37,11 +37,19 @@ TABLES: dict[str, str] = {
     "dim_content": "dim_content",
     "dim_division_ancestors": "dim_division_ancestors",
 }
+# Pieces of SQL written once and pasted where a query writes ``{name}``: a predicate or a
+# subquery, not queries of their own. Each may use the ones before it.
+FRAGMENTS = ("event_filter", "matching_visits", "trend_periods")
 _PARAM_RE = re.compile(r"\$([A-Za-z_]\w*)")
 
 
 def _load() -> dict[str, str]:
-    return {path.stem: path.read_text(encoding="utf-8").format_map(TABLES) for path in sorted(SQL_DIR.glob("*.sql"))}
+    texts = {path.stem: path.read_text(encoding="utf-8") for path in sorted(SQL_DIR.glob("*.sql"))}
+    names = dict(TABLES)
+    for fragment in FRAGMENTS:
+        # On lines of their own: the fragment's comments end at its last line, not at the ")".
+        names[fragment] = "(\n" + texts.pop(fragment).format_map(names) + "\n)"
+    return {name: text.format_map(names) for name, text in texts.items()}
 
 
 QUERIES = _load()

@@ -19,6 +19,9 @@ What it does:
      days and parameter values), each asked once: every one misses the cache and runs its
      queries on the snapshot. Endpoints without a range have fewer distinct requests.
    - warm: the same requests asked again 3 times each: answered from the per-generation cache.
+   - filtered (``ENDPOINT?filtered`` rows): ``--filtered-urls`` distinct 30-day ranges per
+     endpoint the dashboard reads, each under one country, page or referrer filter (answered
+     from the snapshot's events, not the aggregates: docs/api.md, Filters).
    Latency is the client's wall time per request (connection reused), in milliseconds.
 3. Throughput: ``wrk`` (Debian's package; ``make bench-api`` installs it when missing) with
    one thread and ``--connections`` connections for ``--duration`` seconds on ``visitors/``
@@ -56,6 +59,14 @@ GOAL_RPS = 500.0
 END_DAY = dt.date(2026, 10, 31)
 COMMUNITIES = [f"C{n:03d}" for n in range(1, 13)]
 DIVISIONS = ["CA", "CA-ON", "CA-QC", "US", "US-NY-NYC", "DE"]
+# Event filters of the demo site: countries, pages and referrer domains it has.
+EVENT_FILTERS = [
+    {"country": "CA"}, {"country": "US"}, {"country": "DE"},
+    {"page": "/"}, {"page": "/communities/nyc"}, {"page": "/communities/canada"},
+    {"referrer": "google.com"}, {"referrer": "reddit.com"},
+]  # fmt: skip
+FILTERED = ["visitors/", "traffic/", "trends/", "pages/", "entry-pages/", "referrers/", "countries/", "devices/",
+            "status-codes/", "peak-visitors/"]  # fmt: skip
 
 
 def load() -> str:
@@ -115,8 +126,10 @@ def ingest_child(env: dict[str, str]) -> None:
 # --------------------------------------------------------------------------- requests
 
 
-def requests_per_endpoint(rng: random.Random, urls: int, first: dt.date, last: dt.date) -> dict[str, list[dict]]:
-    """Endpoint -> the distinct parameter sets asked of it."""
+def requests_per_endpoint(
+    rng: random.Random, urls: int, first: dt.date, last: dt.date, filtered_urls: int = 10
+) -> dict[str, list[dict]]:
+    """Endpoint (``ENDPOINT?filtered`` for its filtered requests) -> the distinct parameter sets asked of it."""
 
     def span(max_days: int = 365) -> dict:
         length = min(rng.choice([1, 7, 30, 90, 180, 365]), max_days)
@@ -144,6 +157,13 @@ def requests_per_endpoint(rng: random.Random, urls: int, first: dt.date, last: d
     out["realtime/"] = [{}] + [{"community_id": c} for c in COMMUNITIES]
     for path in ("visitors/today/", "visitors/weekly/", "visitors/monthly/", "communities/"):
         out[path] = [{}]
+
+    def thirty_days() -> dict:
+        start = first + dt.timedelta(days=rng.randrange(max(1, (last - first).days - 28)))
+        return {"start_date": start.isoformat(), "end_date": (start + dt.timedelta(days=29)).isoformat()}
+
+    for path in FILTERED:
+        out[f"{path}?filtered"] = [thirty_days() | rng.choice(EVENT_FILTERS) for _ in range(filtered_urls)]
     return out
 
 
@@ -161,14 +181,14 @@ def measure_latency(server, token: str, plan: dict[str, list[dict]]) -> dict[str
             cold, warm = [], []
             for params in param_sets:
                 started = time.perf_counter()
-                response = client.get(path, params=params, timeout=60)
+                response = client.get(path.removesuffix("?filtered"), params=params, timeout=60)
                 cold.append(1000 * (time.perf_counter() - started))
                 if response.status_code != 200:
                     raise SystemExit(f"{path} {params}: {response.status_code} {response.text[:300]}")
             for _ in range(3):
                 for params in param_sets:
                     started = time.perf_counter()
-                    client.get(path, params=params, timeout=60)
+                    client.get(path.removesuffix("?filtered"), params=params, timeout=60)
                     warm.append(1000 * (time.perf_counter() - started))
             results[path] = {
                 "cold_p50": percentile(cold, 0.5),
@@ -232,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--urls", type=int, default=30, help="distinct requests per ranged endpoint")
+    parser.add_argument("--filtered-urls", type=int, default=10, help="distinct filtered requests per endpoint")
     parser.add_argument("--duration", type=int, default=15, help="seconds of the throughput test")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rebuild", action="store_true")
@@ -257,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     before = load()
     runs = []
     for run in range(args.runs):
-        plan = requests_per_endpoint(random.Random(run), args.urls, first, END_DAY)
+        plan = requests_per_endpoint(random.Random(run), args.urls, first, END_DAY, args.filtered_urls)
         server = start_api(env, root / f"serve-{run}.log")
         try:
             latency = measure_latency(server, token, plan)

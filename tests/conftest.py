@@ -124,10 +124,40 @@ def demo_site(dagbag, tmp_path_factory) -> DemoSite:
         "FOOTFALL_SECRETS_DIR": str(root / "secrets"),
         "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
     }
+    run = ingested(dagbag, env)
+    return DemoSite(truth, root / "input", root / "data", env, run.run_id)
+
+
+def ingested(dagbag, env: dict[str, str]):
+    """Run the ingest DAG once with ``env`` set only while it runs; returns the successful run."""
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
         run = dagbag.get_dag("footfall_ingest").test(logical_date=DEMO_INGEST_DATE)
     # dag.test() does not raise when a task fails: the run's state says.
     assert run.state == "success", [(ti.task_id, ti.state) for ti in run.get_task_instances()]
-    return DemoSite(truth, root / "input", root / "data", env, run.run_id)
+    return run
+
+
+@pytest.fixture(scope="session")
+def filter_site(dagbag, tmp_path_factory):
+    """The site of tests/filter_site.py ingested once for the session, served by ``python -m
+    analytics serve``: ``(server, env, hits)``, ``hits`` being the oracle's reading of its log.
+    Shared by the filter tests of the API and of the dashboard; nothing may write to it."""
+    from api_helpers import start_api
+    from filter_site import read_log, write_log
+
+    root = tmp_path_factory.mktemp("filters")
+    log = root / "access.log"
+    write_log(log)
+    env = {
+        "FOOTFALL_LOG_GLOB": str(log),
+        "FOOTFALL_DATA_DIR": str(root / "data"),
+        "FOOTFALL_SECRETS_DIR": str(root / "secrets"),
+        "FOOTFALL_HASH_KEY": "test-key-not-a-secret",
+        "FOOTFALL_SITE_HOSTS": "example.com",
+    }
+    ingested(dagbag, env)
+    server = start_api(env, root / "serve.log")
+    yield server, env, read_log(log)
+    server.stop()

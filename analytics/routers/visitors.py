@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from analytics import models, queries
 from analytics.answers import answer, ratio
 from analytics.csv_export import write_csv
+from analytics.filters import EventFilter, Filters, allow, rules
 from analytics.params import Period, last_days, period, require, site_totals_only
 from analytics.routers.common import (
     ERRORS,
@@ -37,7 +38,10 @@ WINDOW_S = 300
 
 
 def _visitors(cur, start: dt.date, end: dt.date, slug: str | None = None, division_id: str | None = None) -> dict:
-    row = queries.one(cur, "visitors", start=start, end=end, community=slug, division=division_id)
+    return _visitor_counts(queries.one(cur, "visitors", start=start, end=end, community=slug, division=division_id))
+
+
+def _visitor_counts(row: dict) -> dict:
     return {
         "total_visitors": row["visitors"],
         "authenticated_visitors": row["signed_in_visitors"],
@@ -52,20 +56,27 @@ def _visitors(cur, start: dt.date, end: dt.date, slug: str | None = None, divisi
 async def visitors(
     request: Request,
     token: Viewer,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
     community_id: CommunityId = None,
     division_id: DivisionId = None,
 ) -> Response:
     """Visitors of the range: all, signed in, anonymous, and their page views; optionally only
-    of one community's pages and/or only visitors from inside one division (analyst)."""
+    of one community's pages and/or only visitors from inside one division, or only the
+    visitors with a page view matching the country, page and referrer filters and those page
+    views (analyst; the two kinds of filter do not combine)."""
     site_totals_only(token, community_id=community_id, division_id=division_id)
+    allow(token, flt, community_id=community_id, division_id=division_id)
 
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
-        slug, known = community(cur, community_id), division(cur, division_id)
-        data = _visitors(cur, span.start, span.end, slug, known)
-        return {**data, "community_id": community_id, "division_id": division_id}, span.as_dict()
+        if flt:
+            data = _visitor_counts(queries.one(cur, "filtered_visitors", **flt.params(span, rules(request))))
+        else:
+            slug, known = community(cur, community_id), division(cur, division_id)
+            data = _visitors(cur, span.start, span.end, slug, known)
+        return {**data, "community_id": community_id, "division_id": division_id, **flt.as_dict()}, span.as_dict()
 
     return await answer(request, compute)
 
@@ -75,7 +86,7 @@ def _last(days: int):
         def compute(identity, cur):
             span = last_days(identity, days)
             data = _visitors(cur, span.start, span.end)
-            return {**data, "community_id": None, "division_id": None}, span.as_dict()
+            return {**data, "community_id": None, "division_id": None, **EventFilter().as_dict()}, span.as_dict()
 
         return await answer(request, compute)
 
@@ -96,22 +107,29 @@ for _path, _days, _summary in (
 async def trends(
     request: Request,
     token: Viewer,
+    flt: Filters,
     start_date: StartDate = None,
     end_date: EndDate = None,
     interval: Annotated[Literal["hour", "day", "week", "month"], Query(description="Period length")] = "day",
     community_id: CommunityId = None,
 ) -> Response:
     """Distinct visitors per hour, day, week (from Monday) or month of the range, every period
-    listed (zeros where none); optionally only of one community's pages (analyst)."""
+    listed (zeros where none); optionally only of one community's pages, or only the visitors
+    with a page view matching the country, page and referrer filters in the period (analyst)."""
     site_totals_only(token, community_id=community_id)
+    allow(token, flt, community_id=community_id)
 
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
-        slug = community(cur, community_id)
-        found = queries.rows(cur, "trends", start=span.start, end=span.end, grain=interval, community=slug)
+        if flt:
+            found = queries.rows(cur, "filtered_trends", grain=interval, **flt.params(span, rules(request)))
+        else:
+            slug = community(cur, community_id)
+            found = queries.rows(cur, "trends", start=span.start, end=span.end, grain=interval, community=slug)
         data = {
             "interval": interval,
             "community_id": community_id,
+            **flt.as_dict(),
             "labels": [r["label"] for r in found],
             "total": [r["visitors"] for r in found],
             "authenticated": [r["signed_in_visitors"] for r in found],
@@ -231,6 +249,7 @@ async def export(
     """Visitors per day of the range as CSV (date, total_visitors, authenticated_visitors,
     anonymous_visitors, page_views), optionally only of one community's pages. The snapshot's
     identity is in the Footfall-* response headers."""
+
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
         slug = community(cur, community_id)

@@ -22,19 +22,6 @@ counts as (
         count(distinct visitor_key) filter (where not signed_in) as anonymous_visitors
     from visitor_periods
     group by all
-),
-
-periods as (
-    select unnest(generate_series(
-        date_trunc($grain, cast($start as timestamp)),
-        date_trunc($grain, cast($end as timestamp) + interval 23 hour),
-        case $grain
-            when 'hour' then interval 1 hour
-            when 'day' then interval 1 day
-            when 'week' then interval 7 day
-            else interval 1 month
-        end
-    )) as period_start
 )
 
 select
@@ -42,6 +29,6 @@ select
     coalesce(c.visitors, 0) as visitors,
     coalesce(c.signed_in_visitors, 0) as signed_in_visitors,
     coalesce(c.anonymous_visitors, 0) as anonymous_visitors
-from periods as p
+from {trend_periods} as p
 left join counts as c using (period_start)
 order by p.period_start

@@ -4,14 +4,20 @@
 // from the embedded aggregates): it only calls source.get(path, params). The view lives in the
 // URL's fragment (range, comparison, filters, interval), so a view can be shared; the token is
 // never in it. When every panel is drawn, the root element gets data-complete="true".
+//
+// Filters come in two groups that do not combine (the API refuses it): the community ones
+// (community, division) and the event ones (country, page, referrer); choosing one of a group
+// clears the other group. The one-file report offers the community ones only
+// (options.eventFilters === false): it embeds no crossing of countries, pages and referrers.
 
-import { PANELS } from "./panels.js";
+import { EVENT_FILTERS, PANELS } from "./panels.js";
 import { addDays, clear, daysBetween, downloadCsv, el, yearEarlier } from "./util.js";
 
 const PRESETS = [["today", "Today"], ["7d", "7 days"], ["30d", "30 days"], ["90d", "90 days"], ["all", "All"]];
 const COMPARE = [["none", "No comparison"], ["previous", "Previous period"], ["year", "A year earlier"]];
 const INTERVALS = ["hour", "day", "week", "month"];
 const MAX_DAYS = 400;
+const COMMUNITY_FILTERS = ["community", "division"];
 
 export class Dashboard {
   constructor(root, source, session, options = {}) {
@@ -21,7 +27,8 @@ export class Dashboard {
     this.options = options;
     this.analyst = session.role === "analyst";
     this.generation = 0;
-    this.names = { community: new Map(), division: new Map() };
+    this.kinds = options.eventFilters === false ? COMMUNITY_FILTERS : [...COMMUNITY_FILTERS, ...EVENT_FILTERS];
+    this.names = Object.fromEntries(this.kinds.map((kind) => [kind, new Map()]));
     this.state = this.readState();
     this.build();
     window.addEventListener("hashchange", () => {
@@ -42,9 +49,12 @@ export class Dashboard {
       to: day(params.get("to")),
       compare: valid(params.get("compare"), COMPARE.map((c) => c[0]), "none"),
       interval: valid(params.get("interval"), INTERVALS, "day"),
-      community: this.analyst ? params.get("community") || null : null,
-      division: this.analyst ? params.get("division") || null : null,
     };
+    for (const kind of [...COMMUNITY_FILTERS, ...EVENT_FILTERS]) {
+      state[kind] = this.analyst && this.kinds.includes(kind) ? params.get(kind) || null : null;
+    }
+    // A shared URL with both groups: the event filters win, as choosing one would have done.
+    if (EVENT_FILTERS.some((kind) => state[kind])) for (const kind of COMMUNITY_FILTERS) state[kind] = null;
     if (state.preset === "custom" && !(state.from && state.to && state.from <= state.to)) state.preset = this.options.preset || "30d";
     return state;
   }
@@ -57,8 +67,7 @@ export class Dashboard {
     if (s.preset === "custom") { params.set("from", s.from); params.set("to", s.to); }
     if (s.compare !== "none") params.set("compare", s.compare);
     if (s.interval !== "day") params.set("interval", s.interval);
-    if (s.community) params.set("community", s.community);
-    if (s.division) params.set("division", s.division);
+    for (const kind of this.kinds) if (s[kind]) params.set(kind, s[kind]);
     history.replaceState(null, "", `#${params}`);
     this.render();
   }
@@ -132,7 +141,7 @@ export class Dashboard {
     this.to.value = range.end_date;
     this.compare.value = this.state.compare;
     clear(this.filters);
-    for (const kind of ["community", "division"]) {
+    for (const kind of this.kinds) {
       const value = this.state[kind];
       if (!value) continue;
       const name = this.names[kind].get(value) || value;
@@ -160,8 +169,12 @@ export class Dashboard {
         return asked.get(key);
       },
       range, compareRange, analyst: this.analyst,
-      community: this.state.community, division: this.state.division, interval: this.state.interval,
-      select: (kind, value, label) => { this.names[kind].set(value, label); this.writeState({ [kind]: value }); },
+      ...Object.fromEntries(this.kinds.map((kind) => [kind, this.state[kind]])), kinds: this.kinds, interval: this.state.interval,
+      select: (kind, value, label) => {
+        this.names[kind].set(value, label);
+        const other = COMMUNITY_FILTERS.includes(kind) ? EVENT_FILTERS : COMMUNITY_FILTERS;
+        this.writeState({ [kind]: value, ...Object.fromEntries(other.map((k) => [k, null])) });
+      },
       setInterval: (interval) => this.writeState({ interval }),
       later: (fn) => later.push(fn),
     };
@@ -188,7 +201,7 @@ export class Dashboard {
   draw(entry, model, error, ctx) {
     const { panel, body, badge, csv } = entry;
     clear(body);
-    const active = ["community", "division"].filter((k) => ctx[k]);
+    const active = this.kinds.filter((k) => ctx[k]);
     badge.hidden = !active.length || active.every((k) => panel.filters.includes(k));
     badge.textContent = active.some((k) => panel.filters.includes(k)) ? `not by ${active.filter((k) => !panel.filters.includes(k)).join(", ")}` : "whole site";
     if (error) {

@@ -4,6 +4,10 @@
 
 import { addDays, isoWeekday, ratio } from "./util.js";
 
+// The report answers without the country, page and referrer filters (it does not embed what
+// they need: docs/dashboard.md); its answers say so as the API's do.
+export const NO_EVENT_FILTERS = { country: null, page: null, referrer: null };
+
 // The community of a row about the whole site.
 export const ALL = "(all)";
 
@@ -192,7 +196,7 @@ export const TABLE_ANSWERS = {
         peaks.push({ date: addDays(this.start, p.day[i]), peak_visitors: p.peak_visitors[i], window_start: p.window_start[i] });
       }
     }
-    return { range, data: { community_id: params.community_id || null, hour_of_week: hourOfWeek.map(orderHourOfWeek), daily_peaks: peaks } };
+    return { range, data: { community_id: params.community_id || null, ...NO_EVENT_FILTERS, hour_of_week: hourOfWeek.map(orderHourOfWeek), daily_peaks: peaks } };
   },
 
   realtime(params) {

@@ -8,7 +8,7 @@
 // exists outside the report), so a range counts each number once; anonymous visitors are carried
 // as counts per day, division and community, which add up over days.
 
-import { ALL, byDesc, TABLE_ANSWERS } from "./embedded-tables.js";
+import { ALL, byDesc, NO_EVENT_FILTERS, TABLE_ANSWERS } from "./embedded-tables.js";
 import { addDays, daysBetween, isoWeekday, ratio } from "./util.js";
 
 // [difference, times, ...] -> the values (analytics/report_data.py, _runs).
@@ -151,6 +151,7 @@ export class EmbeddedSource {
         avg_page_views_per_visitor: ratio(pageViews, total, 2),
         community_id: params.community_id || null,
         division_id: division,
+        ...NO_EVENT_FILTERS,
       },
     };
   }
@@ -208,7 +209,7 @@ export class EmbeddedSource {
     return {
       range,
       data: {
-        interval: grain, community_id: params.community_id || null, labels,
+        interval: grain, community_id: params.community_id || null, ...NO_EVENT_FILTERS, labels,
         total: signed.map((x, k) => x + anonymous[k]), authenticated: signed, anonymous,
       },
     };

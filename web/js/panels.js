@@ -4,23 +4,41 @@
 // request and view); draw returns the panel's numbers
 // as {columns, rows} (its CSV). `analyst`: only for analyst tokens (the API refuses viewers
 // anyway). `filters`: the filters the panel honours; under another filter it says "whole site".
+// The event filters (country, page, referrer) are answered by the API from the events
+// (docs/api.md, Filters); a panel honouring them passes them on with eventFilters(ctx).
 
 import { barTable, heatMap, numbersTable, timeChart } from "./charts.js";
-import { el, formatAge, formatDuration, formatNumber, ratio, referrerNode } from "./util.js";
+import { el, formatAge, formatDuration, formatNumber, ratio, referrerLink } from "./util.js";
+
+export const EVENT_FILTERS = ["country", "page", "referrer"];
+const ALL_FILTERS = ["community", "division", ...EVENT_FILTERS];
 
 const text = (value, empty = "(none)") => (value === null || value === undefined || value === "" ? empty : String(value));
 const data = async (ctx, path, params) => (await ctx.fetch(path, params)).data;
 
 // A button that sets a filter: its label is data, set as text.
 function filterButton(ctx, kind, value, label) {
-  if (!ctx.analyst || value === null || value === undefined) return document.createTextNode(label);
+  if (!ctx.analyst || !ctx.kinds.includes(kind) || value === null || value === undefined || value === "") return document.createTextNode(label);
   return el("button", { type: "button", class: "link", text: label, dataset: { filter: kind, value }, onclick: () => ctx.select(kind, value, label) });
 }
 
-function list(path, title, label, columns, { limit = 10, key = null } = {}) {
+// The event filters of the view, as the API's parameters (null ones are not sent).
+const eventFilters = (ctx) => Object.fromEntries(EVENT_FILTERS.map((kind) => [kind, ctx[kind]]));
+
+// A row label that filters the view on its value (`kind`), shown as text.
+const filterLabel = (kind, key, empty) => {
+  const f = (row, ctx) => filterButton(ctx, kind, row[key], text(row[key], empty));
+  f.csv = (row) => row[key];
+  return f;
+};
+
+// A panel listing rows of `path`; `filtered`: it honours the event filters.
+function list(path, title, label, columns, { limit = 10, key = null, filtered = false } = {}) {
   return {
+    filters: filtered ? EVENT_FILTERS : [],
     load: async (source, ctx) => {
-      const found = await data(ctx, path, limit ? { ...ctx.range, limit } : ctx.range);
+      const params = { ...ctx.range, ...(limit ? { limit } : {}), ...(filtered ? eventFilters(ctx) : {}) };
+      const found = await data(ctx, path, params);
       return key ? found[key] : found;
     },
     draw: (body, rows, ctx) => {
@@ -39,23 +57,25 @@ const plain = (key, empty) => {
   return f;
 };
 
+// `filtered`: the filters each figure honours (the others leave it at the whole site's).
+const VISITS = EVENT_FILTERS;
 const KPIS = [
-  { key: "visitors", label: "Visitors", filtered: true, value: (m) => m.visitors.total_visitors },
-  { key: "signed_in", label: "Signed in", filtered: true, value: (m) => m.visitors.authenticated_visitors },
-  { key: "anonymous", label: "Anonymous", filtered: true, value: (m) => m.visitors.anonymous_visitors },
-  { key: "page_views", label: "Page views", filtered: true, value: (m) => m.visitors.total_page_views },
-  { key: "visits", label: "Visits", value: (m) => m.traffic.totals.visits },
-  { key: "bounce_rate", label: "Bounce rate", unit: "%", points: true, lowerIsBetter: true, value: (m) => m.traffic.totals.bounce_rate },
-  { key: "visit_duration", label: "Visit duration", format: formatDuration, value: (m) => m.traffic.totals.avg_visit_duration_s },
-  { key: "pages_per_visit", label: "Pages per visit", value: (m) => ratio(m.traffic.totals.page_views, m.traffic.totals.visits, 2) },
-  { key: "conversions", label: "Conversions", value: (m) => m.conversions.total_conversions },
+  { key: "visitors", label: "Visitors", filtered: ALL_FILTERS, value: (m) => m.visitors.total_visitors },
+  { key: "signed_in", label: "Signed in", filtered: ALL_FILTERS, value: (m) => m.visitors.authenticated_visitors },
+  { key: "anonymous", label: "Anonymous", filtered: ALL_FILTERS, value: (m) => m.visitors.anonymous_visitors },
+  { key: "page_views", label: "Page views", filtered: ALL_FILTERS, value: (m) => m.visitors.total_page_views },
+  { key: "visits", label: "Visits", filtered: VISITS, value: (m) => m.traffic.totals.visits },
+  { key: "bounce_rate", label: "Bounce rate", unit: "%", points: true, lowerIsBetter: true, filtered: VISITS, value: (m) => m.traffic.totals.bounce_rate },
+  { key: "visit_duration", label: "Visit duration", format: formatDuration, filtered: VISITS, value: (m) => m.traffic.totals.avg_visit_duration_s },
+  { key: "pages_per_visit", label: "Pages per visit", filtered: VISITS, value: (m) => ratio(m.traffic.totals.page_views, m.traffic.totals.visits, 2) },
+  { key: "conversions", label: "Conversions", filtered: [], value: (m) => m.conversions.total_conversions },
 ];
 
 async function kpiModel(range, ctx) {
-  const filters = { community_id: ctx.community, division_id: ctx.division };
+  const filters = { community_id: ctx.community, division_id: ctx.division, ...eventFilters(ctx) };
   const [visitors, traffic, conversions] = await Promise.all([
     data(ctx, "visitors/", { ...range, ...filters }),
-    data(ctx, "traffic/", range),
+    data(ctx, "traffic/", { ...range, ...eventFilters(ctx) }),
     data(ctx, "conversions/", range),
   ]);
   return { visitors, traffic, conversions };
@@ -71,13 +91,13 @@ export function delta(kpi, current, previous) {
 
 export const PANELS = [
   {
-    id: "kpis", title: "Key figures", wide: true, filters: ["community", "division"],
+    id: "kpis", title: "Key figures", wide: true, filters: ALL_FILTERS,
     load: async (source, ctx) => ({
       current: await kpiModel(ctx.range, ctx),
       previous: ctx.compareRange ? await kpiModel(ctx.compareRange, ctx) : null,
     }),
     draw: (body, model, ctx) => {
-      const filtered = Boolean(ctx.community || ctx.division);
+      const active = ALL_FILTERS.filter((kind) => ctx[kind]);
       const strip = el("div", { class: "kpis" });
       const rows = [];
       for (const kpi of KPIS) {
@@ -95,7 +115,7 @@ export const PANELS = [
           const label = change === null ? "no comparison" : `${sign}${formatNumber(change)}${kpi.points ? " pts" : "%"}`;
           card.append(el("div", { class: `kpi-delta ${good}`, dataset: { delta: change === null ? "" : String(change), previous: previous === null ? "" : String(previous) }, text: label }));
         }
-        if (filtered && !kpi.filtered) card.append(el("div", { class: "kpi-note", text: "whole site" }));
+        if (active.some((kind) => !kpi.filtered.includes(kind))) card.append(el("div", { class: "kpi-note", text: "whole site" }));
         strip.append(card);
         rows.push([kpi.label, value, previous, change]);
       }
@@ -107,8 +127,8 @@ export const PANELS = [
     },
   },
   {
-    id: "traffic", title: "Visitors over time", wide: true, filters: ["community"],
-    load: (source, ctx) => data(ctx, "trends/", { ...ctx.range, interval: ctx.interval, community_id: ctx.community }),
+    id: "traffic", title: "Visitors over time", wide: true, filters: ["community", ...EVENT_FILTERS],
+    load: (source, ctx) => data(ctx, "trends/", { ...ctx.range, interval: ctx.interval, community_id: ctx.community, ...eventFilters(ctx) }),
     draw: (body, model, ctx) => {
       const tabs = el("div", { class: "tabs", role: "group", "aria-label": "Interval" }, ["hour", "day", "week", "month"].map((g) =>
         el("button", { type: "button", class: g === model.interval ? "active" : "", text: g, ariaPressed: String(g === model.interval), onclick: () => ctx.setInterval(g) })));
@@ -133,8 +153,8 @@ export const PANELS = [
     },
   },
   {
-    id: "peaks", title: "When visitors come", wide: true, filters: [],
-    load: (source, ctx) => data(ctx, "peak-visitors/", { ...ctx.range }),
+    id: "peaks", title: "When visitors come", wide: true, filters: EVENT_FILTERS,
+    load: (source, ctx) => data(ctx, "peak-visitors/", { ...ctx.range, ...eventFilters(ctx) }),
     draw: (body, model) => {
       body.append(heatMap(model.hour_of_week), el("p", { class: "note", text: "Average unique visitors per hour of each weekday (hours in the site's time zone)." }));
       return {
@@ -143,32 +163,35 @@ export const PANELS = [
       };
     },
   },
-  { id: "pages", title: "Top pages", analyst: true, filters: [], ...list("pages/", "Page", plain("path"), PV) },
+  { id: "pages", title: "Top pages", analyst: true, ...list("pages/", "Page", filterLabel("page", "path"), PV, { filtered: true }) },
   {
-    id: "entry-pages", title: "Entry pages", analyst: true, filters: [],
-    ...list("entry-pages/", "Page", plain("path"), [{ key: "entries", label: "Entries", bar: true }, { key: "bounce_rate", label: "Bounce %" }]),
+    id: "entry-pages", title: "Entry pages", analyst: true,
+    ...list("entry-pages/", "Page", filterLabel("page", "path"), [{ key: "entries", label: "Entries", bar: true }, { key: "bounce_rate", label: "Bounce %" }], { filtered: true }),
   },
   {
-    id: "referrers", title: "Referrers", analyst: true, filters: [],
-    ...list("referrers/", "Referrer", Object.assign((row) => el("span", {}, [referrerNode(row.referrer_domain), el("span", { class: "tag", text: row.referrer_class })]),
-      { csv: (row) => `${row.referrer_class} ${row.referrer_domain ?? ""}`.trim() }), PV, { key: "referrers" }),
+    id: "referrers", title: "Referrers", analyst: true,
+    ...list("referrers/", "Referrer", Object.assign((row, ctx) => {
+      const domain = row.referrer_domain || null;
+      const link = domain && referrerLink(domain, "↗");
+      return el("span", {}, [filterButton(ctx, "referrer", domain, text(domain)), link ? " " : null, link, el("span", { class: "tag", text: row.referrer_class })]);
+    }, { csv: (row) => `${row.referrer_class} ${row.referrer_domain ?? ""}`.trim() }), PV, { key: "referrers", filtered: true }),
   },
   {
-    id: "campaigns", title: "UTM campaigns", analyst: true, filters: [],
+    id: "campaigns", title: "UTM campaigns", analyst: true,
     ...list("referrers/", "Campaign", Object.assign((row) => document.createTextNode([row.utm_source, row.utm_medium, row.utm_campaign].map((x) => text(x, "–")).join(" / ")),
-      { csv: (row) => [row.utm_source, row.utm_medium, row.utm_campaign].join(" / ") }), PV, { key: "campaigns" }),
+      { csv: (row) => [row.utm_source, row.utm_medium, row.utm_campaign].join(" / ") }), PV, { key: "campaigns", filtered: true }),
   },
-  { id: "countries", title: "Countries", analyst: true, filters: [], ...list("countries/", "Country", plain("country_code", "Unknown"), PV) },
-  { id: "devices", title: "Devices", analyst: true, filters: [], ...list("devices/", "Device type", plain("name", "Unknown"), PV, { key: "device_types", limit: null }) },
-  { id: "browsers", title: "Browsers", analyst: true, filters: [], ...list("devices/", "Browser", plain("name", "Unknown"), PV, { key: "browsers", limit: null }) },
-  { id: "os", title: "Operating systems", analyst: true, filters: [], ...list("devices/", "OS", plain("name", "Unknown"), PV, { key: "operating_systems", limit: null }) },
+  { id: "countries", title: "Countries", analyst: true, ...list("countries/", "Country", filterLabel("country", "country_code", "Unknown"), PV, { filtered: true }) },
+  { id: "devices", title: "Devices", analyst: true, ...list("devices/", "Device type", plain("name", "Unknown"), PV, { key: "device_types", limit: null, filtered: true }) },
+  { id: "browsers", title: "Browsers", analyst: true, ...list("devices/", "Browser", plain("name", "Unknown"), PV, { key: "browsers", limit: null, filtered: true }) },
+  { id: "os", title: "Operating systems", analyst: true, ...list("devices/", "OS", plain("name", "Unknown"), PV, { key: "operating_systems", limit: null, filtered: true }) },
   {
-    id: "statuses", title: "Status codes", analyst: true, filters: [],
-    ...list("status-codes/", "Status", plain("status"), [{ key: "hits", label: "Hits", bar: true }], { key: "statuses" }),
+    id: "statuses", title: "Status codes", analyst: true,
+    ...list("status-codes/", "Status", plain("status"), [{ key: "hits", label: "Hits", bar: true }], { key: "statuses", filtered: true }),
   },
-  { id: "not-found", title: "Top 404s", analyst: true, filters: [], ...list("status-codes/", "Path", plain("path"), [{ key: "hits", label: "Hits", bar: true }], { key: "top_404_paths" }) },
+  { id: "not-found", title: "Top 404s", analyst: true, ...list("status-codes/", "Path", plain("path"), [{ key: "hits", label: "Hits", bar: true }], { key: "top_404_paths", filtered: true }) },
   {
-    id: "crawlers", title: "Crawlers", analyst: true, filters: [],
+    id: "crawlers", title: "Crawlers", analyst: true,
     ...list("crawlers/", "Crawler", plain("crawler_name"), [{ key: "hits", label: "Hits", bar: true }, { key: "bytes", label: "Bytes" }]),
   },
   {

@@ -17,8 +17,10 @@ async function showReport() {
   document.getElementById("generated").textContent =
     `${embedded.first_day ?? "no data"} to ${embedded.newest_day ?? ""}, generated ${embedded.generated_at}`;
   globalThis.footfallReport = { source };
-  // The report was written for its days: it opens on all of them.
-  new Dashboard(document.getElementById("app"), source, source.session().data, { timezone: embedded.timezone, preset: "all" });
+  // The report was written for its days: it opens on all of them. It embeds no crossing of
+  // countries, pages and referrers (docs/dashboard.md): only the community filters.
+  const options = { timezone: embedded.timezone, preset: "all", eventFilters: false };
+  new Dashboard(document.getElementById("app"), source, source.session().data, options);
 }
 
 showReport();

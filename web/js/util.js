@@ -37,12 +37,11 @@ export function safeHref(text) {
   }
 }
 
-// A link to a referrer's site when the domain is a plain host name, else plain text.
-export function referrerNode(domain) {
-  const text = domain === null || domain === undefined || domain === "" ? "(none)" : String(domain);
-  const href = /^[a-z0-9.-]+\.[a-z]{2,}$/i.test(text) ? safeHref(`https://${text}/`) : null;
-  if (!href) return document.createTextNode(text);
-  return el("a", { href, text, rel: "noopener noreferrer", target: "_blank" });
+// A link out to a referrer's site, labelled `label`, when the domain is a plain host name (then
+// only https); else null.
+export function referrerLink(domain, label) {
+  const href = /^[a-z0-9.-]+\.[a-z]{2,}$/i.test(String(domain)) ? safeHref(`https://${domain}/`) : null;
+  return href ? el("a", { href, text: label, title: `Open ${domain}`, rel: "noopener noreferrer", target: "_blank" }) : null;
 }
 
 // scale * num / den rounded half away from zero to `digits` decimals, computed exactly (the API's
