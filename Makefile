@@ -13,12 +13,16 @@ export PATH := $(BIN):$(PATH)
 # Airflow's own startup chatter is not what `make run` is for.
 export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 
-.PHONY: venv airflow-init run demo test bench bench-api bench-snapshot bench-dashboard lint standalone clean serve token token-list token-revoke \
-	report chromium cluster-up cluster-down cluster-status cluster-test bench-cluster
+.PHONY: venv airflow-init run demo test test-fast test-fuzz sanitized-tokenizer bench bench-api bench-snapshot \
+	bench-dashboard lint standalone clean serve token token-list token-revoke report chromium cluster-up cluster-down \
+	cluster-status cluster-test bench-cluster
+
+# The compiled tokenizer's sources (parsers/fast_path.py drives it).
+TOKENIZER_SOURCES := $(wildcard parsers/_tokenizer*.c parsers/_tokenizer*.h)
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml parsers/_tokenizer.c
+$(VENV)/.installed: requirements.txt pyproject.toml $(TOKENIZER_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -43,8 +47,47 @@ run: airflow-init
 demo: airflow-init
 	$(WITH_SECRETS) bin/run-demo
 
-test: venv chromium
-	$(BIN)/python -m pytest
+# The fuzz tier's tests (marker `fuzz`).
+FUZZ_TESTS := tests/test_tokenizer_fuzz.py
+
+# The whole suite: everything with the normal build, then the tokenizer's own tests (marker
+# `fuzz`) with the sanitizer build, briefly.
+test: venv chromium sanitized-tokenizer
+	$(BIN)/python -m pytest -m "not fuzz"
+	$(SANITIZED) $(BIN)/python -m pytest -m fuzz -p no:cacheprovider --capture=sys -q $(FUZZ_TESTS)
+
+# The fast loop: unit and SQL tests, neither `slow` (Airflow runs, subprocesses, fault injection)
+# nor `real_logs` (the whole logs in ../shared); about a minute of CPU, and ../shared is not needed.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow and not real_logs" -q
+
+# The fuzz tier, long: the tokenizer's tests with the sanitizer build, FUZZ_EXAMPLES examples
+# per property, new ones on every run (a failure prints how to reproduce it).
+FUZZ_EXAMPLES ?= 5000
+test-fuzz: venv sanitized-tokenizer
+	$(SANITIZED) FOOTFALL_TEST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -m fuzz -p no:cacheprovider --capture=sys -q $(FUZZ_TESTS)
+
+# The tokenizer built with AddressSanitizer and UndefinedBehaviorSanitizer into build/sanitize/,
+# beside the normal build (never replacing it). gcc's runtimes: an extension module loaded by an
+# uninstrumented python needs libasan preloaded; CPython's own allocations at exit are not leaks
+# to report; PYTHONMALLOC=malloc makes Python objects (the bytes the tokenizer reads) malloc'ed,
+# so a use after free of one is caught too. tests/conftest.py loads the module named by
+# FOOTFALL_TEST_TOKENIZER in place of parsers._tokenizer.
+SANITIZE_CC ?= gcc
+SANITIZE_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+SANITIZED_TOKENIZER := $(CURDIR)/build/sanitize/_tokenizer.so
+SANITIZED = env LD_PRELOAD="$$($(SANITIZE_CC) -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
+	ASAN_OPTIONS=detect_leaks=0:strict_string_checks=1:detect_stack_use_after_return=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 FOOTFALL_TEST_TOKENIZER=$(SANITIZED_TOKENIZER)
+
+sanitized-tokenizer: $(SANITIZED_TOKENIZER)
+
+$(SANITIZED_TOKENIZER): $(TOKENIZER_SOURCES) | venv
+	@command -v $(SANITIZE_CC) > /dev/null || { echo "the sanitizer build needs $(SANITIZE_CC) (apt-get install gcc)" >&2; exit 1; }
+	mkdir -p $(@D)
+	$(SANITIZE_CC) -shared -fPIC $(SANITIZE_FLAGS) \
+		-I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+		$(filter %.c,$(TOKENIZER_SOURCES)) -o $@
 
 # Debian's Chromium, which the browser tests drive through Playwright (no browser download).
 CHROMIUM ?= /usr/bin/chromium
@@ -128,4 +171,4 @@ bench-cluster: venv
 	$(BIN)/python bench/cluster_bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(AIRFLOW_HOME) $(AIRFLOW_HOME)-migrate.log data
+	rm -rf $(AIRFLOW_HOME) $(AIRFLOW_HOME)-migrate.log data build

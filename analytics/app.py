@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -28,7 +28,6 @@ from analytics.settings import ApiSettings
 from analytics.tokens import TokenStore
 from analytics.web import DashboardFiles
 from warehouse.settings import Settings
-from warehouse.storage import ModelParams
 
 PREFIX = "/api/analytics"
 log = logging.getLogger("footfall.api")
@@ -37,13 +36,11 @@ access_log = logging.getLogger("footfall.api.access")
 
 @dataclass
 class AnalyticsState:
-    """What the requests share: the snapshot reader, the token store, the answer cache, and the
-    counting rules the aggregates are built with (filtered answers count from the events alike)."""
+    """What the requests share: the snapshot reader, the token store and the answer cache."""
 
     reader: SnapshotReader
     tokens: TokenStore
     cache: AnswerCache
-    rules: ModelParams = field(default_factory=ModelParams)
 
 
 def _error(status: int, message: str, parameter: str | None = None, headers: dict | None = None) -> Response:
@@ -136,7 +133,6 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         reader=SnapshotReader(Path(settings.data_dir)),
         tokens=TokenStore(Path(settings.secrets_dir)),
         cache=AnswerCache(api.cache_entries),
-        rules=settings.model_params,
     )
     for module in (session, visitors, site, content):
         app.include_router(module.router, prefix=PREFIX)

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query
 
 from analytics.answers import ApiError
 from analytics.params import Period, site_totals_only
@@ -69,8 +69,8 @@ class EventFilter:
 
     def params(self, span: Period, rules: ModelParams) -> dict:
         """The parameters of the ``filtered_*`` queries over ``span``: ``$days`` (every day),
-        ``$tz`` (the snapshot's time zone), the counting rules the aggregates were built with
-        (``rules``: FOOTFALL_COUNT_CRAWLERS, FOOTFALL_SESSION_GAP_S), the filters, ``$start``/``$end``."""
+        ``$tz`` (the snapshot's time zone), the counting rules the snapshot's aggregates were
+        built with (``rules``: :attr:`analytics.reader.Identity.rules`), the filters, ``$start``/``$end``."""
         days = [span.start + dt.timedelta(days=k) for k in range(span.days)]
         return {
             "days": days,
@@ -130,7 +130,3 @@ def allow(token: TokenRecord, flt: EventFilter, **community_filters: str | None)
             if value is not None:
                 raise ApiError(422, f"{name} cannot be combined with country, page or referrer", name)
 
-
-def rules(request: Request) -> ModelParams:
-    """The counting rules of the app serving ``request`` (FOOTFALL_COUNT_CRAWLERS, FOOTFALL_SESSION_GAP_S)."""
-    return request.app.state.analytics.rules

@@ -23,6 +23,7 @@ from pathlib import Path
 import duckdb
 
 from warehouse.snapshot import SNAPSHOTS_DIR, snapshot_path
+from warehouse.storage import ModelParams
 
 
 class NoSnapshot(RuntimeError):
@@ -40,6 +41,14 @@ class Identity:
     definitions_version: str
     timezone: str
     newest_day: dt.date | None
+    include_crawlers: bool
+    session_gap_s: int
+
+    @property
+    def rules(self) -> ModelParams:
+        """The counting rules the snapshot's aggregates were built with (FOOTFALL_TIMEZONE,
+        FOOTFALL_COUNT_CRAWLERS, FOOTFALL_SESSION_GAP_S of the pipeline that published it)."""
+        return ModelParams(self.timezone, self.include_crawlers, self.session_gap_s)
 
     def as_dict(self) -> dict:
         """The ``snapshot`` member of every answer (docs/staff/api.md)."""
@@ -83,8 +92,8 @@ class Generation:
 def _read_identity(con: duckdb.DuckDBPyConnection) -> Identity:
     row = con.execute(
         "select generation, strftime(data_as_of at time zone 'UTC', '%Y-%m-%dT%H:%M:%SZ'), ingest_run_id,"
-        " strftime(published_at at time zone 'UTC', '%Y-%m-%dT%H:%M:%SZ'), definitions_version, timezone, newest_day"
-        " from snapshot_info"
+        " strftime(published_at at time zone 'UTC', '%Y-%m-%dT%H:%M:%SZ'), definitions_version, timezone, newest_day,"
+        " include_crawlers, session_gap_s from snapshot_info"
     ).fetchone()
     return Identity(*row)
 
@@ -125,7 +134,15 @@ class SnapshotReader:
             except duckdb.IOException:
                 continue  # deleted since: a newer generation is current
             con.execute("set TimeZone = 'UTC'")
-            return Generation(inode, con, _read_identity(con))
+            try:
+                identity = _read_identity(con)
+            except duckdb.BinderException:
+                con.close()
+                raise NoSnapshot(
+                    f"the snapshot in {self.data_dir} was published by an older footfall and lacks the counting "
+                    "rules it was built with: publish it again (`python -m warehouse.cli publish`)"
+                ) from None
+            return Generation(inode, con, identity)
         raise NoSnapshot(f"the snapshot in {self.data_dir} kept changing while it was opened; try again")
 
     def _acquire(self) -> Generation:

@@ -4,50 +4,29 @@
  * parsers/fast_path.py compiles a log_format into a template: literal text and variables,
  * each variable matched the way parsers/log_format.py's regular expression matches it
  * (nginx ngx_http_log_module log_format; escaping as in its "escape=default"). This module
- * walks each line once along that template, greedily, taking at every choice the branch the
- * regular expression would try first. A line the walk accepts is therefore matched by the
- * regular expression with the same captures; a line it does not accept (no match, an empty
- * or over-long line, a time it does not handle or one later than the caller's limit) is
- * reported back, and the caller parses it with the regular-expression parser, which decides
- * what it is. So this module never decides a quarantine reason, and its results equal the
- * reference parser's by construction (tests/test_fast_path.py checks it on every real log).
+ * walks each line once along that template, greedily (parsers/_tokenizer_walk.c).
+ * fast_path.compile_template only builds templates whose every variable has one way to end (no
+ * literal after it that its value could also continue into), so the greedy walk matches exactly
+ * the lines the regular expression matches, with the same captures.
  *
- * For each accepted line it emits, per variable the caller asks for:
+ * For each line it decides: an event, or one of the reasons it is not (R_* in _tokenizer.h:
+ * blank, too long, no match, a time that is no date, a time later than the caller's limit). The
+ * caller turns those into quarantine reasons; it looks for two records run together in the
+ * lines that do not match.
+ *
+ * For each event it emits, per variable the caller asks for:
  *   - INTERN: the value's code (uint32) in a dictionary of the chunk's distinct raw values
  *     (still escaped); the dictionary is returned as Arrow large_string buffers;
  *   - TIME_LOCAL / TIME_ISO8601: microseconds since the epoch, UTC (int64), and the logged
  *     UTC offset in minutes (int16);
  *   - STATUS: the three-digit status (int16);
- *   - INT: a non-negative integer (int64) with a validity byte ("-" is null).
+ *   - INT: a non-negative integer (int64) with a validity byte ("-", or a value beyond int64,
+ *     is null).
  * Lookups are once per line per variable; everything downstream works per distinct value.
- * The work runs without the GIL, so two threads tokenize two chunks at once.
+ * The walk runs without the GIL, so two threads tokenize two chunks at once; what it reads
+ * meanwhile is held as tokenize() says where it releases the GIL.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* Variable kinds: how a variable's value is matched (parsers/variables.py KIND_PATTERNS). */
-enum {
-    K_UNTIL = 0,     /* [^X]* where X is the first byte of the next literal */
-    K_REST = 1,      /* .* (last variable, nothing after it) */
-    K_QUOTED = 2,    /* [^"\\]*(?:\\.[^"\\]*)* */
-    K_TIME_LOCAL = 3,
-    K_TIME_ISO = 4,
-    K_STATUS = 5,    /* [0-9]{3} */
-    K_INT = 6,       /* [0-9]+|- */
-    K_FLOAT = 7,     /* [0-9]+(?:\.[0-9]+)?|- */
-    K_UPSTREAM = 8,  /* [^\s,]+(?:(?:, | : )[^\s,]+)* */
-};
-
-/* What to emit for a variable. */
-enum { E_NONE = 0, E_INTERN = 1, E_TIME = 2, E_STATUS = 3, E_INT = 4 };
-
-/* Tail modes: the text after the last variable. */
-enum { T_PLAIN = 0, T_OPTIONAL_QUOTE = 1 };
-
-#define MAX_VARS 64
+#include "_tokenizer.h"
 
 typedef struct {
     char *data;
@@ -56,6 +35,7 @@ typedef struct {
 
 static int buf_reserve(Buf *b, size_t extra) {
     if (b->len + extra <= b->cap) return 0;
+    if (extra > SIZE_MAX / 2 - b->len) return -1;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + extra) cap *= 2;
     char *p = realloc(b->data, cap);
@@ -66,12 +46,13 @@ static int buf_reserve(Buf *b, size_t extra) {
 }
 
 static int buf_put(Buf *b, const void *src, size_t n) {
+    /* An empty value adds nothing; memcpy must not see the NULL data of a buffer never grown. */
+    if (n == 0) return 0;
     if (buf_reserve(b, n)) return -1;
     memcpy(b->data + b->len, src, n);
     b->len += n;
     return 0;
 }
-
 /* A dictionary of distinct byte strings: open addressing over (hash, code). */
 typedef struct {
     uint64_t *hashes;
@@ -100,21 +81,25 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n) {
     return h;
 }
 
+static void dict_free(Dict *d) {
+    free(d->hashes);
+    free(d->codes);
+    free(d->data.data);
+    free(d->offsets.data);
+    memset(d, 0, sizeof(*d));
+}
+
 static int dict_init(Dict *d) {
     memset(d, 0, sizeof(*d));
     d->mask = 1023;
     d->hashes = calloc(d->mask + 1, sizeof(uint64_t));
     d->codes = calloc(d->mask + 1, sizeof(uint32_t));
     int64_t zero = 0;
-    if (!d->hashes || !d->codes || buf_put(&d->offsets, &zero, sizeof zero)) return -1;
+    if (!d->hashes || !d->codes || buf_put(&d->offsets, &zero, sizeof zero)) {
+        dict_free(d);
+        return -1;
+    }
     return 0;
-}
-
-static void dict_free(Dict *d) {
-    free(d->hashes);
-    free(d->codes);
-    free(d->data.data);
-    free(d->offsets.data);
 }
 
 static int dict_grow(Dict *d) {
@@ -150,7 +135,8 @@ static int64_t dict_intern(Dict *d, const unsigned char *p, size_t n) {
         if (d->hashes[i] == h) {
             uint32_t code = d->codes[i] - 1;
             int64_t start = offsets[code], end = offsets[code + 1];
-            if ((size_t)(end - start) == n && memcmp(d->data.data + start, p, n) == 0) return code;
+            /* n == 0: nothing to compare, and data may still be NULL (only empty values so far). */
+            if ((size_t)(end - start) == n && (n == 0 || memcmp(d->data.data + start, p, n) == 0)) return code;
         }
         i = (i + 1) & d->mask;
     }
@@ -164,272 +150,18 @@ static int64_t dict_intern(Dict *d, const unsigned char *p, size_t n) {
     if (d->count * 2 > d->mask + 1 && dict_grow(d)) return -1;
     return code;
 }
-
-typedef struct {
-    const unsigned char *lit;  /* literal before the variable */
-    Py_ssize_t lit_len;
-    int kind, emit, stop;      /* stop: first byte of the next literal, -1 if none */
-} Var;
-
-typedef struct {
-    Var vars[MAX_VARS];
-    int nvars;
-    const unsigned char *tail;
-    Py_ssize_t tail_len;
-    int tail_mode;
-    Py_ssize_t max_line;
-    int64_t max_us; /* later times are left to the reference parser (it quarantines them) */
-} Template;
-
-static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-static inline int is_space(unsigned char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-static inline int digits(const unsigned char *p, int n) {
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!is_digit(p[i])) return -1;
-        v = v * 10 + (p[i] - '0');
-    }
-    return v;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m) {
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 29;
-    return dm[m - 1];
-}
-
-static int month_number(const unsigned char *p) {
-    static const char *names = "janfebmaraprmayjunjulaugsepoctnovdec";
-    char m[3];
-    for (int i = 0; i < 3; i++) {
-        unsigned char c = p[i];
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
-        m[i] = (char)c;
-    }
-    for (int i = 0; i < 12; i++)
-        if (memcmp(names + 3 * i, m, 3) == 0) return i + 1;
-    return 0;
-}
-
-/*
- * A time whose fields are all in their ordinary ranges becomes (us, offset minutes) and 1 is
- * returned; anything else (second 60, offset hour over 23, year 0, Feb 30) returns 0 and the
- * line goes to the reference parser, which decides between a time and "invalid_time".
- */
-static int civil_to_us(int y, int mo, int d, int h, int mi, int s, int sign, int oh, int om, int64_t *us,
-                       int16_t *offset) {
-    if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59 || oh > 23 ||
-        om > 59)
-        return 0;
-    int off = sign * (oh * 60 + om);
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - (int64_t)off * 60;
-    *us = secs * 1000000;
-    *offset = (int16_t)off;
-    return 1;
-}
-
-/* Match one variable's value at p (line ends at e); returns the end of the value or NULL. */
-static const unsigned char *match_value(const Var *v, const unsigned char *p, const unsigned char *e) {
-    const unsigned char *q = p;
-    switch (v->kind) {
-    case K_UNTIL: {
-        const unsigned char *hit = memchr(p, v->stop, (size_t)(e - p));
-        return hit ? hit : e;
-    }
-    case K_REST:
-        return e;
-    case K_QUOTED:
-        while (q < e) {
-            if (*q == '"') break;
-            if (*q == '\\') {
-                if (q + 1 >= e) break;
-                q += 2;
-                continue;
-            }
-            q++;
-        }
-        return q;
-    case K_TIME_LOCAL: {
-        /* [0-9]{2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4} */
-        static const char shape[] = "99/aaa/9999:99:99:99 s9999";
-        if (e - p < 26) return NULL;
-        for (int i = 0; i < 26; i++) {
-            unsigned char c = p[i], s = (unsigned char)shape[i];
-            if (s == '9' ? !is_digit(c)
-                : s == 'a' ? !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))
-                : s == 's' ? (c != '+' && c != '-')
-                : c != s)
-                return NULL;
-        }
-        return p + 26;
-    }
-    case K_TIME_ISO: {
-        /* [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:[+-][0-9]{2}:[0-9]{2}|Z) */
-        static const char shape[] = "9999-99-99T99:99:99";
-        if (e - p < 20) return NULL;
-        for (int i = 0; i < 19; i++) {
-            unsigned char c = p[i], s = (unsigned char)shape[i];
-            if (s == '9' ? !is_digit(c) : c != s) return NULL;
-        }
-        q = p + 19;
-        if (*q == '+' || *q == '-') {
-            if (e - q < 6 || !is_digit(q[1]) || !is_digit(q[2]) || q[3] != ':' || !is_digit(q[4]) ||
-                !is_digit(q[5]))
-                return NULL;
-            return q + 6;
-        }
-        return *q == 'Z' ? q + 1 : NULL;
-    }
-    case K_STATUS:
-        if (e - p < 3 || !is_digit(p[0]) || !is_digit(p[1]) || !is_digit(p[2])) return NULL;
-        return p + 3;
-    case K_INT:
-        while (q < e && is_digit(*q)) q++;
-        if (q > p) return q;
-        return (p < e && *p == '-') ? p + 1 : NULL;
-    case K_FLOAT:
-        while (q < e && is_digit(*q)) q++;
-        if (q == p) return (p < e && *p == '-') ? p + 1 : NULL;
-        if (q + 1 < e && *q == '.' && is_digit(q[1])) {
-            q++;
-            while (q < e && is_digit(*q)) q++;
-        }
-        return q;
-    case K_UPSTREAM:
-        /* \s is Unicode-aware in the reference regex: a line with non-ASCII text after this
-         * point goes to the reference parser rather than deciding Unicode whitespace here. */
-        for (const unsigned char *r = p; r < e; r++)
-            if (*r >= 0x80) return NULL;
-#define TOKEN_CHAR(c) (!is_space(c) && (c) != ',')
-        while (q < e && TOKEN_CHAR(*q)) q++;
-        if (q == p) return NULL;
-        for (;;) {
-            const unsigned char *r;
-            if (e - q >= 3 && q[0] == ',' && q[1] == ' ' && TOKEN_CHAR(q[2]))
-                r = q + 2;
-            else if (e - q >= 4 && q[0] == ' ' && q[1] == ':' && q[2] == ' ' && TOKEN_CHAR(q[3]))
-                r = q + 3;
-            else
-                break;
-            while (r < e && TOKEN_CHAR(*r)) r++;
-            q = r;
-        }
-        return q;
-#undef TOKEN_CHAR
-    }
-    return NULL;
-}
-
 typedef struct {
     Dict dict;
     Buf codes;     /* uint32 per accepted line (E_INTERN) */
     Buf values;    /* int64 us (E_TIME), int16 (E_STATUS), int64 (E_INT) */
     Buf extra;     /* int16 offset minutes (E_TIME), uint8 validity (E_INT) */
 } Output;
-
 typedef struct {
-    const unsigned char *start[MAX_VARS];
-    const unsigned char *end[MAX_VARS];
-} Spans;
-
-/* Parse an emitted time or integer; 0 sends the line to the reference parser. */
-static int convert(const Template *t, const Var *v, const unsigned char *p, const unsigned char *q, int64_t *value,
-                   int16_t *aux) {
-    if (v->emit == E_TIME) {
-        int ok;
-        if (v->kind == K_TIME_LOCAL) {
-            int mo = month_number(p + 3);
-            if (!mo) return 0;
-            ok = civil_to_us(digits(p + 7, 4), mo, digits(p, 2), digits(p + 12, 2), digits(p + 15, 2),
-                             digits(p + 18, 2), p[21] == '-' ? -1 : 1, digits(p + 22, 2), digits(p + 24, 2), value,
-                             aux);
-        } else {
-            int sign = 1, oh = 0, om = 0;
-            if (p[19] != 'Z') {
-                sign = p[19] == '-' ? -1 : 1;
-                oh = digits(p + 20, 2);
-                om = digits(p + 23, 2);
-            }
-            ok = civil_to_us(digits(p, 4), digits(p + 5, 2), digits(p + 8, 2), digits(p + 11, 2), digits(p + 14, 2),
-                             digits(p + 17, 2), sign, oh, om, value, aux);
-        }
-        return ok && *value <= t->max_us;
-    }
-    if (v->emit == E_STATUS) {
-        *value = digits(p, 3);
-        return 1;
-    }
-    if (v->emit == E_INT) {
-        if (q - p == 1 && *p == '-') {
-            *value = 0;
-            *aux = 0;
-            return 1;
-        }
-        if (q - p > 18) return 0; /* may not fit int64: the reference parser decides */
-        int64_t n = 0;
-        for (const unsigned char *r = p; r < q; r++) n = n * 10 + (*r - '0');
-        *value = n;
-        *aux = 1;
-        return 1;
-    }
-    return 1;
-}
-
-/* Walk one line [s, e); fills spans and returns 1 if the template matches it. */
-static int match_line(const Template *t, const unsigned char *s, const unsigned char *e, Spans *sp) {
-    const unsigned char *p = s;
-    for (int i = 0; i < t->nvars; i++) {
-        const Var *v = &t->vars[i];
-        if (e - p < v->lit_len || memcmp(p, v->lit, (size_t)v->lit_len) != 0) return 0;
-        p += v->lit_len;
-        const unsigned char *q = match_value(v, p, e);
-        if (!q) return 0;
-        sp->start[i] = p;
-        sp->end[i] = q;
-        p = q;
-    }
-    if (t->tail_mode == T_OPTIONAL_QUOTE) {
-        /* escape(tail[:-1]) (?:"\r?)?$ */
-        Py_ssize_t n = t->tail_len - 1;
-        if (e - p < n || memcmp(p, t->tail, (size_t)n) != 0) return 0;
-        p += n;
-        if (p < e && *p == '"') {
-            p++;
-            if (p < e && *p == '\r') p++;
-        }
-        return p == e;
-    }
-    if (e - p < t->tail_len || memcmp(p, t->tail, (size_t)t->tail_len) != 0) return 0;
-    p += t->tail_len;
-    if (p < e && *p == '\r') p++;
-    return p == e;
-}
-
-static int is_blank(const unsigned char *s, const unsigned char *e) {
-    for (; s < e; s++)
-        if (!is_space(*s)) return 0;
-    return 1;
-}
-
-typedef struct {
-    Buf accepted;   /* uint32 line index (0-based in the chunk) per accepted line */
-    Buf rejected;   /* int64 triples (line index, start, end) per line for the reference parser */
+    Buf accepted;   /* uint32 line index (0-based in the chunk) per event */
+    Buf rejected;   /* int64 quadruples (line index, start, end, R_* reason) per line that is no event */
     Py_ssize_t lines;
     int failed;     /* allocation failure */
 } Result;
-
 static void run(const Template *t, const unsigned char *data, Py_ssize_t size, Output *out, Result *res) {
     const unsigned char *p = data, *end = data + size;
     Spans sp;
@@ -439,12 +171,10 @@ static void run(const Template *t, const unsigned char *data, Py_ssize_t size, O
     while (p < end) {
         const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
         const unsigned char *e = nl ? nl : end;
-        /* As polars.read_lines (the reference parser's input): a line loses one trailing \r. */
+        /* As polars.read_lines reads a file: a line loses one trailing \r. */
         if (e > p && e[-1] == '\r') e--;
-        int ok = (e - p) <= t->max_line && !is_blank(p, e) && match_line(t, p, e, &sp);
-        for (int i = 0; ok && i < t->nvars; i++)
-            if (t->vars[i].emit > E_INTERN) ok = convert(t, &t->vars[i], sp.start[i], sp.end[i], &values[i], &aux[i]);
-        if (ok) {
+        int reason = walk_line(t, p, e, &sp, values, aux);
+        if (reason == R_EVENT) {
             if (buf_put(&res->accepted, &index, sizeof index)) goto fail;
             for (int i = 0; i < t->nvars; i++) {
                 const Var *v = &t->vars[i];
@@ -464,8 +194,8 @@ static void run(const Template *t, const unsigned char *data, Py_ssize_t size, O
                 }
             }
         } else {
-            int64_t triple[3] = {index, p - data, e - data};
-            if (buf_put(&res->rejected, triple, sizeof triple)) goto fail;
+            int64_t rejected[4] = {index, p - data, e - data, reason};
+            if (buf_put(&res->rejected, rejected, sizeof rejected)) goto fail;
         }
         index++;
         p = nl ? nl + 1 : end;
@@ -476,17 +206,21 @@ fail:
     res->failed = 1;
 }
 
-static PyObject *as_bytes(const Buf *b) { return PyBytes_FromStringAndSize(b->data ? b->data : "", (Py_ssize_t)b->len); }
+static PyObject *as_bytes(const Buf *b) {
+    return PyBytes_FromStringAndSize(b->data ? b->data : "", (Py_ssize_t)b->len);
+}
 
 PyDoc_STRVAR(tokenize_doc,
 "tokenize(data, template, max_line, max_us=2**63-1) -> (lines, accepted, rejected, outputs)\n\n"
-"data: a chunk of whole lines (bytes-like, UTF-8), lines split on b'\\n'.\n"
-"template: (vars, tail, tail_mode); vars is a sequence of (literal: bytes, kind: int,\n"
-"    emit: int, stop: int) per variable, in order; see parsers/fast_path.py.\n"
-"max_line: lines longer than this many bytes are rejected.\n"
-"max_us: lines whose time is later (microseconds since the epoch, UTC) are rejected.\n\n"
-"Returns the number of lines; bytes of uint32 indexes of accepted lines; bytes of int64\n"
-"(index, start, end) triples of rejected lines; and per variable None (E_NONE) or a tuple:\n"
+"data: a chunk of whole lines (bytes-like, valid UTF-8, under 4 GiB), lines split on b'\\n';\n"
+"    a mutable buffer must not change until tokenize returns.\n"
+"template: (vars, tail, tail_mode), a tuple; vars is a sequence of (literal: bytes, kind: int,\n"
+"    emit: int, stop: int) tuples, one per variable, in order; see parsers/fast_path.py.\n"
+"max_line: lines longer than this many bytes are no event (R_TOO_LONG).\n"
+"max_us: lines whose time is later (microseconds since the epoch, UTC) are no event (R_FUTURE).\n\n"
+"Returns the number of lines; bytes of uint32 indexes of the lines that are events; bytes of\n"
+"int64 (index, start, end, reason) quadruples of the other lines (R_EMPTY 1, R_TOO_LONG 2,\n"
+"R_NO_MATCH 3, R_INVALID_TIME 4, R_FUTURE 5); and per variable None (E_NONE) or a tuple:\n"
 "E_INTERN (codes uint32, offsets int64, data), E_TIME (us int64, offset minutes int16),\n"
 "E_STATUS (int16,), E_INT (int64, validity uint8).");
 
@@ -496,7 +230,7 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_ssize_t max_line;
     long long max_us = INT64_MAX;
     if (!PyArg_ParseTuple(args, "y*On|L", &view, &template, &max_line, &max_us)) return NULL;
-    PyObject *result = NULL, *vars = NULL, *seq = NULL;
+    PyObject *result = NULL, *vars = NULL, *held = NULL;
     Template t;
     memset(&t, 0, sizeof t);
     t.max_line = max_line;
@@ -506,14 +240,23 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
     Result res;
     memset(&res, 0, sizeof res);
     PyObject *tail;
+    if (view.len >= (Py_ssize_t)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "a chunk must be under 4 GiB (line indexes are uint32)");
+        goto done;
+    }
+    if (!PyTuple_Check(template)) {
+        PyErr_SetString(PyExc_TypeError, "template must be a tuple (vars, tail, tail_mode)");
+        goto done;
+    }
     if (!PyArg_ParseTuple(template, "OSi", &vars, &tail, &t.tail_mode)) goto done;
-    seq = PySequence_Fast(vars, "template vars must be a sequence");
-    if (!seq) goto done;
-    t.nvars = (int)PySequence_Fast_GET_SIZE(seq);
-    if (t.nvars > MAX_VARS) {
+    /* A tuple of its own: the caller's sequence (a list, say) may change while the GIL is released. */
+    held = PySequence_Tuple(vars);
+    if (!held) goto done;
+    if (PyTuple_GET_SIZE(held) > MAX_VARS) {
         PyErr_Format(PyExc_ValueError, "at most %d variables", MAX_VARS);
         goto done;
     }
+    t.nvars = (int)PyTuple_GET_SIZE(held);
     t.tail = (const unsigned char *)PyBytes_AS_STRING(tail);
     t.tail_len = PyBytes_GET_SIZE(tail);
     if (t.tail_mode == T_OPTIONAL_QUOTE && t.tail_len < 1) {
@@ -521,10 +264,13 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
         goto done;
     }
     for (int i = 0; i < t.nvars; i++) {
-        PyObject *lit;
+        PyObject *lit, *item = PyTuple_GET_ITEM(held, i);
         Var *v = &t.vars[i];
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "Siii", &lit, &v->kind, &v->emit, &v->stop))
+        if (!PyTuple_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "variable %d: a (literal, kind, emit, stop) tuple", i);
             goto done;
+        }
+        if (!PyArg_ParseTuple(item, "Siii", &lit, &v->kind, &v->emit, &v->stop)) goto done;
         v->lit = (const unsigned char *)PyBytes_AS_STRING(lit);
         v->lit_len = PyBytes_GET_SIZE(lit);
         if (v->kind < K_UNTIL || v->kind > K_UPSTREAM || (v->kind == K_UNTIL && (v->stop < 0 || v->stop > 255))) {
@@ -542,6 +288,17 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
             goto done;
         }
     }
+    /*
+     * Without the GIL, run() reads only memory that nothing can free or move meanwhile:
+     * - view.buf: the Py_buffer holds data's export until PyBuffer_Release below (bytes are
+     *   immutable; an exported bytearray cannot be resized, an exported mmap cannot be closed);
+     * - t.vars[i].lit: the contents of bytes objects inside the tuples of `held`, a tuple this
+     *   call owns (tuples and bytes are immutable, so nothing another thread does to `vars`
+     *   frees them); released after the region;
+     * - t.tail: the contents of a bytes object in `template`, a tuple held by `args`, which the
+     *   interpreter holds for the whole call;
+     * - t, out, res: this call's stack and its malloc'ed buffers, touched by no Python code.
+     */
     Py_BEGIN_ALLOW_THREADS
     run(&t, (const unsigned char *)view.buf, view.len, out, &res);
     Py_END_ALLOW_THREADS
@@ -577,44 +334,62 @@ static PyObject *tokenize(PyObject *Py_UNUSED(self), PyObject *args) {
     result = Py_BuildValue("(nNNN)", res.lines, as_bytes(&res.accepted), as_bytes(&res.rejected), outputs);
 done:
     for (int i = 0; i < MAX_VARS; i++) {
-        if (out[i].dict.hashes) dict_free(&out[i].dict);
+        dict_free(&out[i].dict);
         free(out[i].codes.data);
         free(out[i].values.data);
         free(out[i].extra.data);
     }
     free(res.accepted.data);
     free(res.rejected.data);
-    Py_XDECREF(seq);
+    Py_XDECREF(held);
     PyBuffer_Release(&view);
     return result;
 }
 
 PyDoc_STRVAR(factorize_doc,
 "factorize(keys) -> (codes, uniques)\n\n"
-"keys: a buffer of uint64. Returns bytes of uint32 codes, one per key, and bytes of the\n"
-"distinct keys as uint64 in order of first appearance: uniques[codes[i]] == keys[i].\n"
-"Used to key per-distinct-value work on combinations of codes (visitor, session).");
+"keys: a buffer of uint64 (native byte order, any alignment, fewer than 2**32 keys; a mutable\n"
+"buffer must not change until factorize returns). Returns bytes of uint32 codes, one per key,\n"
+"and bytes of the distinct keys as uint64 in order of first appearance:\n"
+"uniques[codes[i]] == keys[i]. Raises ValueError when the buffer's length is not a multiple\n"
+"of 8. Used to key per-distinct-value work on combinations of codes (visitor, session).");
 
 static PyObject *factorize(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer view;
     if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    PyObject *result = NULL;
+    uint64_t *slots = NULL, *uniques = NULL;
+    uint32_t *slot_codes = NULL, *codes = NULL;
+    if (view.len % 8) {
+        PyErr_Format(PyExc_ValueError, "keys must be whole uint64 values, not %zd bytes", view.len);
+        goto done;
+    }
     Py_ssize_t n = view.len / 8;
-    const uint64_t *keys = view.buf;
+    if ((uint64_t)n >= UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "at most 2**32 - 2 keys (codes are uint32)");
+        goto done;
+    }
     size_t cap = 16;
     while (cap < (size_t)n * 2) cap *= 2;
-    uint64_t *slots = malloc(cap * sizeof(uint64_t));
-    uint32_t *slot_codes = calloc(cap, sizeof(uint32_t)); /* code + 1; 0 = empty */
-    uint32_t *codes = malloc((n ? n : 1) * sizeof(uint32_t));
-    uint64_t *uniques = malloc((n ? n : 1) * sizeof(uint64_t));
-    PyObject *result = NULL;
+    slots = malloc(cap * sizeof(uint64_t));
+    slot_codes = calloc(cap, sizeof(uint32_t)); /* code + 1; 0 = empty */
+    codes = malloc((n ? n : 1) * sizeof(uint32_t));
+    uniques = malloc((n ? n : 1) * sizeof(uint64_t));
     if (!slots || !slot_codes || !codes || !uniques) {
         PyErr_NoMemory();
         goto done;
     }
+    const unsigned char *keys = view.buf;
     uint32_t count = 0;
+    /*
+     * Without the GIL this reads view.buf, which the Py_buffer holds until PyBuffer_Release
+     * below, and writes only this call's malloc'ed arrays.
+     */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < n; i++) {
-        uint64_t k = keys[i];
+        /* The keys may sit at any address (a slice of a buffer): one unaligned-safe load each. */
+        uint64_t k;
+        memcpy(&k, keys + 8 * i, sizeof k);
         uint64_t h = k * 0x9E3779B97F4A7C15ULL;
         h ^= h >> 29;
         size_t j = h & (cap - 1);
@@ -649,3 +424,4 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__tokenizer(void) { return PyModule_Create(&module); }
+

@@ -1,27 +1,27 @@
-"""Parse a chunk of access-log bytes into coded events, with the compiled tokenizer.
+"""The parser of text ``log_format``s: the compiled tokenizer decides every line.
 
-The reference parser (:func:`parsers.access_log.parse_lines`) matches a regular expression per
-line and then types, splits and unescapes every value. This module gets the same events for a
-fraction of the cost (``docs/contributors/performance-history.md``):
+1. ``parsers/_tokenizer.c`` walks each line once along the format's template
+   (:mod:`parsers.template`), parses the time, the status and the byte count, and interns every
+   other value it needs into a dictionary of the chunk's distinct values. For each line it
+   decides: an event, or why not (``empty_line``, ``line_too_long``, ``format_mismatch``,
+   ``invalid_time``, ``future_time``). It runs without the GIL.
+2. Unescaping, control characters, splitting the request line and nginx's ``-`` markers are
+   applied once per distinct value (:mod:`parsers.values`).
+3. In the lines that do not match, :mod:`parsers.run_together` looks for two records run
+   together (the only regular expressions on this path); their records are parsed by the
+   tokenizer too.
 
-1. ``parsers/_tokenizer.c`` walks each line once along the ``log_format`` template (the same
-   template the regular expression is built from, :func:`parsers.log_format.compile_log_format`),
-   parses the time and the status, and interns every other value it needs into a dictionary
-   of the chunk's distinct values;
-2. unescaping, splitting the request line and nginx's ``-`` markers are then applied once per
-   distinct value (the same functions the reference parser uses);
-3. every line the tokenizer does not accept (no match, empty, over-long, an unusual time) is
-   handed to the reference parser, which decides whether it is an event or quarantined, and
-   why. So the result equals the reference parser's on every line (tests/test_fast_path.py).
-
-Text formats with ``$request``, a ``$time_local`` or ``$time_iso8601`` time and an unquoted
-``$status`` take this path (``combined`` and the common nginx formats); other formats (JSON,
-``$msec``, request parts without ``$request``) are parsed by the reference parser.
+Formats the tokenizer has no template for are parsed by their regular expression
+(:mod:`parsers.text_regex`); JSON formats by :mod:`parsers.json_lines`. :func:`parse_chunk` is
+the entry for a chunk of bytes of any format (the ingest's), :func:`parse_text_frame` for text
+lines already split. The events, values and reasons of every path are compared line for line
+with an independent parser in the tests (``tests/oracle_parser.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 from dataclasses import dataclass
 
@@ -30,148 +30,59 @@ import polars as pl
 import pyarrow as pa
 
 from parsers import _tokenizer
-from parsers.access_log import (
+from parsers.coded import DIMENSIONS, ROW_COLUMNS, CodedEvents, code_column, factorize
+from parsers.json_lines import parse_json_lines
+from parsers.log_format import LogFormat
+from parsers.run_together import parse_run_together
+from parsers.template import E_INT, E_NONE, E_STATUS, E_TIME, Template, compile_template
+from parsers.text_regex import parse_by_regex
+from parsers.values import (
     MAX_LINE_BYTES,
     PARSED_SCHEMA,
     QUARANTINE_SCHEMA,
+    REASON_BAD_TIME,
+    REASON_EMPTY,
+    REASON_FUTURE,
+    REASON_NO_MATCH,
+    REASON_TOO_LONG,
+    ParsedChunk,
+    ParseOptions,
     escape_controls,
-    escaped_variables,
     null_markers,
-    parse_lines,
     split_request,
     unescape_column,
 )
-from parsers.coded import DIMENSIONS, ROW_COLUMNS, CodedEvents, code_column, factorize
-from parsers.log_format import LogFormat
-from parsers.variables import variable_kind
 
-# Kinds and emits: the enums of parsers/_tokenizer.c.
-_K_UNTIL, _K_REST, _K_QUOTED = 0, 1, 2
-_KINDS = {"time_local": 3, "time_iso8601": 4, "status": 5, "int": 6, "float": 7, "upstream_list": 8}
-_E_NONE, _E_INTERN, _E_TIME, _E_STATUS, _E_INT = 0, 1, 2, 3, 4
-_T_PLAIN, _T_OPTIONAL_QUOTE = 0, 1
-_MAX_VARS = 64
+__all__ = ["CodedChunk", "Template", "as_utf8", "compile_template", "lines_frame", "parse_chunk", "parse_text_frame"]
 
-
-@dataclass(frozen=True)
-class Template:
-    """A ``log_format`` compiled for the tokenizer.
-
-    Attributes:
-        spec: the tokenizer's template: ((literal, kind, emit, stop) per variable, tail, tail mode).
-        roles: variable -> the parsed column it feeds (``ts``, ``status``, ``remote_addr``,
-            ``x_forwarded_for``, ``request``, ``bytes_sent``, ``request_time``, ``referrer``,
-            ``user_agent``, ``user_id``, ``session_id``, ``host``).
-        escaped: the variables whose values are unescaped.
-    """
-
-    spec: tuple
-    roles: dict[str, str]
-    escaped: frozenset[str]
-
-
-def _first(names: tuple[str, ...], present: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in present), None)
-
-
-def compile_template(fmt: LogFormat, user_field: str | None, session_field: str | None) -> Template | None:
-    """The tokenizer template of ``fmt``, or None when the format takes the reference parser.
-
-    Args:
-        fmt: a compiled ``log_format``.
-        user_field, session_field: as :func:`parsers.access_log.parse_lines`.
-
-    Returns:
-        A :class:`Template`, or None for JSON formats, formats without ``$request``, with a
-        ``$msec`` time or ``$msec`` anywhere unquoted, a quoted time or status, a variable
-        with two roles, or a literal that starts with a non-ASCII character.
-    """
-    if fmt.is_json or "request" not in fmt.variables or len(fmt.variables) > _MAX_VARS:
-        return None
-    names, literals = fmt.variables, fmt.literals
-    time_var = _first(("time_local", "time_iso8601"), names)
-    if time_var is None:
-        return None
-    roles: dict[str, str] = {}
-    wanted = {
-        "ts": time_var,
-        "status": "status",
-        "remote_addr": _first(("remote_addr", "realip_remote_addr"), names),
-        "x_forwarded_for": "http_x_forwarded_for",
-        "request": "request",
-        "bytes_sent": _first(("body_bytes_sent", "bytes_sent"), names),
-        "request_time": "request_time",
-        "referrer": "http_referer",
-        "user_agent": "http_user_agent",
-        "user_id": user_field,
-        "session_id": session_field,
-        "host": _first(("host", "http_host", "server_name"), names),
-    }
-    for role, var in wanted.items():
-        if var is None or var not in names:
-            continue
-        if var in roles:
-            return None
-        roles[var] = role
-    vars_ = []
-    for i, name in enumerate(names):
-        before, after = literals[i], literals[i + 1]
-        quoted = before.endswith('"') and after.startswith('"')
-        kind_name = variable_kind(name)
-        if quoted:
-            kind = _K_QUOTED
-        elif kind_name in _KINDS:
-            kind = _KINDS[kind_name]
-        elif kind_name == "msec":
-            return None
-        elif after:
-            if not after[0].isascii():
-                return None
-            kind = _K_UNTIL
-        else:
-            kind = _K_REST
-        role = roles.get(name)
-        if role == "ts":
-            if quoted:
-                return None
-            emit = _E_TIME
-        elif role == "status":
-            if quoted:
-                return None
-            emit = _E_STATUS
-        elif role == "bytes_sent" and kind == _KINDS["int"]:
-            emit = _E_INT
-        elif role is not None:
-            emit = _E_INTERN
-        else:
-            emit = _E_NONE
-        stop = ord(after[0]) if kind == _K_UNTIL else -1
-        vars_.append((before.encode(), kind, emit, stop))
-    tail = literals[-1]
-    mode = _T_OPTIONAL_QUOTE if tail.endswith('"') else _T_PLAIN
-    return Template(
-        spec=(tuple(vars_), tail.encode(), mode),
-        roles=roles,
-        escaped=frozenset(escaped_variables(user_field, session_field)),
-    )
+# The tokenizer's reasons (R_* in parsers/_tokenizer.h).
+_REASONS = {1: REASON_EMPTY, 2: REASON_TOO_LONG, 3: REASON_NO_MATCH, 4: REASON_BAD_TIME, 5: REASON_FUTURE}
+_NO_LIMIT = 2**63 - 1
 
 
 @dataclass(frozen=True)
 class CodedChunk:
-    """One chunk parsed: ``events`` (coded, columns of :data:`PARSED_SCHEMA`), ``quarantine``
-    (columns of :data:`QUARANTINE_SCHEMA`, raw lines), the number of ``lines`` read and how
-    many of them the reference parser parsed (``reference_lines``: all of them without a
-    template, else those the tokenizer did not accept)."""
+    """One chunk parsed.
+
+    Attributes:
+        events: coded events (:class:`parsers.coded.CodedEvents`, columns of
+            :data:`parsers.values.PARSED_SCHEMA`).
+        quarantine: columns of :data:`parsers.values.QUARANTINE_SCHEMA`, the lines as read.
+        lines: the number of lines read.
+        slow_lines: how many of them the tokenizer did not decide alone: every line of a format
+            without a template (parsed by its regular expression or as JSON), else the lines it
+            found no match in (searched for two records run together).
+    """
 
     events: CodedEvents
     quarantine: pl.DataFrame
     lines: int
-    reference_lines: int
+    slow_lines: int
 
 
 def as_utf8(data: bytes) -> bytes:
     """``data`` if it is UTF-8; otherwise with undecodable bytes as ``\\xXX`` text (nginx's own
-    escaping), as the reference parser reads it."""
+    escaping)."""
     if data.isascii():
         return data
     try:
@@ -182,7 +93,8 @@ def as_utf8(data: bytes) -> bytes:
 
 
 def lines_frame(data: bytes, first_line: int) -> pl.DataFrame:
-    """Columns ``line_number`` (Int64, from ``first_line``) and ``line`` of UTF-8 ``data``."""
+    """Columns ``line_number`` (Int64, from ``first_line``) and ``line`` of UTF-8 ``data``
+    (lines split at ``\\n``, each without one trailing ``\\r``)."""
     frame = pl.read_lines(io.BytesIO(data), row_index_name="line_number", row_index_offset=first_line)
     return frame.with_columns(pl.col("line_number").cast(pl.Int64))
 
@@ -197,39 +109,90 @@ def parse_chunk(
     session_field: str | None = None,
     not_after: dt.datetime | None = None,
 ) -> CodedChunk:
-    """Parse a chunk of whole lines.
+    """Parse a chunk of whole lines of any ``log_format``.
 
     Args:
-        data: the chunk's bytes, lines separated by ``\\n`` (a last line may lack it).
+        data: the chunk's bytes, lines separated by ``\\n`` (a last line may lack it; one
+            ``\\r`` before a line end is not part of the line); bytes that are not UTF-8 are
+            read as ``\\xXX`` text.
         first_line: the 1-based line number of the first line in its source.
-        fmt: the compiled ``log_format``; ``template``: :func:`compile_template` of it (None:
-            the reference parser parses every line).
-        user_field, session_field, not_after: as :func:`parsers.access_log.parse_lines` (the
-            tokenizer leaves lines later than ``not_after`` to the reference parser, which
-            quarantines them).
+        fmt: the compiled ``log_format``; ``template``: :func:`compile_template` of it.
+        user_field, session_field, not_after: as :class:`parsers.values.ParseOptions`.
 
     Returns:
-        A :class:`CodedChunk`; every line is in exactly one of its events or quarantine, with
-        the values, types and reasons :func:`parsers.access_log.parse_lines` gives.
+        A :class:`CodedChunk`; every line is in exactly one of its events (two for a line of
+        two records run together) or quarantine.
     """
     data = as_utf8(data)
-    fields = {"user_field": user_field, "session_field": session_field, "not_after": not_after}
+    options = ParseOptions(user_field, session_field, not_after)
     if template is None:
         frame = lines_frame(data, first_line)
-        parsed = parse_lines(frame, fmt, **fields)
+        parse = parse_json_lines if fmt.is_json else parse_by_regex
+        parsed = parse(frame, fmt, options)
         return CodedChunk(CodedEvents.encode(parsed.events), parsed.quarantine, frame.height, frame.height)
-    latest = _NO_LIMIT if not_after is None else _epoch_us(not_after)
+    events, quarantine, lines, slow = _tokenize(data, fmt, template, options)
+    rows = events.rows.with_columns(pl.col("line_number") + first_line)
+    quarantine = quarantine.with_columns(pl.col("line_number") + first_line)
+    return CodedChunk(CodedEvents(rows, events.dims), quarantine, lines, slow)
+
+
+def parse_text_frame(
+    lines: pl.DataFrame, fmt: LogFormat, template: Template | None, options: ParseOptions, *, split: bool = True
+) -> ParsedChunk:
+    """Parse text lines already split, as :func:`parse_chunk` parses them in a chunk.
+
+    Args:
+        lines: columns ``line_number`` (Int64) and ``line`` (String, holding no ``\\n``).
+        fmt: a compiled text ``log_format``; ``template``: :func:`compile_template` of it.
+        options: the user and session fields, the latest time a line may have.
+        split: look for two records run together in the lines that do not match.
+
+    Returns:
+        A :class:`parsers.values.ParsedChunk` (plain events); quarantined lines as given.
+
+    Raises:
+        ValueError: a line holds a newline.
+    """
+    if template is None:
+        return parse_by_regex(lines, fmt, options, split=split)
+    text = lines.get_column("line")
+    if text.str.contains("\n", literal=True).any():
+        raise ValueError("a line holds a newline: split lines at newlines first")
+    data = "\n".join(text.to_list()).encode() + (b"\n" if lines.height else b"")
+    events, quarantine, _, _ = _tokenize(data, fmt, template, options, split=split)
+    numbers = lines.get_column("line_number").cast(pl.Int64)
+    plain = events.decode().select(list(PARSED_SCHEMA))
+    plain = plain.with_columns(numbers.gather(plain.get_column("line_number")).alias("line_number"))
+    index = quarantine.get_column("line_number")
+    quarantine = quarantine.with_columns(numbers.gather(index).alias("line_number"), text.gather(index).alias("line"))
+    return ParsedChunk(plain.cast(PARSED_SCHEMA), quarantine.select(list(QUARANTINE_SCHEMA)))
+
+
+def _tokenize(
+    data: bytes, fmt: LogFormat, template: Template, options: ParseOptions, *, split: bool = True
+) -> tuple[CodedEvents, pl.DataFrame, int, int]:
+    """Parse UTF-8 ``data`` with the tokenizer; line numbers are 0-based indexes in the chunk.
+
+    Returns (events, quarantine, lines, lines found no match in)."""
+    latest = _NO_LIMIT if options.not_after is None else _epoch_us(options.not_after)
     lines, accepted, rejected, outputs = _tokenizer.tokenize(data, template.spec, MAX_LINE_BYTES, latest)
-    fast = _coded_events(template, fmt, first_line, np.frombuffer(accepted, dtype=np.uint32), outputs)
-    spans = np.frombuffer(rejected, dtype=np.int64).reshape(-1, 3)
-    if not len(spans):
-        return CodedChunk(fast, pl.DataFrame(schema=QUARANTINE_SCHEMA), lines, 0)
-    parsed = parse_lines(_rejected_lines(data, spans, first_line), fmt, **fields)
-    events = CodedEvents.concat([fast, CodedEvents.encode(parsed.events)])
-    return CodedChunk(events, parsed.quarantine, lines, len(spans))
-
-
-_NO_LIMIT = 2**63 - 1
+    events = _coded_events(template, fmt, np.frombuffer(accepted, dtype=np.uint32), outputs)
+    others = np.frombuffer(rejected, dtype=np.int64).reshape(-1, 4)
+    quarantine = _rejected_lines(data, others)
+    mismatched = quarantine.filter(pl.col("reason") == REASON_NO_MATCH)
+    if split and mismatched.height:
+        records = functools.partial(parse_text_frame, fmt=fmt, template=template, options=options, split=False)
+        split_events, outcome = parse_run_together(mismatched.select("line_number", "line"), fmt, records)
+        # A line whose records became events leaves the quarantine; one whose following record
+        # is quarantined takes that record's reason.
+        became_events = outcome.filter(pl.col("reason").is_null()).get_column("line_number")
+        quarantine = (
+            quarantine.filter(~pl.col("line_number").is_in(became_events.implode()))
+            .join(outcome.rename({"reason": "_split"}), on="line_number", how="left", maintain_order="left")
+            .select("line_number", pl.coalesce("_split", "reason").alias("reason"), "line")
+        )
+        events = CodedEvents.concat([events, CodedEvents.encode(split_events)])
+    return events, quarantine, lines, mismatched.height
 
 
 def _epoch_us(moment: dt.datetime) -> int:
@@ -238,17 +201,21 @@ def _epoch_us(moment: dt.datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def _rejected_lines(data: bytes, spans: np.ndarray, first_line: int) -> pl.DataFrame:
-    # One Arrow array over the chunk's buffer whose even values are the rejected lines and odd
-    # values the text between them (spans are in order, so the offsets never decrease).
-    offsets = np.ascontiguousarray(spans[:, 1:3].reshape(-1))
+def _rejected_lines(data: bytes, others: np.ndarray) -> pl.DataFrame:
+    """The lines that are not events, as a quarantine frame (line_number = index in the chunk)."""
+    if not len(others):
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    # One Arrow array over the chunk's buffer whose even values are the lines and odd values the
+    # text between them (the spans are in order, so the offsets never decrease).
+    offsets = np.ascontiguousarray(others[:, 1:3].reshape(-1))
     pieces = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
     texts = pieces.take(pa.array(np.arange(0, len(offsets) - 1, 2))).cast(pa.large_string())
     return pl.DataFrame(
         {
-            "line_number": pl.Series(spans[:, 0] + first_line, dtype=pl.Int64),
+            "line_number": pl.Series(others[:, 0], dtype=pl.Int64),
+            "reason": pl.Series(others[:, 3]).replace_strict(_REASONS, return_dtype=pl.String),
             "line": pl.Series(texts, dtype=pl.String),
         }
     )
@@ -260,22 +227,21 @@ def _strings(offsets: bytes, data: bytes) -> pl.Series:
     return pl.Series(array, dtype=pl.String)
 
 
-def _coded_events(
-    template: Template, fmt: LogFormat, first_line: int, accepted: np.ndarray, outputs: tuple
-) -> CodedEvents:
-    n = len(accepted)
-    rows: dict[str, pl.Series] = {"line_number": pl.Series(accepted.astype(np.int64) + first_line)}
+def _coded_events(template: Template, fmt: LogFormat, events: np.ndarray, outputs: tuple) -> CodedEvents:
+    """The tokenizer's outputs as coded events; ``line_number`` is each line's index in the chunk."""
+    n = len(events)
+    rows: dict[str, pl.Series] = {"line_number": pl.Series(events.astype(np.int64))}
     interned: dict[str, tuple[pl.Series, pl.Series]] = {}
     for name, (_, _, emit, _), out in zip(fmt.variables, template.spec[0], outputs, strict=True):
         role = template.roles.get(name)
-        if emit == _E_NONE:
+        if emit == E_NONE:
             continue
-        if emit == _E_TIME:
+        if emit == E_TIME:
             rows["ts"] = pl.Series(np.frombuffer(out[0], dtype=np.int64)).cast(pl.Datetime("us", "UTC"))
             rows["utc_offset_minutes"] = pl.Series(np.frombuffer(out[1], dtype=np.int16))
-        elif emit == _E_STATUS:
+        elif emit == E_STATUS:
             rows["status"] = pl.Series(np.frombuffer(out[0], dtype=np.int16))
-        elif emit == _E_INT:
+        elif emit == E_INT:
             values = pl.Series(np.frombuffer(out[0], dtype=np.int64))
             valid = pl.Series(np.frombuffer(out[1], dtype=np.uint8)).cast(pl.Boolean)
             rows[role] = pl.select(pl.when(valid).then(values)).to_series()

@@ -27,21 +27,24 @@ whose run ends in no valid address is not split. The address is read as it was l
 value that ends in digits can still lend one to it (``Safari/5`` then ``1.2.3.4`` reads as
 ``51.2.3.4``): the count is right, the visitor of that one record may not be.
 
-Only lines that do not match the format come here (the reference parser's quarantine path),
-and the search is one linear-time regular expression per quoted variable over those lines, so
-ordinary lines cost nothing and a hostile line cannot cost more than a linear scan. Text
-formats only: a JSON log's run-together objects stay ``invalid_json``. Lines with three or
-more records run together are not split.
+Only lines that do not match the format come here (the text parser hands over those it finds
+no match in), and the search is one linear-time regular expression per quoted variable over
+those lines, so ordinary lines cost nothing and a hostile line cannot cost more than a linear
+scan. The records found are parsed by the format's own parser. Text formats only: a JSON log's
+run-together objects stay ``invalid_json``. Lines with three or more records run together are
+not split.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 
 import polars as pl
 
 from parsers.log_format import ADDRESS_VARIABLES, LogFormat
+from parsers.values import PARSED_SCHEMA, ParsedChunk
 from parsers.variables import QUOTED_VALUE
 
 # QUOTED_VALUE, lazy: the shortest cut-off value after which a whole record follows, i.e. the
@@ -155,3 +158,45 @@ def split_records(lines: pl.DataFrame, fmt: LogFormat) -> pl.DataFrame:
     if not rows:
         return empty
     return pl.DataFrame(rows, schema=empty.schema, orient="row")
+
+
+def parse_run_together(
+    lines: pl.DataFrame, fmt: LogFormat, parse: Callable[[pl.DataFrame], ParsedChunk]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The events of lines that hold two records run together.
+
+    Args:
+        lines: columns ``line_number`` (Int64) and ``line`` (String): lines of a text format
+            that do not match it.
+        fmt: the compiled text ``log_format``.
+        parse: the format's parser, for a frame of records (``line_number``, ``line``) that
+            are not to be split again.
+
+    Returns:
+        ``(events, outcome)``. ``events``: columns of :data:`parsers.values.PARSED_SCHEMA`,
+        the events of each line whose following record parses (that record, and the cut-off
+        one when it parses too), with the physical line's number. ``outcome``: columns
+        ``line_number`` and ``reason`` (String), one row per line that splits: ``reason`` is
+        null when its records became events, else the following record's quarantine reason.
+        Lines that do not split are in neither.
+    """
+    records = split_records(lines, fmt).with_row_index("_record").with_columns(pl.col("_record").cast(pl.Int64))
+    if not records.height:
+        return pl.DataFrame(schema=PARSED_SCHEMA), pl.DataFrame(schema={"line_number": pl.Int64, "reason": pl.String})
+    # A record's row in ``records`` is its line number while it is parsed: the two records of a
+    # line then stay apart, and each maps back to its physical line.
+    parsed = parse(records.select(pl.col("_record").alias("line_number"), "line"))
+    following = records.filter(pl.col("part") == PART_FOLLOWING)
+    parsed_ids = parsed.events.get_column("line_number")
+    whole = following.filter(pl.col("_record").is_in(parsed_ids.implode())).get_column("line_number")
+    events = (
+        parsed.events.rename({"line_number": "_record"})
+        .join(records.select("_record", "line_number"), on="_record", how="left", maintain_order="left")
+        .filter(pl.col("line_number").is_in(whole.implode()))
+        .select(parsed.events.columns)
+    )
+    reasons = following.join(
+        parsed.quarantine.select(pl.col("line_number").alias("_record"), "reason"), on="_record", how="inner"
+    ).select("line_number", "reason")
+    outcome = pl.concat([reasons, whole.to_frame().with_columns(pl.lit(None, pl.String).alias("reason"))])
+    return events, outcome

@@ -7,6 +7,7 @@ import time, before any test module imports airflow.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import os
 import shlex
 import shutil
@@ -19,8 +20,29 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "real"
-SAMPLE_LOG = REPO / "tests" / "fixtures" / "apache_combined_sample.log"
+
+
+def _load_tokenizer_variant(path: str) -> None:
+    """Make ``parsers._tokenizer`` the extension module at ``path`` (the sanitizer build of
+    ``make test-fuzz``), before anything imports the normal build."""
+    spec = importlib.util.spec_from_file_location("parsers._tokenizer", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"FOOTFALL_TEST_TOKENIZER={path} is not an extension module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["parsers._tokenizer"] = module
+    import parsers
+
+    parsers._tokenizer = module
+
+
+if os.environ.get("FOOTFALL_TEST_TOKENIZER"):
+    _load_tokenizer_variant(os.environ["FOOTFALL_TEST_TOKENIZER"])
+# The real logs (../shared/data/real, or FOOTFALL_TEST_SHARED_DATA: point it at a missing
+# directory to check that a tier runs without them). Tests that need them are marked real_logs.
+SHARED = Path(os.environ.get("FOOTFALL_TEST_SHARED_DATA") or REPO.parent / "shared" / "data" / "real")
+FIXTURES = REPO / "tests" / "fixtures"
+SAMPLE_LOG = FIXTURES / "apache_combined_sample.log"
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="footfall-test-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -32,9 +54,9 @@ os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
 if not os.environ.get("FOOTFALL_CLUSTER_TESTS"):
     collect_ignore = ["cluster"]
 
-# Tests must never pick up an operator's deployment settings.
+# Tests must never pick up an operator's deployment settings (FOOTFALL_TEST_* steer the tests).
 for _name in list(os.environ):
-    if _name.startswith(("FOOTFALL_", "VISIT_TRACKING_")) and _name != "FOOTFALL_REPO":
+    if _name.startswith(("FOOTFALL_", "VISIT_TRACKING_")) and not _name.startswith(("FOOTFALL_REPO", "FOOTFALL_TEST_")):
         del os.environ[_name]
 
 
@@ -44,6 +66,39 @@ def shared_log(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the tests read the real logs in ../shared/data/real/")
     return path
+
+
+def fixture_log(name: str) -> Path:
+    """A real-log excerpt kept in tests/fixtures (see its NOTICE)."""
+    return FIXTURES / name
+
+
+def excerpt_lines(excerpt: str) -> dict[int, bytes]:
+    """The lines of a real-log excerpt in tests/fixtures (with their line ends), by their line
+    number in the whole log."""
+    from fixtures.excerpts import numbered
+
+    lines = fixture_log(excerpt).read_bytes().splitlines(keepends=True)
+    return dict(zip(numbered(excerpt), lines, strict=True))
+
+
+# Fixtures that start Airflow (its metadata DB, the DagBag, dag.test()): a test that uses one is
+# in the slow tier, or `make test-fast` would pay for Airflow (docs/contributors/testing.md).
+_AIRFLOW_FIXTURES = frozenset({"airflow_db", "dagbag", "demo_site"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse a test that starts Airflow without the ``slow`` marker."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if _AIRFLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests start Airflow but are not marked slow; add @pytest.mark.slow "
+            "(docs/contributors/testing.md): " + ", ".join(unmarked)
+        )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""parse_lines: hand-written lines (one test per rule) and real lines from ../shared/data/real.
+"""parse_lines: hand-written lines (one test per rule) and real lines.
+
+The real lines come from the excerpts in tests/fixtures (by their line numbers in the whole
+logs); the same checks on the whole logs in ../shared/data/real are marked ``real_logs``.
 
 Expected values are written by hand, or computed from the raw text with Python's ``re``,
 ``codecs`` and ``ipaddress``, never with footfall's own code.
@@ -15,10 +18,11 @@ import re
 
 import polars as pl
 import pytest
-from conftest import shared_log
+from conftest import excerpt_lines, shared_log
 from polars.testing import assert_frame_equal
 
-from parsers.access_log import PARSED_SCHEMA, QUARANTINE_SCHEMA, parse_lines
+from parsers.access_log import PARSED_SCHEMA, QUARANTINE_SCHEMA, ParsedChunk, parse_lines
+from parsers.fast_path import as_utf8
 from parsers.log_format import compile_log_format
 
 UTC = dt.UTC
@@ -46,21 +50,33 @@ def combined(request: str = "GET / HTTP/1.1", referrer: str = "-", agent: str = 
     return f'192.0.2.10 - - [{time}] "{request}" 200 512 "{referrer}" "{agent}"'
 
 
-def file_lines(name: str) -> list[bytes]:
+# The excerpt in tests/fixtures of each real log, and the excerpt's copy of its source.
+EXCERPTS = {
+    "apache_logs": "apache_logs_excerpt.log",
+    "nginx_logs": "nginx_logs_excerpt.log",
+    "nginx_json_logs.gz": "nginx_json_excerpt.log",
+    "wordpress_access3.log.gz": "wordpress_excerpt.log",
+}
+# Each check runs on the excerpt (the unit tier) and on the whole log (real_logs).
+SOURCES = [pytest.param("excerpt"), pytest.param("whole", marks=pytest.mark.real_logs)]
+
+
+def log_lines(name: str, source: str) -> dict[int, bytes]:
+    """A real log's lines, without their line ends, by line number: the excerpt or the whole log."""
+    if source == "excerpt":
+        return {n: line.rstrip(b"\n") for n, line in excerpt_lines(EXCERPTS[name]).items()}
     data = shared_log(name).read_bytes()
     if name.endswith(".gz"):
         data = gzip.decompress(data)
     assert data.endswith(b"\n")
-    return data[:-1].split(b"\n")
+    return dict(enumerate(data[:-1].split(b"\n"), 1))
 
 
-def file_frame(name: str) -> pl.DataFrame:
-    """The whole file as parse_lines' input, read the way warehouse/ingest.py reads a chunk."""
-    data = shared_log(name).read_bytes()
-    if name.endswith(".gz"):
-        data = gzip.decompress(data)
-    lines = pl.read_lines(io.BytesIO(data), row_index_name="line_number", row_index_offset=1)
-    return lines.with_columns(pl.col("line_number").cast(pl.Int64))
+def log_frame(lines: dict[int, bytes]) -> pl.DataFrame:
+    """parse_lines' input, each line decoded as warehouse/ingest.py reads a chunk."""
+    data = b"".join(line + b"\n" for line in lines.values())
+    frame = pl.read_lines(io.BytesIO(as_utf8(data)))
+    return frame.select(pl.Series("line_number", list(lines), dtype=pl.Int64), "line")
 
 
 # -- output contract -------------------------------------------------------------------------
@@ -404,25 +420,28 @@ def test_json_lines_that_are_not_json_or_lack_the_time_or_status_are_quarantined
 LAST_QUOTED_RE = re.compile(rb'"((?:[^"\\]|\\.)*)"$')
 
 
-@pytest.fixture(scope="module")
-def apache():
-    return file_lines("apache_logs"), parse_lines(file_frame("apache_logs"), compile_log_format("combined"))
+def parsed(name: str, source: str, fmt: str = "combined") -> tuple[dict[int, bytes], ParsedChunk]:
+    lines = log_lines(name, source)
+    return lines, parse_lines(log_frame(lines), compile_log_format(fmt))
 
 
-def test_apache_logs_every_line_parsed(apache):
-    raw, chunk = apache
+@pytest.mark.real_logs
+def test_apache_logs_every_line_parsed():
+    raw, chunk = parsed("apache_logs", "whole")
     assert len(raw) == 10_000
     assert chunk.quarantine.height == 0
     assert chunk.events.get_column("line_number").to_list() == list(range(1, 10_001))
     # README: 669 lines have "-" for bytes.
-    dash_bytes = sum(1 for line in raw if re.search(rb'" \d{3} - "', line))
+    dash_bytes = sum(1 for line in raw.values() if re.search(rb'" \d{3} - "', line))
     assert dash_bytes == 669
     assert chunk.events.get_column("bytes_sent").null_count() == dash_bytes
 
 
-def test_apache_logs_line_8899_truncated_user_agent(apache):
-    raw, chunk = apache
-    line = raw[8899 - 1].decode()
+@pytest.mark.parametrize("source", SOURCES)
+def test_apache_logs_line_8899_truncated_user_agent(source):
+    raw, chunk = parsed("apache_logs", source)
+    assert chunk.quarantine.height == 0
+    line = raw[8899].decode()
     assert not line.endswith('"')
     logged_agent = line.rsplit(' "', 1)[1]
     assert logged_agent.startswith("Mozilla/5.0 (compatible; Googlebot/2.1")
@@ -433,13 +452,14 @@ def test_apache_logs_line_8899_truncated_user_agent(apache):
     assert event["path"] == re.search(r'"GET (\S+) HTTP', line).group(1)
 
 
-def test_apache_logs_hex_escaped_referrers(apache):
-    raw, chunk = apache
-    escaped = [n for n, line in enumerate(raw, 1) if b"\\x" in line]
+@pytest.mark.parametrize("source", SOURCES)
+def test_apache_logs_hex_escaped_referrers(source):
+    raw, chunk = parsed("apache_logs", source)
+    escaped = [n for n, line in raw.items() if b"\\x" in line]
     assert escaped == [5851, 5853, 5860]
     events = chunk.events.filter(pl.col("line_number").is_in(escaped)).sort("line_number")
     for n, referrer in zip(escaped, events.get_column("referrer").to_list(), strict=True):
-        logged = re.search(rb'" \d{3} (?:\d+|-) "([^"]*)" "', raw[n - 1]).group(1)
+        logged = re.search(rb'" \d{3} (?:\d+|-) "([^"]*)" "', raw[n]).group(1)
         # The escaped bytes are a single-byte encoding, not UTF-8 ...
         with pytest.raises(UnicodeDecodeError):
             codecs.escape_decode(logged)[0].decode("utf-8")
@@ -448,24 +468,25 @@ def test_apache_logs_hex_escaped_referrers(apache):
         assert referrer.startswith("http://\\xe4\\xe5")
 
 
-def test_nginx_logs_ipv6_clients():
-    raw = file_lines("nginx_logs")
-    ipv6 = {n: line.split(b" ", 1)[0].decode() for n, line in enumerate(raw, 1) if b":" in line.split(b" ", 1)[0]}
+@pytest.mark.parametrize("source", SOURCES)
+def test_nginx_logs_ipv6_clients(source):
+    raw, chunk = parsed("nginx_logs", source)
+    ipv6 = {n: line.split(b" ", 1)[0].decode() for n, line in raw.items() if b":" in line.split(b" ", 1)[0]}
     assert len(ipv6) == 50
     assert all(ipaddress.ip_address(a).version == 6 for a in ipv6.values())
-    chunk = parse_lines(file_frame("nginx_logs"), compile_log_format("combined"))
     assert chunk.quarantine.height == 0
-    assert chunk.events.height == len(raw) == 51_462
+    assert chunk.events.height == len(raw) == (51_462 if source == "whole" else 80)
     got = chunk.events.filter(pl.col("remote_addr").str.contains(":")).select("line_number", "remote_addr").rows()
     assert dict(got) == ipv6
 
 
-def test_wordpress_lines_with_backslash_quotes():
-    raw = file_lines("wordpress_access3.log.gz")
-    numbers = [n for n, line in enumerate(raw, 1) if b'\\"' in line]
+@pytest.mark.parametrize("source", SOURCES)
+def test_wordpress_lines_with_backslash_quotes(source):
+    raw = log_lines("wordpress_access3.log.gz", source)
+    numbers = [n for n, line in raw.items() if b'\\"' in line]
     assert numbers == [46997, 46998, 79003, 91652, 91653, 91654, 191104]
     lines = pl.DataFrame(
-        {"line_number": numbers, "line": [raw[n - 1].decode() for n in numbers]},
+        {"line_number": numbers, "line": [raw[n].decode() for n in numbers]},
         schema={"line_number": pl.Int64, "line": pl.String},
     )
     chunk = parse_lines(lines, compile_log_format("combined"))
@@ -474,7 +495,7 @@ def test_wordpress_lines_with_backslash_quotes():
     assert sorted(events) == numbers
     for n in numbers:
         event = events[n][0]
-        logged_agent = LAST_QUOTED_RE.search(raw[n - 1]).group(1)
+        logged_agent = LAST_QUOTED_RE.search(raw[n]).group(1)
         # Only Apache's \" and \\ and \xNN escapes occur in these agents.
         assert set(re.findall(rb"\\(.)", logged_agent)) <= {b'"', b"\\", b"x"}
         assert event["user_agent"] == codecs.escape_decode(logged_agent)[0].decode("utf-8", "backslashreplace")
@@ -489,14 +510,29 @@ def test_wordpress_lines_with_backslash_quotes():
     assert events[191104][0]["status"] == 404
 
 
-def test_nginx_json_logs_equal_nginx_logs_parsed_with_combined():
+@pytest.mark.parametrize("source", SOURCES)
+def test_nginx_json_logs_equal_nginx_logs_parsed_with_combined(source):
     template = (
         '{"time": "$time_local", "remote_ip": "$remote_addr", "remote_user": "$remote_user", '
         '"request": "$request", "response": $status, "bytes": $body_bytes_sent, '
         '"referrer": "$http_referer", "agent": "$http_user_agent"}'
     )
-    text = parse_lines(file_frame("nginx_logs"), compile_log_format("combined"))
-    json = parse_lines(file_frame("nginx_json_logs.gz"), compile_log_format(template))
+    _, text = parsed("nginx_logs", source)
+    _, json = parsed("nginx_json_logs.gz", source, template)
     assert json.quarantine.height == 0
-    assert json.events.height == 51_462
+    assert json.events.height == (51_462 if source == "whole" else 80)
     assert_frame_equal(json.events, text.events)
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_wordpress_daylight_saving_change_keeps_utc_in_order(source):
+    # The log's offset goes from -0500 to -0400 at 02:00 local on 13 March 2016 (line 114,485):
+    # the clock jumps an hour ahead, the UTC times do not.
+    raw, chunk = parsed("wordpress_access3.log.gz", source)
+    numbers = range(114_475, 114_496)
+    events = chunk.events.filter(pl.col("line_number").is_in(list(numbers))).sort("line_number")
+    logged = [re.search(rb"\[([^\]]+)\]", raw[n]).group(1).decode() for n in numbers]
+    want = [dt.datetime.strptime(t, "%d/%b/%Y:%H:%M:%S %z") for t in logged]
+    assert [t.utcoffset() for t in want].index(dt.timedelta(hours=-4)) == 114_485 - 114_475
+    assert events.get_column("ts").to_list() == [t.astimezone(UTC) for t in want]
+    assert events.get_column("utc_offset_minutes").to_list() == [t.utcoffset() // dt.timedelta(minutes=1) for t in want]

@@ -15,6 +15,8 @@ import pytest
 from api_helpers import create_token, free_port
 from conftest import REPO
 
+pytestmark = pytest.mark.slow
+
 
 def test_the_plugin_manager_finds_the_app_and_the_analytics_view(airflow_db):
     from airflow import plugins_manager

@@ -20,6 +20,8 @@ from api_helpers import cli, create_token, start_api
 from demo import site
 from demo.site_truth import SiteTruth, read_hits
 
+pytestmark = pytest.mark.slow
+
 NEWEST = dt.date(2026, 10, 31)
 FIRST = NEWEST - dt.timedelta(days=44)
 DEFAULT = (NEWEST - dt.timedelta(days=29), NEWEST)  # no dates: the newest 30 days of data

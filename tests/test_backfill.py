@@ -16,6 +16,8 @@ import pytest
 from conftest import REPO, shared_log
 from warehouse_queries import query
 
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 END = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
 
 

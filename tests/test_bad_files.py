@@ -52,6 +52,8 @@ def run_dag(dagbag, dag_id: str, logical_date: dt.datetime):
             t.retries = retries[t.task_id]
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_a_truncated_gz_beside_a_good_log_keeps_its_lines_and_the_runs_go_on(dagbag, footfall_env, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -94,6 +96,7 @@ def test_a_truncated_gz_beside_a_good_log_keeps_its_lines_and_the_runs_go_on(dag
     assert query(data_dir, "select count(*) from data_quality") == [(2,)]
 
 
+@pytest.mark.real_logs
 def test_a_gz_corrupt_from_its_start_is_recorded_once(footfall_env, tmp_path, nginx_lines):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -110,6 +113,7 @@ def test_a_gz_corrupt_from_its_start_is_recorded_once(footfall_env, tmp_path, ng
     assert ingest_once("run-2")["lines_read"] == 0
 
 
+@pytest.mark.real_logs
 def test_a_gz_still_being_written_is_read_on_once_complete(footfall_env, tmp_path, nginx_lines):
     """A .gz modified minutes ago that ends early is probably being compressed: no damage is
     recorded, and the rest is read once the file is complete."""
@@ -131,6 +135,7 @@ def test_a_gz_still_being_written_is_read_on_once_complete(footfall_env, tmp_pat
     assert query(data_dir, "select count(*) from quarantine") == [(0,)]
 
 
+@pytest.mark.real_logs
 def test_a_file_that_is_not_text_is_rejected_once_with_its_reason(footfall_env, tmp_path, nginx_lines, caplog):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -180,6 +185,7 @@ def test_progress_is_logged_at_most_every_interval_with_rate_and_time_left(caplo
     ]
 
 
+@pytest.mark.real_logs
 def test_a_parse_logs_its_progress_per_work_unit(footfall_env, tmp_path, nginx_lines, caplog, monkeypatch):
     from warehouse import progress
 

@@ -82,6 +82,7 @@ def direct(data_dir, sql: str) -> tuple[list[str], list[tuple]]:
 SQL = "select day, hits, page_views, visitors, bytes, bounce_rate from daily_traffic order by day"
 
 
+@pytest.mark.real_logs
 def test_query_writes_csv_json_and_parquet(warehouse, tmp_path, capsys):
     columns, rows = direct(warehouse, SQL)
     assert len(rows) == 4
@@ -107,6 +108,7 @@ def test_query_writes_csv_json_and_parquet(warehouse, tmp_path, capsys):
     assert code == 0 and "10000" in out and "│" in out  # DuckDB's table
 
 
+@pytest.mark.real_logs
 def test_parquet_needs_an_output_file(warehouse, capsys):
     assert run(capsys, "query", SQL, "--format", "parquet") == (
         2,
@@ -115,6 +117,7 @@ def test_parquet_needs_an_output_file(warehouse, capsys):
     )
 
 
+@pytest.mark.real_logs
 def test_export_defaults_to_every_day(warehouse, tmp_path, capsys):
     _, rows = direct(warehouse, "select day, hits from daily_traffic order by day")
     code, _, err = run(capsys, "export", "daily_traffic", "--output", str(tmp_path / "d.csv"))
@@ -126,6 +129,7 @@ def test_export_defaults_to_every_day(warehouse, tmp_path, capsys):
     assert code == 0 and len(out.splitlines()) == 1 + 2  # header, 19 and 20 May
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize(
     ("argv", "message", "code"),
     [
@@ -175,6 +179,8 @@ time.sleep(60)
 """
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_a_locked_warehouse_is_one_line_naming_the_holder(warehouse, capsys):
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(warehouse / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True
@@ -200,6 +206,8 @@ def test_a_locked_warehouse_is_one_line_naming_the_holder(warehouse, capsys):
         holder.wait()
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_the_command_line_prints_no_traceback(warehouse):
     done = subprocess.run(
         [sys.executable, "-m", "warehouse.cli", "query", "selec 1"],
@@ -212,6 +220,7 @@ def test_the_command_line_prints_no_traceback(warehouse):
     assert done.stderr == 'SQL error: Parser Error: syntax error at or near "selec"\n'
 
 
+@pytest.mark.real_logs
 def test_summary_never_shows_lines_parsed_beside_zero_hits_without_the_reason(footfall_env, tmp_path, capsys):
     from warehouse import ingest
     from warehouse.settings import Settings
@@ -233,6 +242,7 @@ def test_summary_never_shows_lines_parsed_beside_zero_hits_without_the_reason(fo
     assert "hits:                500\n" in out
 
 
+@pytest.mark.real_logs
 def test_query_output_is_as_safe_as_export_output(warehouse, tmp_path, capsys):
     """query --output follows export's rules: no silent overwrite, nothing into the data dir, and
     CSV cells a spreadsheet would run are made inert."""

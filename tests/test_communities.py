@@ -29,6 +29,8 @@ from conftest import REPO
 from demo import traffic
 from demo.ground_truth import GroundTruth
 
+pytestmark = pytest.mark.slow
+
 NEWEST = dt.date(2026, 10, 31)
 FIRST = NEWEST - dt.timedelta(days=44)
 WEEK = NEWEST - dt.timedelta(days=6)

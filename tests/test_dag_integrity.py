@@ -9,6 +9,8 @@ import sys
 import pytest
 from conftest import REPO
 
+pytestmark = pytest.mark.slow
+
 EXPECTED = {
     "footfall_ingest": {
         "check_environment": set(),

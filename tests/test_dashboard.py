@@ -23,6 +23,8 @@ from analytics.report import write_report
 from demo.ground_truth import rounded
 from demo.site_truth import SiteTruth, read_hits
 
+pytestmark = pytest.mark.slow
+
 NEWEST = dt.date(2026, 10, 31)
 FIRST = NEWEST - dt.timedelta(days=44)
 LAST_30 = (NEWEST - dt.timedelta(days=29), NEWEST)

@@ -15,6 +15,8 @@ from browser_helpers import embedded_report_data
 from analytics.settings import ApiSettings
 from warehouse.settings import ConfigError
 
+pytestmark = pytest.mark.slow
+
 NEWEST = dt.date(2026, 10, 31)
 FIRST = NEWEST - dt.timedelta(days=44)
 

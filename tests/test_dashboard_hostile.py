@@ -20,6 +20,8 @@ from conftest import shared_log
 
 from analytics.report import write_report
 
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 PAYLOADS = [
     "<script>alert(1)</script>",
     '"><img src=x onerror=alert(2)>',

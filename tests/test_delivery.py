@@ -87,6 +87,7 @@ def assert_arrived_exactly_once(receiver: Receiver, settings, ids: list[str]) ->
         assert rows[rid]["status"] == "delivered"
 
 
+@pytest.mark.real_logs
 def test_due_reports_arrive_once_in_order_with_the_exact_payload(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
@@ -121,6 +122,7 @@ def test_due_reports_arrive_once_in_order_with_the_exact_payload(configure, rece
     assert len(receiver.seen) == 6
 
 
+@pytest.mark.real_logs
 def test_server_errors_are_retried_with_exponential_backoff_and_jitter(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
@@ -140,6 +142,7 @@ def test_server_errors_are_retried_with_exponential_backoff_and_jitter(configure
     assert outbox_rows(settings)[ids[0]]["attempts"] == 4
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize("retry_after", ["120", "http-date"])
 def test_throttling_honours_retry_after_and_holds_back_later_reports(configure, receiver, retry_after):
     settings = configure()
@@ -165,6 +168,7 @@ def test_throttling_honours_retry_after_and_holds_back_later_reports(configure, 
     assert receiver.keys_seen() == [ids[0], *ids]
 
 
+@pytest.mark.real_logs
 def test_a_response_slower_than_the_timeout_is_sent_again_under_the_same_key(configure, receiver):
     settings = configure()  # read timeout 0.3 s
     clock = FakeClock(DAY)
@@ -180,6 +184,7 @@ def test_a_response_slower_than_the_timeout_is_sent_again_under_the_same_key(con
     assert row["attempts"] == 2
 
 
+@pytest.mark.real_logs
 def test_connection_refused_and_dropped_connections_are_retried(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
@@ -202,6 +207,7 @@ def test_connection_refused_and_dropped_connections_are_retried(configure, recei
     assert outbox_rows(settings)[ids[0]]["attempts"] == 7
 
 
+@pytest.mark.real_logs
 def test_a_two_hour_outage_loses_nothing_and_keeps_the_order(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY + dt.timedelta(hours=8))
@@ -232,6 +238,7 @@ def test_a_two_hour_outage_loses_nothing_and_keeps_the_order(configure, receiver
     assert run(settings, clock.advance(minutes=30))["delivered"] == 0
 
 
+@pytest.mark.real_logs
 def test_a_refused_report_fails_loudly_and_blocks_its_kind_until_an_operator_retries(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
@@ -265,6 +272,7 @@ def test_a_refused_report_fails_loudly_and_blocks_its_kind_until_an_operator_ret
     assert_arrived_exactly_once(receiver, settings, [*daily, *visits])
 
 
+@pytest.mark.real_logs
 def test_operator_commands_list_show_and_discard(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
@@ -303,6 +311,7 @@ def claim_and_send_then_die(settings, clock: FakeClock) -> tuple[list[str], dict
     return ids, claimed
 
 
+@pytest.mark.real_logs
 def test_a_delivery_run_that_dies_after_posting_is_taken_over_without_sending_again(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
@@ -318,6 +327,7 @@ def test_a_delivery_run_that_dies_after_posting_is_taken_over_without_sending_ag
     assert not (settings.data_dir / "delivery" / claimed["claim_id"]).exists()
 
 
+@pytest.mark.real_logs
 def test_a_run_that_dies_before_writing_the_outcome_sends_again_with_the_same_key(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
@@ -333,6 +343,7 @@ def test_a_run_that_dies_before_writing_the_outcome_sends_again_with_the_same_ke
     assert_arrived_exactly_once(receiver, settings, ids)
 
 
+@pytest.mark.real_logs
 def test_a_run_out_of_time_leaves_the_rest_for_the_next_run(configure, receiver):
     settings = configure()
     clock = FakeClock(DAY)
@@ -347,6 +358,7 @@ def test_a_run_out_of_time_leaves_the_rest_for_the_next_run(configure, receiver)
     assert_arrived_exactly_once(receiver, settings, ids)
 
 
+@pytest.mark.real_logs
 def test_requests_are_signed_over_the_timestamp_and_the_body(configure, receiver):
     secret = "sig-0b6e2f9d41c84a7e"
     settings = configure(VISIT_TRACKING_SIGNING_SECRET=secret)

@@ -145,6 +145,7 @@ def _enricher(tmp_path, **settings) -> Enricher:
     )
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize("proxies", [(), ("10.0.0.0/8",)])
 def test_a_chunk_enriches_the_same_after_earlier_chunks(tmp_path, chunks, proxies):
     warm = _enricher(tmp_path, trusted_proxies=proxies)
@@ -158,6 +159,7 @@ def test_a_chunk_enriches_the_same_after_earlier_chunks(tmp_path, chunks, proxie
     assert len(warm._agents) < sum(e.dims["user_agent"].height for e in chunks)
 
 
+@pytest.mark.real_logs
 def test_the_enricher_client_ip_hash_is_pseudonymise_s(tmp_path, chunks):
     keys = KeyStore(tmp_path, "a configured key")
     enricher = Enricher(keys.hash_key(), tmp_path / "no-ua-cache.parquet")
@@ -173,6 +175,7 @@ def test_the_enricher_client_ip_hash_is_pseudonymise_s(tmp_path, chunks):
     assert a.equals(b.select(a.columns))
 
 
+@pytest.mark.real_logs
 def test_an_enricher_and_its_caches_are_freed_without_the_cycle_collector(tmp_path, chunks):
     # Each parse task makes an enricher; a reference cycle through its caches kept every one
     # of them (caches full of the unit's values) in memory until the cyclic collector ran.

@@ -13,6 +13,8 @@ from oracle import country, daily, is_page_view, read_hits, stored_user_agent
 
 from warehouse.snapshot import definitions_version
 
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 INGEST_DATE = dt.datetime(2026, 11, 21, 12, tzinfo=dt.UTC)
 # A half hour of apache_logs with page views from several paths and user agents.
 REPORT_END = dt.datetime(2015, 5, 19, 14, 30, tzinfo=dt.UTC)

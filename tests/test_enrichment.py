@@ -90,6 +90,7 @@ def _row(classifier: UserAgentClassifier, ua: str | None) -> dict:
 # -- user agents: contract ------------------------------------------------------------------
 
 
+@pytest.mark.real_logs
 def test_classify_returns_one_row_per_input_in_order_with_the_schema(classifier, real_agents):
     sample = pl.Series([real_agents[10], None, real_agents[3], "", real_agents[10]], dtype=pl.String)
     out = classifier.classify(sample)
@@ -101,6 +102,7 @@ def test_classify_returns_one_row_per_input_in_order_with_the_schema(classifier,
     assert classifier.classify(pl.Series([], dtype=pl.String)).height == 0
 
 
+@pytest.mark.real_logs
 def test_a_user_agent_is_parsed_once_per_process(real_agents):
     class Counting(UserAgentClassifier):
         parsed: list[str] = []
@@ -142,6 +144,7 @@ def _facts(ua) -> tuple:
     return (ua.browser, ua.os, ua.device, ua.is_bot, ua.is_mobile, ua.is_tablet, ua.is_pc)
 
 
+@pytest.mark.real_logs
 def test_fast_parse_gives_user_agents_parse_results(real_agents):
     """The fast path (ua-parser 1.0 + ua-parser-rs -> user-agents' UserAgent) agrees with
     ``user_agents.parse`` on a sample of 300 real user agents plus every long one the fast
@@ -165,6 +168,7 @@ def test_fast_parse_gives_user_agents_parse_results(real_agents):
     assert all(fast[ua].is_bot for ua in explained)
 
 
+@pytest.mark.real_logs
 def test_crawler_detection_equals_crawlerdetect_on_every_real_user_agent(real_agents):
     # Plus a few made up to put matches of several chunks at one position or side by side.
     agents = [
@@ -212,6 +216,7 @@ def test_one_call_compile_check_agrees_with_compiling_each_pattern():
 # -- user agents: real crawlers, non-browsers and browsers ------------------------------------
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize(
     ("needle", "name"),
     [
@@ -246,6 +251,7 @@ def test_missing_or_empty_user_agent_is_not_human(classifier, ua):
     assert (row["is_crawler"], row["crawler_name"], row["device_type"]) == (True, "empty user agent", "bot")
 
 
+@pytest.mark.real_logs
 def test_nginx_logs_package_managers_come_out_non_human(classifier, events):
     hits = events["nginx_logs"].select("user_agent")
     classified = classifier.classify(hits.get_column("user_agent").unique())
@@ -255,6 +261,7 @@ def test_nginx_logs_package_managers_come_out_non_human(classifier, events):
     assert {"APT", "yum", "Chef", "Apt-Cacher-NG"} <= names
 
 
+@pytest.mark.real_logs
 def test_injection_payloads_in_user_agents_classify_without_error(classifier, real_agents):
     # wordpress log: PHP object injection payloads with \"-escaped quotes and \xNN bytes.
     payloads = [a for a in real_agents if '"' in a]
@@ -268,6 +275,7 @@ _IPHONE = "(iPhone; CPU iPhone OS 9_2_1 like Mac OS X) AppleWebKit/601.1"
 _WINDOWS = "(Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko)"
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize(
     ("needle", "browser", "major", "os", "device"),
     [
@@ -289,6 +297,7 @@ def test_real_browsers(classifier, real_agents, needle, browser, major, os, devi
     assert (row["is_crawler"], row["crawler_name"]) == (False, None)
 
 
+@pytest.mark.real_logs
 def test_extra_crawler_patterns(real_agents):
     ua = _real(real_agents, "(X11; Linux x86_64; rv:34.0) Gecko/20100101 Firefox/34.0")
     extra = UserAgentClassifier((r"linux x86_64; rv:34\.0",))
@@ -317,6 +326,7 @@ def geoip() -> GeoIP:
     return GeoIP()
 
 
+@pytest.mark.real_logs
 def test_real_public_addresses_match_geoip2(geoip, events):
     addresses = pl.concat([e.get_column("remote_addr") for e in events.values()]).unique().sort().to_list()
     public = [a for a in addresses if ipaddress.ip_address(a).is_global]
@@ -346,6 +356,7 @@ def test_well_known_addresses(geoip):
     assert got.get_column("country_code").to_list() == ["US", "US", "US"]
 
 
+@pytest.mark.real_logs
 def test_private_reserved_and_invalid_addresses_are_null(geoip, events):
     private = sorted(a for a in events["nginx_logs"].get_column("remote_addr").unique() if a.startswith("10."))
     assert len(private) > 20  # nginx_logs: real private addresses
@@ -456,6 +467,7 @@ def test_forwarded_for_chains():
     ]
 
 
+@pytest.mark.real_logs
 def test_forwarded_for_with_real_addresses(events):
     """Real private addresses of nginx_logs as the proxies, its real IPv6 clients behind them."""
     addresses = events["nginx_logs"].get_column("remote_addr").unique().sort().to_list()
@@ -530,6 +542,7 @@ def test_referrer_domain_and_class(referrer, domain, cls):
     assert _referrers([referrer]) == [(domain, cls)]
 
 
+@pytest.mark.real_logs
 def test_real_referrers(events):
     apache = events["apache_logs"].select(referrer_columns(pl.col("referrer"), ("semicomplete.com",)))
     counts = dict(apache.get_column("referrer_class").value_counts().iter_rows())
@@ -554,6 +567,7 @@ def test_no_site_hosts_means_no_internal_referrers():
     assert _referrers(["http://semicomplete.com/"], ()) == [("semicomplete.com", "other")]
 
 
+@pytest.mark.real_logs
 def test_utm_tags_from_real_query_strings(events):
     queries = pl.concat([e.select("query") for e in events.values()]).filter(pl.col("query").str.contains("utm_"))
     got = set(queries.select(utm_columns(pl.col("query"))).rows())
@@ -603,6 +617,7 @@ def test_strip_params(value, expected):
     assert frame.select(strip_params(pl.col("v"))).item() == expected
 
 
+@pytest.mark.real_logs
 def test_strip_params_on_real_queries_and_referrers(events):
     wp = events["wordpress_access3.log.gz"].filter(pl.col("query").str.contains("token="))
     apache = events["apache_logs"].filter(pl.col("referrer").str.contains("sid="))

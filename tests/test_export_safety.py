@@ -130,6 +130,7 @@ def test_output_never_goes_into_the_data_dir_or_the_secrets_dir(warehouse, tmp_p
     con.close()
 
 
+@pytest.mark.real_logs
 def test_a_real_log_exports_unchanged_where_nothing_looks_like_a_formula(footfall_env, tmp_path):
     """Real paths never start with = + - @: the export of a real log is the table, cell for cell."""
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")))

@@ -28,6 +28,8 @@ import duckdb
 import pytest
 from conftest import REPO, shared_log
 
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 FAILPOINTS = (
     "parse.mid_chunks",
     "parse.after_write",

@@ -11,6 +11,10 @@ import pytest
 from api_helpers import create_token
 from filter_site import DAYS, HOSTILE_PAGES, expected, stored
 
+# The session's ingest DAG run and an API server (the dashboard's tests add a browser); the log's
+# addresses come from ../shared/data/real/apache_logs.
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 RANGE = {"start_date": DAYS[0].isoformat(), "end_date": DAYS[-1].isoformat()}
 
 
@@ -148,3 +152,24 @@ def test_without_a_token_a_malformed_filter_is_still_a_401(filter_site):
     api, _, _ = filter_site
     for params in ({"country": "us"}, {"page": ""}, {"referrer": "a/b"}):
         assert api.get("visitors/", None, **params).status_code == 401
+
+
+def test_filtered_answers_count_by_the_snapshot_s_rules_not_the_server_s_environment(filter_site, tmp_path):
+    """The pipeline published with crawlers excluded and 30-minute visits; an API server started
+    with other values in its environment still counts as the snapshot's aggregates were built."""
+    from api_helpers import start_api
+
+    _, env, hits = filter_site
+    other = start_api(
+        {**env, "FOOTFALL_COUNT_CRAWLERS": "true", "FOOTFALL_SESSION_GAP_S": "60"}, tmp_path / "serve.log"
+    )
+    try:
+        token = create_token(env, "analyst", "rules test")
+        for filters in ({"country": "US"}, {"page": "/about"}):
+            want = expected(hits, filters)
+            response = other.get("traffic/", token, **RANGE, **filters)
+            assert response.status_code == 200, response.text
+            totals = response.json()["data"]["totals"]
+            assert (totals["page_views"], totals["visits"]) == (want["page_views"], want["visits"]), filters
+    finally:
+        other.stop()

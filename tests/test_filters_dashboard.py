@@ -17,6 +17,10 @@ from api_helpers import create_token
 from browser_helpers import COMPLETE, OUTPUT, chromium, kpis, sign_in, wait_redrawn, watch
 from filter_site import DAYS, HOSTILE_PAGES, HOSTILE_REFERRERS, expected, stored
 
+# The session's ingest DAG run and an API server (the dashboard's tests add a browser); the log's
+# addresses come from ../shared/data/real/apache_logs.
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 FIRST, LATER = DAYS[:2], DAYS[2:]
 # The panels that honour the event filters, and those that keep the whole site's numbers.
 WHOLE_SITE = ["realtime", "crawlers", "communities", "divisions", "flows", "content"]

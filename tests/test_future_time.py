@@ -17,10 +17,8 @@ import polars as pl
 import pytest
 from conftest import REPO, shared_log
 from oracle import is_page_view, read_hits
+from parser_check import assert_matches_oracle
 
-from parsers.access_log import parse_lines
-from parsers.fast_path import as_utf8, compile_template, lines_frame, parse_chunk
-from parsers.log_format import compile_log_format
 from warehouse import ingest
 from warehouse.cli import last_interval_end
 from warehouse.report import ingested_through_end
@@ -48,7 +46,7 @@ def ingest_at(now: dt.datetime, run_id: str = "run-1") -> dict:
     return committed
 
 
-def test_both_parsers_quarantine_a_line_dated_after_the_tolerance_as_future_time():
+def test_a_line_dated_after_the_tolerance_is_quarantined_as_future_time():
     limit = NOW + DAY
     data = (
         line_at(limit, "/at-the-limit")
@@ -56,19 +54,17 @@ def test_both_parsers_quarantine_a_line_dated_after_the_tolerance_as_future_time
         + FUTURE_LINE
         + line_at(NOW - dt.timedelta(days=400), "/last-year")
     )
-    fmt = compile_log_format("combined")
-    reference = parse_lines(lines_frame(as_utf8(data), 1), fmt, not_after=limit)
-    fast = parse_chunk(data, 1, fmt, compile_template(fmt, "remote_user", None), not_after=limit)
-    for events, quarantine in ((reference.events, reference.quarantine), (fast.events.decode(), fast.quarantine)):
-        assert sorted(events.get_column("path").to_list()) == ["/at-the-limit", "/last-year"]
-        assert quarantine.sort("line_number").select("line_number", "reason").rows() == [
-            (2, "future_time"),
-            (3, "future_time"),
-        ]
-    # The tokenizer leaves the two late lines to the reference parser, which decides why.
-    assert fast.reference_lines == 2
+    chunk = assert_matches_oracle(data, not_after=limit)
+    assert sorted(chunk.events.decode().get_column("path").to_list()) == ["/at-the-limit", "/last-year"]
+    assert chunk.quarantine.sort("line_number").select("line_number", "reason").rows() == [
+        (2, "future_time"),
+        (3, "future_time"),
+    ]
+    # The tokenizer decides that itself: no line took the slow path.
+    assert chunk.slow_lines == 0
 
 
+@pytest.mark.real_logs
 def test_a_future_line_is_counted_and_never_picks_the_report_interval(footfall_env, tmp_path):
     real = shared_log("apache_logs").read_bytes().splitlines(keepends=True)[:300]
     log = tmp_path / "access.log"
@@ -109,6 +105,7 @@ def test_the_report_interval_never_ends_after_the_clock(footfall_env, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_report_sensor_refuses_at_once_an_interval_that_cannot_end(dagbag, footfall_env):
     footfall_env()
     settings = Settings.from_env()
@@ -126,6 +123,8 @@ def test_a_report_sensor_refuses_at_once_an_interval_that_cannot_end(dagbag, foo
     assert run.state == "failed" and states["wait_for_ingest"] == "failed", states
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_make_run_path_with_a_line_dated_2099_builds_the_report_of_the_real_traffic(airflow_db, tmp_path):
     """bin/run-pipeline, as `make run` runs it, on 300 real lines and one line dated 2099."""
     real = shared_log("apache_logs").read_bytes().splitlines(keepends=True)[:300]

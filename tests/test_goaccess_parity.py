@@ -25,6 +25,8 @@ from conftest import shared_log
 from warehouse import ingest, storage
 from warehouse.settings import Settings
 
+pytestmark = pytest.mark.real_logs
+
 # GoAccess reads a log with fgets() into a buffer of LINE_BUFFER bytes (4096) unless it
 # was built with --with-getline. The Debian 12 package that produced the reports was not (its
 # `goaccess --version` lists --enable-utf8 --enable-geoip=mmdb --with-openssl only), so a line of

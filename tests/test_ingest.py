@@ -46,6 +46,7 @@ def nginx_lines() -> list[bytes]:
     return shared_log("nginx_logs").read_bytes().splitlines(keepends=True)[:3000]
 
 
+@pytest.mark.real_logs
 def test_appended_lines_are_read_once(footfall_env, tmp_path, nginx_lines):
     log = tmp_path / "access.log"
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
@@ -68,6 +69,7 @@ def test_appended_lines_are_read_once(footfall_env, tmp_path, nginx_lines):
     assert con.execute("select count(*) from ingest_runs").fetchone() == (3,)
 
 
+@pytest.mark.real_logs
 def test_rotated_and_gzipped_copies_are_not_read_again(footfall_env, tmp_path, nginx_lines):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -87,6 +89,7 @@ def test_rotated_and_gzipped_copies_are_not_read_again(footfall_env, tmp_path, n
     assert ingest_once("run-3")["lines_read"] == 0
 
 
+@pytest.mark.real_logs
 def test_truncated_file_is_read_again_from_the_start(footfall_env, tmp_path, nginx_lines):
     log = tmp_path / "access.log"
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
@@ -102,6 +105,7 @@ def test_truncated_file_is_read_again_from_the_start(footfall_env, tmp_path, ngi
     assert len(parquet) == len({p.parent for p in (data_dir / "events").rglob("*.parquet")})
 
 
+@pytest.mark.real_logs
 def test_bad_bytes_and_broken_lines_are_kept_not_lost(footfall_env, tmp_path, nginx_lines):
     log = tmp_path / "access.log"
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
@@ -164,6 +168,7 @@ def test_reporting_enabled_without_an_http_url_is_refused(url):
         settings.check_reporting()
 
 
+@pytest.mark.real_logs
 def test_cli_check_names_what_to_fix(monkeypatch, capsys, tmp_path):
     from warehouse.cli import main
 
@@ -176,6 +181,7 @@ def test_cli_check_names_what_to_fix(monkeypatch, capsys, tmp_path):
     assert "configuration OK" in capsys.readouterr().out
 
 
+@pytest.mark.real_logs
 def test_a_line_still_being_written_is_left_for_the_next_run(footfall_env, tmp_path, nginx_lines):
     log = tmp_path / "access.log"
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
@@ -189,6 +195,7 @@ def test_a_line_still_being_written_is_left_for_the_next_run(footfall_env, tmp_p
     assert totals(data_dir) == (3, 3, 3)
 
 
+@pytest.mark.real_logs
 def test_a_small_file_is_recognised_after_it_grew_and_was_rotated(footfall_env, tmp_path, nginx_lines):
     """First read under 1 KiB, grown past it, then rotated: its fingerprint grew with it."""
     logs = tmp_path / "logs"
@@ -207,6 +214,7 @@ def test_a_small_file_is_recognised_after_it_grew_and_was_rotated(footfall_env, 
     assert totals(data_dir) == (31, 31, 31)
 
 
+@pytest.mark.real_logs
 def test_reingesting_a_file_on_purpose_replaces_it_without_double_counting(footfall_env, tmp_path, nginx_lines):
     from warehouse.cli import main
 
@@ -228,6 +236,7 @@ def test_reingesting_a_file_on_purpose_replaces_it_without_double_counting(footf
     assert main(["reingest", str(shared_log("apache_logs"))]) == 1  # never ingested here
 
 
+@pytest.mark.real_logs
 def test_rebuild_regroups_past_days_after_a_time_zone_change(footfall_env, monkeypatch):
     from warehouse.cli import main
 
@@ -266,6 +275,7 @@ def warehouse_rows(data_dir, sql: str) -> list[tuple]:
         con.close()
 
 
+@pytest.mark.real_logs
 def test_a_wrong_log_format_is_rejected_after_its_lines_are_quarantined(footfall_env, tmp_path, nginx_lines):
     log = tmp_path / "access.log"
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log))
@@ -314,6 +324,7 @@ def test_a_wrong_log_format_is_rejected_after_its_lines_are_quarantined(footfall
     assert ingest_once("run-5")["lines_read"] == 0
 
 
+@pytest.mark.real_logs
 def test_small_reads_are_rejected_only_when_no_line_parsed(footfall_env, tmp_path, nginx_lines):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -359,6 +370,7 @@ def test_max_reject_rate_must_be_a_fraction(raw):
     assert Settings.from_env({}).max_reject_rate == 0.05
 
 
+@pytest.mark.slow
 def test_the_dag_fails_without_retries_on_a_wrong_format(dagbag, footfall_env, tmp_path, nginx_lines):
     log = tmp_path / "access.log"
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(log), FOOTFALL_LOG_FORMAT=JSON_TEMPLATE)
@@ -396,6 +408,7 @@ def parse_whole_log(footfall_env, tmp_path, name: str, **env: str) -> tuple[Sett
     return settings, ingest.parse_source(settings, unit, "run", dt.date(2026, 11, 21))
 
 
+@pytest.mark.real_logs
 def test_a_day_is_written_as_whole_row_groups_whatever_the_chunk_size(footfall_env, tmp_path, monkeypatch):
     # 64 KiB chunks: each day of nginx_logs (~2,700 lines) spans about eight chunks, and
     # every day reaches its file as one row group once the buffers gather its chunks.
@@ -426,6 +439,7 @@ def test_a_day_is_written_as_whole_row_groups_whatever_the_chunk_size(footfall_e
         assert table.equals(small_days[day][1]), day
 
 
+@pytest.mark.real_logs
 def test_views_follow_a_moved_data_dir_new_files_and_new_view_definitions(footfall_env, tmp_path, monkeypatch):
     logs = tmp_path / "logs"
     logs.mkdir()

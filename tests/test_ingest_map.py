@@ -79,6 +79,7 @@ def apache_lines() -> list[bytes]:
 # -- site labels ---------------------------------------------------------------------------
 
 
+@pytest.mark.real_logs
 def test_two_sites_label_their_events_and_key_their_visitors(
     footfall_env, monkeypatch, tmp_path, nginx_lines, apache_lines
 ):
@@ -166,6 +167,7 @@ def test_labels_are_optional_and_the_sample_is_read_only_when_nothing_is_set():
     assert Settings.from_env({}).log_globs[0].endswith("apache_combined_sample.log")
 
 
+@pytest.mark.real_logs
 def test_a_file_matched_by_two_sites_globs_is_an_error_naming_both(footfall_env, tmp_path, nginx_lines):
     (tmp_path / "shop-access.log").write_bytes(b"".join(nginx_lines[:10]))
     footfall_env(FOOTFALL_LOG_GLOB=str(tmp_path / "shop-*.log"), FOOTFALL_LOG_SOURCES=f"blog={tmp_path}/*.log")
@@ -198,6 +200,7 @@ def logs(tmp_path, nginx_lines, apache_lines):
     return logs
 
 
+@pytest.mark.real_logs
 def test_a_file_split_into_units_equals_one_unit(footfall_env, tmp_path, logs):
     split = footfall_env(FOOTFALL_LOG_GLOB=str(logs / "*"), FOOTFALL_MAP_CHUNK_BYTES="100000")
     settings = Settings.from_env()
@@ -226,6 +229,7 @@ def test_a_file_split_into_units_equals_one_unit(footfall_env, tmp_path, logs):
     assert ingest_once("run-again")["lines_read"] == 0
 
 
+@pytest.mark.real_logs
 def test_a_failed_middle_unit_commits_the_prefix_and_the_next_run_completes_once(footfall_env, tmp_path, logs):
     clean = data_dir_at(footfall_env, tmp_path / "clean", FOOTFALL_LOG_GLOB=str(logs / "access.log"))
     ingest_once("clean")
@@ -259,6 +263,7 @@ def test_a_failed_middle_unit_commits_the_prefix_and_the_next_run_completes_once
     assert rows(data_dir, "select count(*) from ingest_runs") == [(1,)]
 
 
+@pytest.mark.real_logs
 def test_a_file_truncated_after_planning_fails_its_unit(footfall_env, tmp_path, logs):
     footfall_env(FOOTFALL_LOG_GLOB=str(logs / "access.log"), FOOTFALL_MAP_CHUNK_BYTES="200000")
     settings = Settings.from_env()
@@ -269,6 +274,7 @@ def test_a_file_truncated_after_planning_fails_its_unit(footfall_env, tmp_path, 
         ingest.parse_source(settings, units[1], "run-1", END.date())
 
 
+@pytest.mark.real_logs
 def test_units_beyond_the_cap_wait_for_the_next_runs(footfall_env, tmp_path, logs, apache_lines):
     clean = data_dir_at(footfall_env, tmp_path / "clean", FOOTFALL_LOG_GLOB=str(logs / "*"))
     ingest_once("clean")
@@ -304,6 +310,7 @@ class TruncateAfterPlanning:
                 f.truncate(self.size)
 
 
+@pytest.mark.slow
 def test_the_dag_maps_over_units_and_commits_around_a_failed_one(dagbag, footfall_env, tmp_path, logs, apache_lines):
     from airflow.sdk.listener import get_listener_manager
 

@@ -14,6 +14,8 @@ import pytest
 from conftest import shared_log
 from warehouse_queries import query
 
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 REPORT_LENGTH = dt.timedelta(minutes=30)  # VISIT_TRACKING_INTERVAL's default, 1800 s
 
 

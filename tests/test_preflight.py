@@ -32,6 +32,7 @@ def check(capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.real_logs
 def test_a_typo_in_a_variable_fails_check_with_the_closest_known_name(footfall_env, capsys, monkeypatch):
     footfall_env()
     monkeypatch.setenv("FOOTFALL_LOG_GLOBS", str(shared_log("apache_logs")))  # an extra S
@@ -51,6 +52,7 @@ def test_a_typo_in_a_variable_fails_check_with_the_closest_known_name(footfall_e
     assert "FOOTFALL_SOMETHING_ELSE is not a footfall setting (docs/operators/settings.md lists them)" in err
 
 
+@pytest.mark.real_logs
 def test_a_glob_that_matches_nothing_fails_check_naming_it(footfall_env, capsys, tmp_path):
     missing = str(tmp_path / "logs" / "acces.log*")
     footfall_env(FOOTFALL_LOG_GLOB=f"{shared_log('apache_logs')}:{missing}")
@@ -63,6 +65,7 @@ def test_a_glob_that_matches_nothing_fails_check_naming_it(footfall_env, capsys,
     assert "apache_logs  2.3 MiB  2,000 of 2,000 sampled lines parse (100%)" in out
 
 
+@pytest.mark.real_logs
 def test_check_lists_each_globs_files_and_warns_what_retention_would_do(footfall_env, capsys, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -86,6 +89,7 @@ def combined_lines(n: int = 300) -> list[str]:
     return shared_log("apache_logs").read_text(encoding="utf-8", errors="replace").splitlines()[:n]
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize(
     ("name", "transform"),
     [
@@ -121,6 +125,8 @@ def test_named_formats_are_the_documented_ones():
         compile_log_format("mian")
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_the_json_log_gets_a_json_template_from_check_that_then_works(dagbag, footfall_env, capsys, monkeypatch):
     """The JSON log with the default format: check fails with a template ready to paste; with it
     check passes and a real ingest run counts what GoAccess counts on the same records."""
@@ -153,6 +159,7 @@ def test_the_json_log_gets_a_json_template_from_check_that_then_works(dagbag, fo
     assert query(data_dir, "select sum(lines_read), sum(lines_parsed) from data_quality") == [(51_462, 51_462)]
 
 
+@pytest.mark.real_logs
 def test_a_file_that_is_not_text_is_a_warning_not_an_error(footfall_env, capsys, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -195,6 +202,8 @@ def test_the_variables_read_are_the_declared_ones(footfall_env):
     assert {"FOOTFALL_API_PORT", "FOOTFALL_DASHBOARD_FRAME_ANCESTORS"} <= api_env.seen
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_check_from_the_command_line_prints_the_fix_last(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")} | {
         "FOOTFALL_REPO": str(REPO),

@@ -9,6 +9,7 @@ import re
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 from conftest import shared_log
 from test_end_to_end import INGEST_DATE, REPORT_END, run_dag
 
@@ -57,6 +58,8 @@ class _AddressFinder:
         return next((a for a in self.v6 if a in lowered), None)
 
 
+@pytest.mark.real_logs
+@pytest.mark.slow
 def test_no_input_address_reaches_the_data_dir(dagbag, footfall_env, tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()

@@ -17,6 +17,8 @@ from outbox_helpers import HALF_HOUR, ingested_apache_logs, make_settings, outbo
 
 from warehouse import outbox, publish, report
 
+pytestmark = pytest.mark.real_logs
+
 TOKEN, SECRET = "example-token-41d2", "example-signing-9c3e"
 DAY = dt.datetime(2015, 5, 19, tzinfo=dt.UTC)
 

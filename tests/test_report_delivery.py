@@ -17,6 +17,8 @@ from receiver import Receiver, Reply
 
 from warehouse.settings import Settings
 
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
+
 REPORT_END = dt.datetime(2015, 5, 19, 14, 30, tzinfo=dt.UTC)
 REPORT_ID = "visits-20150519T140000Z-20150519T143000Z"
 SUMMARY_END = dt.datetime(2015, 5, 20, tzinfo=dt.UTC)

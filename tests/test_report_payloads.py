@@ -42,6 +42,7 @@ def payloads(settings, kind: str) -> dict[str, dict]:
     return {rid: json.loads(row["payload"]) for rid, row in outbox_rows(settings).items() if row["kind"] == kind}
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize("top_n", [50, 3])
 def test_visits_payloads_match_the_oracle_and_the_schema(apache, tmp_path, top_n):
     root, hits = apache
@@ -112,6 +113,7 @@ def test_a_payload_stays_within_tens_of_kb_whatever_the_traffic(tmp_path):
     VALIDATORS["visits"].validate(json.loads(body))
 
 
+@pytest.mark.real_logs
 def test_daily_summaries_match_the_oracle_and_the_schema(apache, tmp_path):
     root, hits = apache
     settings = make_settings(root / "data", tmp_path / "secrets", FOOTFALL_REPORT_TOP_N="10")
@@ -144,6 +146,7 @@ def test_daily_summaries_match_the_oracle_and_the_schema(apache, tmp_path):
     assert built[ids[0]]["traffic"]["hits"] == 0  # a day before the log: zeros, still a summary
 
 
+@pytest.mark.real_logs
 def test_a_daily_summary_covers_a_day_of_footfall_timezone(tmp_path):
     """With FOOTFALL_TIMEZONE set, the aggregates count local days: the summary is of a local
     day, built by the daily run whose (UTC) interval holds that day's end, and counts exactly
@@ -238,6 +241,7 @@ def test_the_schemas_are_strict_where_they_should_be():
     assert not VALIDATORS["daily_summary"].is_valid(summary | {"surprise": 1})
 
 
+@pytest.mark.real_logs
 def test_an_invalid_payload_is_never_queued(apache, tmp_path):
     with pytest.raises(jsonschema.ValidationError):
         report.validate_payload("visits", {"timestamp": "x", "reporting_interval_seconds": 0, "data": {}})

@@ -152,6 +152,7 @@ def run_retention(world, now: dt.datetime) -> dict:
     return retention.run(world["settings"], now, dt.datetime.now(dt.UTC))
 
 
+@pytest.mark.real_logs
 def test_raw_data_goes_after_its_period_and_every_aggregate_row_stays(world, monkeypatch, capsys):
     data_dir = world["dir"]
     run_retention(world, PLUS_7)
@@ -186,6 +187,7 @@ def late_lines(lines: list[bytes]) -> bytes:
     return b"".join(changed[:50] + [line.replace(b"[18/May/2015:", b"[21/May/2015:") for line in changed[50:]])
 
 
+@pytest.mark.real_logs
 def test_late_lines_rebuild_and_a_new_aggregates_version_leave_purged_days_alone(world, caplog):
     data_dir, settings = world["dir"], world["settings"]
     run_retention(world, PLUS_8)
@@ -260,6 +262,7 @@ def rollups(data_dir: Path) -> tuple[dict[str, list[dict]], list[float]]:
     return got, duration
 
 
+@pytest.mark.real_logs
 def test_daily_aggregates_roll_up_into_monthly_tables_then_go(world):
     data_dir = world["dir"]
     run_retention(world, PLUS_8)
@@ -287,6 +290,7 @@ def test_daily_aggregates_roll_up_into_monthly_tables_then_go(world):
     assert snapshot(data_dir, visitor_tables) == {t: [] for t in visitor_tables}
 
 
+@pytest.mark.real_logs
 def test_a_day_is_rolled_up_only_once_its_raw_events_are_gone(world, caplog):
     """An old day whose aggregates wait for a rebuild keeps its raw events, and is neither rolled
     up nor deleted; the other days go as usual."""
@@ -342,6 +346,7 @@ def clean_state(base, tmp_path_factory):
     return snapshot(data_dir, STATE_TABLES), parquet_on_disk(data_dir)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "failpoint", ["retention.after_purge_commit", "retention.mid_rollup", "retention.mid_purge_aggregates"]
 )
@@ -357,6 +362,7 @@ def test_a_killed_retention_run_then_a_rerun_equals_one_clean_run(world, clean_s
     assert (snapshot(world["dir"], STATE_TABLES), parquet_on_disk(world["dir"])) == clean_state
 
 
+@pytest.mark.real_logs
 def test_the_orphan_sweep_removes_old_unregistered_files_only(world):
     data_dir = world["dir"]
     registered = data_dir / query(data_dir, "select path from ingest_files where kind = 'events' limit 1")[0][0]
@@ -382,6 +388,7 @@ def test_the_orphan_sweep_removes_old_unregistered_files_only(world):
     assert snapshot(data_dir, storage.AGGREGATE_TABLES) == world["daily"]
 
 
+@pytest.mark.real_logs
 def test_visitor_tables_keep_their_own_period_without_a_rollup(world):
     data_dir = world["dir"]
     visitor_tables = [table for table, _ in retention.VISITOR_TABLES]
@@ -426,6 +433,7 @@ def test_retention_settings_have_defaults_and_fail_fast():
         Settings.from_env({"FOOTFALL_RETENTION_VISITORS_DAYS": "3"})
 
 
+@pytest.mark.slow
 def test_the_retention_dag_purges_and_rolls_up_by_its_data_interval(dagbag, world, monkeypatch):
     for key, value in env_for(world["root"], world["dir"]).items():
         monkeypatch.setenv(key, value)
@@ -436,6 +444,7 @@ def test_the_retention_dag_purges_and_rolls_up_by_its_data_interval(dagbag, worl
     assert got == {table: sorted(rows, key=repr) for table, rows in expected_rollups(world["daily"]).items()}
 
 
+@pytest.mark.real_logs
 def test_a_dry_run_prints_what_a_run_deletes_and_changes_nothing(world, monkeypatch, capsys):
     from warehouse.cli import main
 
@@ -464,6 +473,8 @@ def test_a_dry_run_prints_what_a_run_deletes_and_changes_nothing(world, monkeypa
 WORDPRESS_DAYS = 34  # days with lines, 2016-02-20 .. 2016-03-28 as logged (America/New_York)
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_a_2016_backfill_then_a_retention_run_keeps_every_day_of_daily_traffic(
     dagbag, footfall_env, monkeypatch, capsys
 ):
@@ -505,6 +516,7 @@ def test_a_2016_backfill_then_a_retention_run_keeps_every_day_of_daily_traffic(
     assert DagModel.get_current("footfall_ingest").is_paused is False
 
 
+@pytest.mark.real_logs
 def test_export_reads_the_monthly_rollups_of_every_day(world, monkeypatch, capsys, tmp_path):
     from warehouse.cli import main
 

@@ -18,7 +18,10 @@ import sys
 import termios
 from pathlib import Path
 
+import pytest
 from conftest import REPO, shared_log
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_logs]
 
 # Every line the runner itself prints on standard output (anything else is Airflow's chatter).
 OWN_LINES = re.compile(

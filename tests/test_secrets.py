@@ -34,6 +34,7 @@ def umask():
     os.umask(old)
 
 
+@pytest.mark.real_logs
 @pytest.mark.parametrize("mask", [0o022, 0o002, 0o000, 0o277])
 @pytest.mark.parametrize("configured_key", [True, False])
 def test_every_directory_and_file_created_for_secrets_is_private(tmp_path, monkeypatch, umask, mask, configured_key):

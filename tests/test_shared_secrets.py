@@ -21,6 +21,8 @@ from warehouse import ingest
 from warehouse.settings import Settings
 from warehouse.shared_secrets import SecretsNotShared, check_shared_secrets
 
+pytestmark = pytest.mark.real_logs
+
 END = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 
 

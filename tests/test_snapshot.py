@@ -84,6 +84,8 @@ def generations_on_disk(data_dir: Path) -> list[str]:
     return sorted(p.name for p in (data_dir / "snapshots").iterdir())
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_duckdb_holds_a_lock_for_every_open_connection_read_only_included(small):
     """The fact the publisher relies on to tell a generation in use, checked on this DuckDB."""
     path = snapshot.snapshot_path(small.data_dir)
@@ -107,6 +109,7 @@ def test_duckdb_holds_a_lock_for_every_open_connection_read_only_included(small)
     assert hasattr(fcntl, "lockf")
 
 
+@pytest.mark.real_logs
 def test_a_snapshot_is_complete_and_says_what_it_holds(small):
     con = snapshot.connect(small.data_dir)
     try:
@@ -128,6 +131,8 @@ def test_a_snapshot_is_complete_and_says_what_it_holds(small):
     assert info["generation"] == 1 and info["timezone"] == "UTC" and info["newest_day"] == newest.date()
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_readers_do_not_block_the_writer_and_the_writer_does_not_block_readers(small):
     """An analyst's session on analytics.duckdb while a task writes warehouse.duckdb, and the CLI's
     read commands while a task holds the warehouse."""
@@ -148,6 +153,8 @@ def test_readers_do_not_block_the_writer_and_the_writer_does_not_block_readers(s
         holder.close()
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_an_old_generation_goes_once_no_reader_holds_it(small):
     data_dir = small.data_dir
     holder = Holder(snapshot.snapshot_path(data_dir))
@@ -200,6 +207,8 @@ def run_dag(dagbag, dag_id: str, logical_date: dt.datetime):
     return run
 
 
+@pytest.mark.slow
+@pytest.mark.real_logs
 def test_a_session_held_open_across_ingest_report_and_retention(dagbag, tmp_path, monkeypatch):
     """The analyst's session of the issue: held on analytics.duckdb for a whole ingest + report +
     retention run under Airflow. Every task succeeds, the session keeps answering from its

@@ -59,6 +59,7 @@ def oracle_visits(hits, gap_s: int = 1800) -> dict[dt.date, tuple]:
     return out
 
 
+@pytest.mark.real_logs
 def test_visits_bounces_and_durations(footfall_env):
     # Crawlers counted, so that the oracle needs no user-agent classification.
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")), FOOTFALL_COUNT_CRAWLERS="true")
@@ -77,6 +78,7 @@ def test_visits_bounces_and_durations(footfall_env):
     assert joined == [(len(expected),)]
 
 
+@pytest.mark.real_logs
 def test_shorter_session_gap_gives_more_visits(footfall_env):
     data_dir = footfall_env(
         FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")), FOOTFALL_COUNT_CRAWLERS="true", FOOTFALL_SESSION_GAP_S="60"
@@ -87,6 +89,7 @@ def test_shorter_session_gap_gives_more_visits(footfall_env):
     assert {day: visits for day, visits in rows} == {day: v[0] for day, v in expected.items()}
 
 
+@pytest.mark.real_logs
 def test_days_follow_the_reporting_time_zone_across_daylight_saving(footfall_env):
     """wordpress_access3.log is written in New York time and crosses the 13 March 2016 change
     from -0500 to -0400. With FOOTFALL_TIMEZONE=America/New_York, footfall's days must be the
@@ -107,6 +110,7 @@ def test_days_follow_the_reporting_time_zone_across_daylight_saving(footfall_env
     assert dt.datetime(2016, 3, 13, 2) not in hours and dt.datetime(2016, 3, 13, 3) in hours
 
 
+@pytest.mark.real_logs
 def test_crawlers_stay_in_hits_but_not_in_page_views(footfall_env):
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")))
     ingest_all()
@@ -130,6 +134,7 @@ def test_crawlers_stay_in_hits_but_not_in_page_views(footfall_env):
     assert apt[0][0] is True and apt[0][1] > 10_000
 
 
+@pytest.mark.real_logs
 def test_old_salts_are_deleted_and_ids_cannot_be_recomputed(footfall_env):
     data_dir = footfall_env(FOOTFALL_LOG_GLOB=str(shared_log("apache_logs")))
     settings = ingest_all()

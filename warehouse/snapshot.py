@@ -227,10 +227,12 @@ def _build(con: duckdb.DuckDBPyConnection, path: Path, info: dict) -> None:
             con.execute(
                 "create table snapshot_info as select ?::bigint as generation, ?::timestamptz as data_as_of, "
                 "?::varchar as ingest_run_id, ?::varchar as definitions_version, ?::timestamptz as published_at, "
-                "?::varchar as published_by, ?::varchar as timezone, ?::date as newest_day",
+                "?::varchar as published_by, ?::varchar as timezone, ?::date as newest_day, "
+                "?::boolean as include_crawlers, ?::integer as session_gap_s",
                 [
                     info["generation"], info["data_as_of"], info["ingest_run_id"], info["definitions_version"],
                     info["published_at"], info["published_by"], info["timezone"], info["newest_day"],
+                    info["include_crawlers"], info["session_gap_s"],
                 ],
             )  # fmt: skip
     finally:
@@ -275,6 +277,10 @@ def publish(
         "published_by": published_by,
         "timezone": settings.timezone,
         "newest_day": newest_day,
+        # The counting rules the aggregates were built with: a reader that counts from the
+        # events (the API's filtered answers) must count alike, whatever its own environment says.
+        "include_crawlers": settings.model_params.include_crawlers,
+        "session_gap_s": settings.model_params.session_gap_s,
         "data_dir": data_dir,
     }
     try:

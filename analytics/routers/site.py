@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from analytics import models, queries
 from analytics.answers import answer, ratio
-from analytics.filters import EventFilter, Filters, allow, rules
+from analytics.filters import EventFilter, Filters, allow
 from analytics.params import period, require, site_totals_only
 from analytics.routers.common import CommunityId, EndDate, Limit, StartDate, answers, community, grouped, over_range
 from analytics.tokens import TokenRecord
@@ -51,7 +51,7 @@ def _filterable(name: str):
 
         def compute(identity, cur):
             span = period(identity, start_date, end_date)
-            found = queries.rows(cur, f"filtered_{name}", limit=limit, **flt.params(span, rules(request)))
+            found = queries.rows(cur, f"filtered_{name}", limit=limit, **flt.params(span, identity.rules))
             return found, span.as_dict()
 
         return await answer(request, compute)
@@ -104,7 +104,7 @@ async def traffic(
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
         if flt:
-            *series, totals = queries.rows(cur, "filtered_traffic", grain=interval, **flt.params(span, rules(request)))
+            *series, totals = queries.rows(cur, "filtered_traffic", grain=interval, **flt.params(span, identity.rules))
             del totals["label"]
             totals["visitor_days"] = totals.pop("visitors")
             for point in series:
@@ -128,7 +128,7 @@ def _queried(names: dict[str, str], start_date, end_date, flt: EventFilter, requ
 
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
-        bound = flt.params(span, rules(request)) if flt else {"start": span.start, "end": span.end}
+        bound = flt.params(span, identity.rules) if flt else {"start": span.start, "end": span.end}
         prefix = "filtered_" if flt else ""
         return {key: queries.rows(cur, prefix + q, **bound, **params) for key, q in names.items()}, span.as_dict()
 
@@ -219,7 +219,7 @@ async def peak_visitors(
         # How many times each ISO weekday occurs in the range: the divisor of avg_visitors.
         weekdays = [(span.start + dt.timedelta(days=k)).isoweekday() for k in range(span.days)]
         if flt:
-            cells = queries.rows(cur, "filtered_hour_of_week", **flt.params(span, rules(request)))
+            cells = queries.rows(cur, "filtered_hour_of_week", **flt.params(span, identity.rules))
             peaks = None
         else:
             cells = queries.rows(cur, "hour_of_week", start=span.start, end=span.end)

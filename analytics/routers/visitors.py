@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from analytics import models, queries
 from analytics.answers import answer, ratio
 from analytics.csv_export import write_csv
-from analytics.filters import EventFilter, Filters, allow, rules
+from analytics.filters import EventFilter, Filters, allow
 from analytics.params import Period, last_days, period, require, site_totals_only
 from analytics.routers.common import (
     ERRORS,
@@ -72,7 +72,7 @@ async def visitors(
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
         if flt:
-            data = _visitor_counts(queries.one(cur, "filtered_visitors", **flt.params(span, rules(request))))
+            data = _visitor_counts(queries.one(cur, "filtered_visitors", **flt.params(span, identity.rules)))
         else:
             slug, known = community(cur, community_id), division(cur, division_id)
             data = _visitors(cur, span.start, span.end, slug, known)
@@ -122,7 +122,7 @@ async def trends(
     def compute(identity, cur):
         span = period(identity, start_date, end_date)
         if flt:
-            found = queries.rows(cur, "filtered_trends", grain=interval, **flt.params(span, rules(request)))
+            found = queries.rows(cur, "filtered_trends", grain=interval, **flt.params(span, identity.rules))
         else:
             slug = community(cur, community_id)
             found = queries.rows(cur, "trends", start=span.start, end=span.end, grain=interval, community=slug)

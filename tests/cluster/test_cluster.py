@@ -36,6 +36,8 @@ from .harness import (
     snapshot,
 )
 
+pytestmark = pytest.mark.slow
+
 DAG = "footfall_ingest"
 WAREHOUSE_TASKS = {"plan_sources", "commit_sources", "rebuild_aggregates"}
 DAY = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
