@@ -114,7 +114,7 @@ bench-api: venv
 bench-dashboard: venv chromium airflow-init
 	$(WITH_SECRETS) $(BIN)/python bench/dashboard_bench.py $(BENCH_ARGS)
 
-# The analytics API (docs/api.md) on FOOTFALL_API_HOST:FOOTFALL_API_PORT (default 127.0.0.1:8000),
+# The analytics API (docs/staff/api.md) on FOOTFALL_API_HOST:FOOTFALL_API_PORT (default 127.0.0.1:8000),
 # reading the published snapshot of FOOTFALL_DATA_DIR.
 serve: venv
 	$(BIN)/python -m analytics serve
@@ -146,7 +146,7 @@ lint: venv
 standalone: airflow-init
 	$(WITH_SECRETS) airflow standalone
 
-# The CeleryExecutor deployment (docs/scaling.md): PostgreSQL, Redis, scheduler, dag-processor,
+# The CeleryExecutor deployment (docs/operators/scaling.md): PostgreSQL, Redis, scheduler, dag-processor,
 # API server and two Celery workers as two hosts, all on 127.0.0.1, state in .cluster/.
 # Installs postgresql and redis-server with apt-get when missing.
 cluster-up: venv

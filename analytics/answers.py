@@ -2,7 +2,7 @@
 
 Every answer is ``{"data": ..., "range": {...} or null, "snapshot": {...}}``: ``range`` states
 the days the numbers cover (and whether they were the default, the newest 30 days of data),
-``snapshot`` the identity of the snapshot they were read from (docs/api.md). Every error is
+``snapshot`` the identity of the snapshot they were read from (docs/staff/api.md). Every error is
 ``{"error": {"status": N, "message": "...", "parameter": name or null}}`` and nothing else:
 no data, no stack trace.
 """

@@ -1,4 +1,4 @@
-"""The analytics API: a FastAPI app over the published snapshot (docs/api.md).
+"""The analytics API: a FastAPI app over the published snapshot (docs/staff/api.md).
 
 ``create_app()`` builds it; ``make serve`` runs it with uvicorn (``python -m analytics serve``),
 and the Airflow plugin (analytics/airflow_plugin.py) mounts the same app in Airflow's API
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, api: ApiSettings | None = None)
         version="1",
         description="Read-only visitor analytics from the published snapshot of the footfall warehouse. "
         "Every request needs `Authorization: Bearer <token>` (`make token ROLE=analyst|viewer`). "
-        "Documentation for people: docs/api.md.",
+        "Documentation for people: docs/staff/api.md.",
         openapi_url=f"{PREFIX}/openapi.json",
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,

@@ -1,7 +1,7 @@
-"""The dashboard's event filters: ``country``, ``page`` and ``referrer`` (docs/api.md, Filters).
+"""The dashboard's event filters: ``country``, ``page`` and ``referrer`` (docs/staff/api.md, Filters).
 
 The daily aggregates do not cross country x page x referrer, and unique visitors cannot be
-summed across rows of one (docs/metrics.md), so a filtered answer is computed from the
+summed across rows of one (docs/analysts/metrics.md), so a filtered answer is computed from the
 snapshot's ``events`` view (the Parquet files it registered) through the same table macros the
 aggregates are built with (``page_views_local``, ``visits_local``, ``visitor_hits``): the same
 page-view rule, crawler rule, days and visits as the unfiltered panels, by construction. An
@@ -117,7 +117,7 @@ Filters = Annotated[EventFilter, Depends(_requested)]
 def allow(token: TokenRecord, flt: EventFilter, **community_filters: str | None) -> None:
     """Refuse the filters to a ``viewer`` token (site totals only, as community filters), and
     together with a community or division filter: the community and division answers come
-    from per-visitor tables (docs/communities.md), the event filters from the events, and no
+    from per-visitor tables (docs/analysts/communities.md), the event filters from the events, and no
     query combines the two yet.
 
     Raises:
@@ -129,4 +129,3 @@ def allow(token: TokenRecord, flt: EventFilter, **community_filters: str | None)
         for name, value in community_filters.items():
             if value is not None:
                 raise ApiError(422, f"{name} cannot be combined with country, page or referrer", name)
-

@@ -1,7 +1,7 @@
 """The answer shapes of the analytics API, for its OpenAPI document (``/api/analytics/openapi.json``).
 
 Answers are serialised directly (analytics/answers.py), not through these models: they only
-describe them. docs/api.md explains each number.
+describe them. docs/staff/api.md explains each number.
 """
 
 from __future__ import annotations

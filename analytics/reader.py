@@ -51,7 +51,7 @@ class Identity:
         return ModelParams(self.timezone, self.include_crawlers, self.session_gap_s)
 
     def as_dict(self) -> dict:
-        """The ``snapshot`` member of every answer (docs/api.md)."""
+        """The ``snapshot`` member of every answer (docs/staff/api.md)."""
         return {
             "generation": self.generation,
             "data_as_of": self.data_as_of,

@@ -131,7 +131,7 @@ def write_report(
         analytics.reader.NoSnapshot: nothing published yet.
         ReportError: the range is reversed or longer than 400 days, or ``site`` is not the
             (only) site of the snapshot: the aggregates have no site dimension yet
-            (docs/operations.md, Sites).
+            (docs/operators/operations.md, Sites).
     """
     reader = SnapshotReader(Path(data_dir))
     try:
@@ -141,7 +141,7 @@ def write_report(
                 if sites and sites != [site]:
                     raise ReportError(
                         f"--site {site!r}: the snapshot holds the sites {', '.join(sites)} and its aggregates are over "
-                        "all of them (they have no site dimension yet, docs/operations.md#sites); "
+                        "all of them (they have no site dimension yet, docs/operators/operations.md#sites); "
                         "leave out --site for a report of all sites"
                     )
             newest = newest_day(identity)

@@ -17,7 +17,10 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+# In the repository the page is web/; an installed wheel carries it as package data,
+# analytics/static (pyproject.toml).
+_INSTALLED_WEB_DIR = Path(__file__).with_name("static")
+WEB_DIR = _INSTALLED_WEB_DIR if _INSTALLED_WEB_DIR.is_dir() else Path(__file__).resolve().parents[1] / "web"
 
 
 def content_security_policy(frame_ancestors: str = "'self'") -> str:

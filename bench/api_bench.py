@@ -21,7 +21,7 @@ What it does:
    - warm: the same requests asked again 3 times each: answered from the per-generation cache.
    - filtered (``ENDPOINT?filtered`` rows): ``--filtered-urls`` distinct 30-day ranges per
      endpoint the dashboard reads, each under one country, page or referrer filter (answered
-     from the snapshot's events, not the aggregates: docs/api.md, Filters).
+     from the snapshot's events, not the aggregates: docs/staff/api.md, Filters).
    Latency is the client's wall time per request (connection reused), in milliseconds.
 3. Throughput: ``wrk`` (Debian's package; ``make bench-api`` installs it when missing) with
    one thread and ``--connections`` connections for ``--duration`` seconds on ``visitors/``

@@ -37,7 +37,7 @@ What it does:
 
 The machine's load (``uptime``) is printed before and after, and the CPU seconds that other
 processes used during each run (/proc/stat): on a 2-core machine two worker hosts compete
-for the same cores, so the second host cannot halve the parse stage here; see docs/scaling.md.
+for the same cores, so the second host cannot halve the parse stage here; see docs/operators/scaling.md.
 """
 
 from __future__ import annotations

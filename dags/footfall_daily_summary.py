@@ -14,7 +14,7 @@ path as the visit-tracking reports; with reporting disabled it is also written t
 * `build_daily_summary`: builds, validates and queues report `daily_summary-<day start>-<day end>`;
   keyed on the data interval. Updates the asset `footfall_outbox`, which starts a delivery run.
 
-Payload format and delivery: docs/reporting.md.
+Payload format: docs/receivers/contract.md; delivery: docs/operators/reporting.md.
 """
 
 from __future__ import annotations

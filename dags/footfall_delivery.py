@@ -15,7 +15,7 @@ whenever a report is built (asset `footfall_outbox`). Does nothing while
   retried and refused reports. Fails, with the API's answer, while a report is refused
   (`failed`): that blocks its kind until `python -m warehouse.cli outbox retry|discard <id>`.
 
-Delivery semantics, signing and the operator commands: docs/reporting.md.
+Delivery semantics and signing: docs/receivers/contract.md; the operator commands: docs/operators/reporting.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ the DuckDB aggregates of every day that received data.
 * `check_environment`: logs a warning for every `FOOTFALL_*` or `VISIT_TRACKING_*` variable
   footfall does not know (a typo such as `FOOTFALL_LOG_GLOBS` would be ignored), and the
   Params this run was triggered with.
-* `purge_old_salts`: deletes daily visitor salts older than 48 hours (docs/privacy.md).
+* `purge_old_salts`: deletes daily visitor salts older than 48 hours (docs/operators/privacy.md).
 * `plan_sources`: which files have new bytes, and their site, from the manifest
   (exactly-once by content).
 * `plan_units`: splits the new bytes into work units of at most `FOOTFALL_MAP_CHUNK_BYTES`
@@ -30,7 +30,7 @@ queue of the same name (the warehouse host's worker); the others run on any work
 **Backfills**: the trigger form (or `airflow dags trigger footfall_ingest --conf '{...}'`) takes
 Params that override the environment for that run only: `log_globs`, `site`, `log_format`, and
 `files_from` / `files_to` (UTC dates): only files whose lines may fall in that range, from the
-time of their first line to their last modification, are read. docs/operations.md#backfilling.
+time of their first line to their last modification, are read. docs/operators/operations.md#backfilling.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ the top paths, user agents and countries) into the report outbox, the table `rep
   data interval, so a re-run rebuilds the same report (a delivered one is never sent again).
   Updates the asset `footfall_outbox`, which starts a delivery run.
 
-Payload format and delivery: docs/reporting.md.
+Payload format: docs/receivers/contract.md; delivery: docs/operators/reporting.md.
 """
 
 from __future__ import annotations

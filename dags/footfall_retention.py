@@ -24,7 +24,7 @@ the DAG (`airflow dags unpause footfall_retention`, or the toggle in the UI).
   staging dirs.
 
 Every task is idempotent and opens the warehouse (`plan` read-only), so all take the one-slot pool
-`footfall_warehouse`. Details: docs/operations.md#retention.
+`footfall_warehouse`. Details: docs/operators/operations.md#retention.
 """
 
 from __future__ import annotations

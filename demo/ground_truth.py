@@ -1,4 +1,4 @@
-"""The metrics of docs/communities.md, computed in plain Python from generated records.
+"""The metrics of docs/analysts/communities.md, computed in plain Python from generated records.
 
 This is the oracle of the community, division, signed-in and content metrics. It is written
 from the spec only, never from footfall's code: it does not import ``parsers``,
@@ -19,8 +19,8 @@ Conventions of every method:
 * Each method returns a list of dicts whose keys are the view's column names, in the view's
   order when the spec defines one, else sorted by the key columns.
 
-Readings of the spec where it is silent or ambiguous are marked "Reading:" below; they are
-listed in the final report of issue 4 so the spec and the SQL can be aligned.
+Readings of the spec where it is silent or ambiguous are marked "Reading:" below, so that the
+spec (docs/analysts/communities.md) and the SQL can be aligned on them.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ UNKNOWN = "Unknown"
 WINDOW_S = 300  # the 5-minute window of peak and current visitors
 GROWTH_DAYS = {"day": 1, "week": 7, "month": 30}
 
-# docs/metrics.md, rule 4 of the page-view rule.
+# docs/analysts/metrics.md, rule 4 of the page-view rule.
 STATIC_EXTENSIONS = frozenset(
     "css js mjs map png jpg jpeg gif svg ico webp avif bmp tif tiff woff woff2 ttf otf eot mp3 mp4 webm ogg wav avi "
     "mpg mpeg flv zip gz tgz tar rar 7z iso exe dmg pdf txt csv xml json".split()
@@ -119,7 +119,7 @@ class Route:
 
 @dataclass(frozen=True)
 class Dimensions:
-    """The dimension tables and routes the generator wrote (docs/communities.md, Inputs)."""
+    """The dimension tables and routes the generator wrote (docs/analysts/communities.md, Inputs)."""
 
     divisions: tuple[Division, ...]
     communities: tuple[Community, ...]
@@ -153,7 +153,7 @@ def rounded(numerator: int, denominator: int, digits: int, scale: int = 1) -> fl
 
 
 def is_page_view(hit: Hit) -> bool:
-    """docs/metrics.md: GET (case-sensitive), status 2xx or 304, not static, not a health check."""
+    """docs/analysts/metrics.md: GET (case-sensitive), status 2xx or 304, not static, not a health check."""
     if hit.method != "GET" or not (200 <= hit.status <= 299 or hit.status == 304):
         return False
     path = hit.path
@@ -165,7 +165,7 @@ def is_page_view(hit: Hit) -> bool:
 
 def match_route(routes: tuple[Route, ...], path: str) -> tuple[str, dict[str, str]] | None:
     """The first route matching ``path`` (no query string) and its captures, per the rules of
-    docs/communities.md, Routes: ``{name}`` is one non-empty segment, a trailing ``/...`` is
+    docs/analysts/communities.md, Routes: ``{name}`` is one non-empty segment, a trailing ``/...`` is
     the rest of the path (possibly nothing), one trailing ``/`` of the path is ignored."""
     if path.endswith("/") and path != "/":
         path = path[:-1]
@@ -191,7 +191,7 @@ def match_route(routes: tuple[Route, ...], path: str) -> tuple[str, dict[str, st
 
 
 def referrer_domain(referrer: str | None) -> str | None:
-    """docs/metrics.md: the referrer's host, lower case, without ``www.`` and port; ``None``
+    """docs/analysts/metrics.md: the referrer's host, lower case, without ``www.`` and port; ``None``
     for no referrer and for anything but an absolute http(s) URL."""
     if not referrer:
         return None
@@ -203,7 +203,7 @@ def referrer_domain(referrer: str | None) -> str | None:
 
 
 class GroundTruth:
-    """Expected values of every view of docs/communities.md for one generated traffic set.
+    """Expected values of every view of docs/analysts/communities.md for one generated traffic set.
 
     Args:
         hits: every generated request (any order).

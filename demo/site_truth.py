@@ -1,15 +1,15 @@
-"""Site-level metrics of docs/metrics.md, and the analytics API's answers, in plain Python.
+"""Site-level metrics of docs/analysts/metrics.md, and the analytics API's answers, in plain Python.
 
 The oracle of the dashboard's endpoints (traffic, pages, entry pages, referrers and campaigns,
 countries, devices, status codes, crawlers, hour of week) and of the API's range answers built
-on docs/communities.md (division breakdown, trends with zeros, conversions over a range,
+on docs/analysts/communities.md (division breakdown, trends with zeros, conversions over a range,
 visitors per day, content views). Like demo/ground_truth.py it is written from the specs only:
 it imports nothing of ``parsers``, ``transforms``, ``warehouse`` or ``analytics``; it reads the
 generated log lines back with its own regular expression, and learns what each user agent and
 referrer is from the generator (demo/site.py), not from a classifier.
 
 Conventions: days and hours are UTC (the demo runs with FOOTFALL_TIMEZONE=UTC); a visitor of
-the metrics of docs/metrics.md is one (day, client address, user agent), as the daily
+the metrics of docs/analysts/metrics.md is one (day, client address, user agent), as the daily
 ``visitor_id`` hashes them; ratios are rounded half away from zero on the exact value
 (:func:`demo.ground_truth.rounded`). Lists are ordered as the API orders them: by the count,
 descending, then by the key.
@@ -121,7 +121,7 @@ class SiteTruth:
         self.visits = self._visits()
 
     def _visits(self) -> list[_Visit]:
-        """docs/metrics.md, Visits: a visitor's page views with gaps under GAP_S seconds."""
+        """docs/analysts/metrics.md, Visits: a visitor's page views with gaps under GAP_S seconds."""
         by_visitor: dict[tuple, list[_View]] = collections.defaultdict(list)
         for view in self.views:
             by_visitor[view.visitor].append(view)
@@ -291,7 +291,7 @@ class SiteTruth:
                 counts[(site.CRAWLER_NAMES[h.user_agent],)][1] += h.bytes_sent
         return _top({k: tuple(v) for k, v in counts.items()}, limit, ("crawler_name",), ("hits", "bytes"))
 
-    # -- the community metrics over a range (docs/communities.md) ---------------------------------
+    # -- the community metrics over a range (docs/analysts/communities.md) ---------------------------------
 
     def division_breakdown(self, start: dt.date, end: dt.date, limit: int) -> list[dict[str, Any]]:
         """Visitors per visitor division (None: Unknown), ties by id with Unknown last."""
@@ -388,7 +388,7 @@ class SiteTruth:
         )
         return roots[0].name if roots else iso_country
 
-    # -- content views (docs/communities.md) -----------------------------------------------------
+    # -- content views (docs/analysts/communities.md) -----------------------------------------------------
 
     def _post_views(self, start: dt.date, end: dt.date):
         """Page views of posts in the range, without the owner's own (the visitor rule)."""

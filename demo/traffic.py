@@ -1,10 +1,10 @@
-"""A deterministic, seeded generator of community traffic with its ground truth (issue 4).
+"""A deterministic, seeded generator of community traffic with its ground truth.
 
 The public logs carry no communities or signed-in users, so this writes a site that has them:
 nginx access logs in a custom ``log_format`` (user id from an upstream header, session id from
 a cookie), the routes, the dimension files and the settings to run footfall on them, and
 returns a :class:`demo.ground_truth.GroundTruth` that knows every metric of
-docs/communities.md for them.
+docs/analysts/communities.md for them.
 
 Usage::
 
@@ -636,7 +636,7 @@ def _csv(path: Path, header: tuple[str, ...], rows) -> None:
 
 
 def _routes_toml() -> str:
-    lines = ["# Routes of the generated site (docs/communities.md, Routes): the first match wins.\n"]
+    lines = ["# Routes of the generated site (docs/analysts/communities.md, Routes): the first match wins.\n"]
     for route in ROUTES:
         lines.append(f'\n[[routes]]\npage_type = "{route.page_type}"\npattern = "{route.pattern}"\n')
     return "".join(lines)

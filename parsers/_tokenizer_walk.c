@@ -5,7 +5,7 @@
  *
  * walk_line is the one entry; it stays a function of its own, called once per line, and the
  * rare upstream lists are matched out of line, which keeps the per-line code as fast as when
- * the walk was inlined into the loop (bench/tokenizer_bench.py, docs/performance.md).
+ * the walk was inlined into the loop (bench/tokenizer_bench.py, docs/contributors/performance-history.md).
  */
 
 #include <stddef.h>

@@ -54,7 +54,7 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "line": pl.String(),
 }
 
-# Quarantine reasons, in the order they are checked; docs/schema.md explains each.
+# Quarantine reasons, in the order they are checked; docs/analysts/schema.md explains each.
 REASON_EMPTY = "empty_line"
 REASON_TOO_LONG = "line_too_long"
 REASON_NO_MATCH = "format_mismatch"

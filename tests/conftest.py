@@ -83,7 +83,7 @@ def excerpt_lines(excerpt: str) -> dict[int, bytes]:
 
 
 # Fixtures that start Airflow (its metadata DB, the DagBag, dag.test()): a test that uses one is
-# in the slow tier, or `make test-fast` would pay for Airflow (docs/testing.md).
+# in the slow tier, or `make test-fast` would pay for Airflow (docs/contributors/testing.md).
 _AIRFLOW_FIXTURES = frozenset({"airflow_db", "dagbag", "demo_site"})
 
 
@@ -97,7 +97,7 @@ def pytest_collection_modifyitems(config, items):
     if unmarked:
         raise pytest.UsageError(
             "these tests start Airflow but are not marked slow; add @pytest.mark.slow "
-            "(docs/testing.md): " + ", ".join(unmarked)
+            "(docs/contributors/testing.md): " + ", ".join(unmarked)
         )
 
 

@@ -5,7 +5,7 @@ The log is written here (combined format, seeded): real public addresses from
 Googlebot, pages, an asset, a 404, referrers from search, social and other sites, and hostile
 paths and referrers (script tags, attribute break-outs, ``javascript:``) written the way nginx
 logs them (a double quote as ``\\x22``). The oracle reads the lines back with its own regular
-expression and counts from docs/metrics.md, never through footfall's SQL.
+expression and counts from docs/analysts/metrics.md, never through footfall's SQL.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _addresses(n: int) -> list[str]:
 
 def stored(value: str) -> str:
     """A path or referrer as footfall stores it: a request line has no spaces, so a client sends
-    them as %20, and paths are kept as logged (docs/metrics.md)."""
+    them as %20, and paths are kept as logged (docs/analysts/metrics.md)."""
     return value.replace(" ", "%20")
 
 
@@ -140,7 +140,7 @@ class Hit:
 
     @property
     def referrer_domain(self) -> str | None:
-        """docs/metrics.md: the host of an http(s) referrer, lower case, without port and www."""
+        """docs/analysts/metrics.md: the host of an http(s) referrer, lower case, without port and www."""
         if not re.match(r"(?i)https?://", self.referrer):
             return None
         host = re.match(r"(?i)https?://([^/?#]*)", self.referrer).group(1).lower()
@@ -183,7 +183,7 @@ def matches(hit: Hit, filters: dict[str, str]) -> bool:
 
 
 def visits(hits: list[Hit]) -> list[list[Hit]]:
-    """docs/metrics.md, Visits: each visitor's (day, address, user agent) page views in time order,
+    """docs/analysts/metrics.md, Visits: each visitor's (day, address, user agent) page views in time order,
     a gap of 1800 s or more starting a new visit."""
     by_visitor: dict[tuple, list[Hit]] = collections.defaultdict(list)
     for hit in hits:

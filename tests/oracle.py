@@ -1,7 +1,7 @@
 """An independent reading of combined-format logs, for checking footfall's numbers.
 
 Deliberately written differently from the product (Python ``re`` per line, plain dicts),
-from the definitions in docs/metrics.md, so a bug in footfall's parser, SQL or page-view
+from the definitions in docs/analysts/metrics.md, so a bug in footfall's parser, SQL or page-view
 rule shows up as a disagreement instead of being copied into the expected values.
 """
 
@@ -67,7 +67,7 @@ _DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 
 def stored_user_agent(user_agent: str) -> str:
-    """docs/privacy.md: what is stored of a user agent, its first 100 characters after every
+    """docs/operators/privacy.md: what is stored of a user agent, its first 100 characters after every
     address in it became ``<address>``. The address-shaped text in these logs' user agents is
     dotted quads only (version numbers such as ``APT-HTTP/1.3 (0.9.7.9)``), so that is what
     this replaces, leftmost and longest first."""
@@ -75,7 +75,7 @@ def stored_user_agent(user_agent: str) -> str:
 
 
 def is_page_view(hit: Hit) -> bool:
-    """docs/metrics.md: a GET answered 2xx or 304, not a static asset, not a health check."""
+    """docs/analysts/metrics.md: a GET answered 2xx or 304, not a static asset, not a health check."""
     if hit.method != "GET" or not (200 <= hit.status <= 299 or hit.status == 304) or not hit.path:
         return False
     if hit.path.startswith("/static/") or hit.path in ("/health", "/healthz") or hit.path.startswith("/health/"):

@@ -14,7 +14,7 @@ documentation, not parsing). The rules it follows are footfall's documented beha
   (``parsers/run_together.py``'s docstring); a time that names no moment is ``invalid_time``
   (the ranges of ``strptime``: a second 60 is the next second, year 0 exists, offsets up to
   23:59), a quoted status that is no 16-bit integer ``invalid_status``, a time later than the
-  limit ``future_time`` (docs/schema.md);
+  limit ``future_time`` (docs/analysts/schema.md);
 * values: nginx's ``\\xNN`` and Apache's ``\\"`` ``\\\\`` escapes undone in the request line,
   headers and cookies, bytes that are then not UTF-8 written back as ``\\xNN``; control
   characters (C0 but tab, and DEL) written as ``\\xNN``; ``-`` is an unset value (and ``""``

@@ -73,7 +73,7 @@ def log_lines(name: str, source: str) -> dict[int, bytes]:
 
 
 def log_frame(lines: dict[int, bytes]) -> pl.DataFrame:
-    """parse_lines' input, each line decoded as warehouse/ingest.py reads a chunk."""
+    """parse_lines' input, each line decoded as warehouse/ingest/chunks.py reads a chunk."""
     data = b"".join(line + b"\n" for line in lines.values())
     frame = pl.read_lines(io.BytesIO(as_utf8(data)))
     return frame.select(pl.Series("line_number", list(lines), dtype=pl.Int64), "line")

@@ -1,5 +1,5 @@
-"""Issue 4 end to end: generated community traffic through the real ingest (Airflow
-``dag.test()``), every view of docs/communities.md against the generator's ground truth.
+"""Communities end to end: generated community traffic through the real ingest (Airflow
+``dag.test()``), every view of docs/analysts/communities.md against the generator's ground truth.
 
 The ground truth (demo/ground_truth.py) is computed from the raw generated records in plain
 Python, never with footfall's code, so every assertion here compares two independent

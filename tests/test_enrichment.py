@@ -52,7 +52,7 @@ LOGS = ("apache_logs", "nginx_logs", "wordpress_access3.log.gz")
 
 @pytest.fixture(scope="module")
 def events() -> dict[str, pl.DataFrame]:
-    """Parsed events of the three real logs, read the way warehouse/ingest.py reads them."""
+    """Parsed events of the three real logs, read the way warehouse/ingest/chunks.py reads them."""
     out = {}
     for name in LOGS:
         data = shared_log(name).read_bytes()
@@ -123,7 +123,7 @@ def test_a_user_agent_is_parsed_once_per_process(real_agents):
 
 def _unbounded_parser() -> ua_parser.Parser:
     """ua-parser's pure-Python resolver with every bounded repetition of upper bound >= 100
-    made unbounded, as ua-parser-rs compiles them (uap-core issue 596)."""
+    made unbounded, as ua-parser-rs compiles them (https://github.com/ua-parser/uap-core/issues/596)."""
 
     def rw(pattern: str) -> str:
         return re.sub(r"\{(\d+),(\d{3,})\}", r"{\1,}", pattern)

@@ -2,7 +2,7 @@
 
 A log written by tests/filter_site.py is ingested by the real ingest DAG (conftest.filter_site);
 ``python -m analytics serve`` answers on 127.0.0.1; every filtered number is compared with tests/filter_site.expected,
-which reads the log's lines itself and counts from docs/metrics.md.
+which reads the log's lines itself and counts from docs/analysts/metrics.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 5 on real log lines: globs labelled with sites, and parsing mapped over byte-range work units.
+"""Sites and work units on real log lines: globs labelled with sites, and parsing mapped over byte-range work units.
 
 Units: a file split into several units must give exactly what one unit gives (events with
 their line numbers, quarantine, aggregates, data quality); a unit that did not parse ends its

@@ -138,7 +138,7 @@ def test_any_bytes_are_ingested_line_by_line_without_error(data, chunk_bytes):
             con.close()
         counts = (committed["lines_read"], committed["lines_parsed"], committed["lines_quarantined"])
         if reasons == ["not_text"]:
-            # A file that is mostly binary is rejected whole, once (docs/operations.md): more than
+            # A file that is mostly binary is rejected whole, once (docs/operators/operations.md): more than
             # a tenth of its first KiB are control characters or bytes that are not UTF-8.
             head = data[:1024].decode("utf-8", "replace")
             junk = sum(c == "\ufffd" or (ord(c) < 32 and c not in "\t\n\r\f") for c in head)

@@ -144,7 +144,7 @@ def test_no_input_address_reaches_the_data_dir(dagbag, footfall_env, tmp_path):
     # What is kept of the URLs: the harmless parameters.
     kept = con.execute("select query, referrer from events where path = '/reset'").fetchall()
     assert kept == [("page=2", "https://mail.example.org/read")]
-    # ... and everything but the addresses of the requests that held some (docs/privacy.md).
+    # ... and everything but the addresses of the requests that held some (docs/operators/privacy.md).
     redacted = con.execute(
         "select path, query, referrer, referrer_domain, user_agent from events where line_number > 51466 order by ts"
     ).fetchall()

@@ -1,4 +1,4 @@
-"""The minimal receiver in docs/reporting.md, executed as written, against footfall's delivery:
+"""The minimal receiver in docs/receivers/contract.md, executed as written, against footfall's delivery:
 the documented example must accept footfall's signed reports and refuse forgeries."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ DAY = dt.datetime(2015, 5, 19, tzinfo=dt.UTC)
 
 
 def example_source() -> str:
-    text = (REPO / "docs" / "reporting.md").read_text()
+    text = (REPO / "docs" / "receivers" / "contract.md").read_text()
     (source,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "Minimal receiver for footfall" in b]
     return source
 
@@ -43,7 +43,7 @@ def example(tmp_path, monkeypatch):
     monkeypatch.setenv("RECEIVER_TOKEN", TOKEN)
     monkeypatch.setenv("RECEIVER_SIGNING_SECRET", SECRET)
     namespace = {"__name__": "receiver_example"}
-    exec(compile(example_source(), "docs/reporting.md", "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(example_source(), "docs/receivers/contract.md", "exec"), namespace)  # noqa: S102 - our own docs
     namespace["Handler"].log_message = lambda *args: None
     server = namespace["HTTPServer"](("127.0.0.1", 0), namespace["Handler"])
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()

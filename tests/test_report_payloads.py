@@ -26,7 +26,7 @@ VALIDATORS = {
 
 
 def expected_top(counter: collections.Counter, n: int, max_len: int | None = None) -> dict:
-    """The top-N rule as docs/reporting.md states it, written out independently."""
+    """The top-N rule as docs/receivers/contract.md states it, written out independently."""
     ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
     shown = [(k, v) for k, v in ranked if k != "(other)" and (max_len is None or len(k) <= max_len)][:n]
     rest = sum(counter.values()) - sum(v for _, v in shown)

@@ -1,5 +1,5 @@
 """Addresses inside requests are stored as ``<address>`` (FOOTFALL_REDACT_REQUEST_ADDRESSES, on by
-default): what is and is not kept, as docs/privacy.md states it, including the false positives
+default): what is and is not kept, as docs/operators/privacy.md states it, including the false positives
 footfall accepts (version numbers shaped like IPv4 addresses)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Route rules (transforms/routes.py), dimension files (transforms/models/dimensions.py) and the
-settings that name the user-id and session fields: the inputs of docs/communities.md."""
+settings that name the user-id and session fields: the inputs of docs/analysts/communities.md."""
 
 from __future__ import annotations
 

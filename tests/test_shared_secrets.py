@@ -9,7 +9,6 @@ distinct visitor ids of a day = distinct (client address, user agent) pairs of t
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 
 import duckdb
@@ -52,7 +51,7 @@ def two_hosts(tmp_path, log, shared: bool) -> tuple[list[dict], list[dict], Sett
         "FOOTFALL_MAP_CHUNK_BYTES": "400000",
     }
     base = Settings.from_env({**env, "FOOTFALL_SECRETS_DIR": str(tmp_path / "secrets")})
-    hosts = [base] if shared else [dataclasses.replace(base, secrets_dir=tmp_path / f"secrets-{h}") for h in "ab"]
+    hosts = [base] if shared else [base.replace(secrets_dir=tmp_path / f"secrets-{h}") for h in "ab"]
     units = discover(base)
     assert len(units) >= 4
     results = [
@@ -89,7 +88,7 @@ def test_units_parsed_with_a_secrets_dir_per_host_are_refused_before_commit(tmp_
     named = {day for day in (d.isoformat() for d in expected_visitors) if f"  {day}: " in message}
     assert named == on_b and len(on_b) >= 3
     assert "2 salt(s) in the units" in message
-    assert "FOOTFALL_SECRETS_DIR" in message and "docs/scaling.md" in message
+    assert "FOOTFALL_SECRETS_DIR" in message and "docs/operators/scaling.md" in message
     # What the check prevents: committed anyway, every visitor seen by both hosts counts twice.
     commit(warehouse_host, results, "run-1", END, planned=units)
     split = visitors_per_day(warehouse_host)

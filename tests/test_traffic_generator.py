@@ -1,4 +1,4 @@
-"""The traffic generator of issue 4 (demo.traffic) and its ground truth (demo.ground_truth).
+"""The demo traffic generator (demo.traffic) and its ground truth (demo.ground_truth).
 
 The end-to-end comparison with footfall is tests/test_communities.py; this checks that the
 test bed itself is sound: deterministic, its addresses really are where it says, its

@@ -103,7 +103,7 @@ class KeyStore:
 
         Once a salt is gone, the visitor ids of its day can no longer be recomputed: events
         of that day ingested later get a new salt, so their visitors are not linked to the
-        ones already counted (docs/privacy.md).
+        ones already counted (docs/operators/privacy.md).
 
         Returns:
             The days (ISO dates) whose salts were deleted, sorted.

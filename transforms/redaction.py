@@ -22,7 +22,7 @@ parse task: routes, referrer classes and UTM tags are computed from the values a
 served by address is still ``internal``), and nothing derived from them keeps the address.
 ``FOOTFALL_REDACT_REQUEST_ADDRESSES=false`` turns it off, for sites whose URLs hold no personal
 data and where version-like text (``/v1.2.3.4/``, ``APT-HTTP/1.3 (0.9.7.9)``: IPv4 addresses in
-shape) matters more; docs/privacy.md says what is stored either way.
+shape) matters more; docs/operators/privacy.md says what is stored either way.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Route rules: URL path patterns -> page type and named values (community, post).
 
-The rules come from a TOML file (FOOTFALL_ROUTES), documented in docs/communities.md::
+The rules come from a TOML file (FOOTFALL_ROUTES), documented in docs/analysts/communities.md::
 
     [[routes]]
     page_type = "community"

@@ -2,7 +2,7 @@
 
 ``python -m warehouse.cli export VIEW [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--community SLUG]
 [--grain hour|day|week|month] [--output FILE [--force]]``; without ``--from``/``--to``, every
-day. docs/communities.md, docs/metrics.md and docs/schema.md define every view and table;
+day. docs/analysts/communities.md, docs/analysts/metrics.md and docs/analysts/schema.md define every view and table;
 :data:`EXPORTS` lists which take a range, a community or a grain.
 
 A CSV file is opened by people in spreadsheets, and its cells hold text that anyone on the
@@ -127,7 +127,7 @@ _RANGE = "$start, $end"
 # Aggregate tables with a row per community: exported for one community (--community) or all.
 _COMMUNITY_TABLES = ("peak_visitors_daily",)
 EXPORTS: dict[str, Export] = {
-    # docs/communities.md
+    # docs/analysts/communities.md
     "community_daily": _daily("community_daily", community=True),
     "community_division_breakdown": Export(f"select * from community_division_breakdown({_RANGE})", "column"),
     "cross_division_flows": Export(f"select * from cross_division_flows({_RANGE})"),
@@ -145,12 +145,12 @@ EXPORTS: dict[str, Export] = {
     "current_visitors": Export("select * from current_visitors", "column"),
     "content_views_daily": _daily("content_views_daily"),
     "content_views_summary": _daily("content_views_summary"),
-    # The aggregate tables the catalogue marks as exported (docs/metrics.md).
+    # The aggregate tables the catalogue marks as exported (docs/analysts/metrics.md).
     **{m.name: _daily(m.name) for m in catalogue.MODELS if m.export and m.name not in _COMMUNITY_TABLES},
     "goaccess_daily": Export("select * from goaccess_daily where day_as_logged between $start and $end"),
-    # Monthly rollups (docs/operations.md#rollups): days whose daily rows retention deleted.
+    # Monthly rollups (docs/operators/operations.md#rollups): days whose daily rows retention deleted.
     **{rollup.monthly: _monthly(rollup.monthly) for rollup in ROLLUPS},
-    # Raw data and its quality (docs/schema.md), by UTC date.
+    # Raw data and its quality (docs/analysts/schema.md), by UTC date.
     "events": Export("select * from events where event_date between $start and $end"),
     "quarantine": Export("select * from quarantine where ingest_date between $start and $end"),
     "rejected_lines": Export("select * from rejected_lines where ingest_date between $start and $end"),

@@ -1,12 +1,13 @@
 """The access logs to read and the site each belongs to: ``FOOTFALL_LOG_GLOB``,
-``FOOTFALL_SITE`` and ``FOOTFALL_LOG_SOURCES`` (docs/operations.md#sites)."""
+``FOOTFALL_SITE`` and ``FOOTFALL_LOG_SOURCES`` (docs/operators/operations.md#sites)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 
-from warehouse.settings import SAMPLE_LOG, ConfigError, LogSource
+from warehouse.settings.sources import SAMPLE_LOG, LogSource
+from warehouse.settings.values import ConfigError
 
 # A site label: a host-name-like word, so that ``label=glob`` splits unambiguously and the label
 # reads well in queries (``where site = 'shop'``).

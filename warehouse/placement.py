@@ -1,7 +1,7 @@
 """Where footfall's tasks may run: the pool and the Celery queue of the tasks that open the warehouse.
 
 DuckDB allows one writing process per database file, and the file lives on one host's disk
-(docs/scaling.md). Every task that opens the warehouse therefore
+(docs/operators/scaling.md). Every task that opens the warehouse therefore
 
 * takes the one-slot Airflow pool :data:`WAREHOUSE_POOL`, so one runs at a time (a second waits
   instead of failing on DuckDB's file lock); `make airflow-init` and the cluster's `up.sh`

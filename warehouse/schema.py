@@ -1,6 +1,6 @@
 """The Parquet storage contract: explicit Arrow schemas of events and quarantine files.
 
-Documented column by column in docs/schema.md. Files are zstd-compressed and laid out as
+Documented column by column in docs/analysts/schema.md. Files are zstd-compressed and laid out as
 ``events/event_date=YYYY-MM-DD/<source_id>-<start_offset>.parquet`` (Hive partitioning by the
 UTC date of the event) and ``quarantine/ingest_date=YYYY-MM-DD/<source_id>-<start_offset>.parquet``.
 """

@@ -2,7 +2,7 @@
 
 A visitor id is keyed with the salt of its day, and the salt is created on first use in
 ``FOOTFALL_SECRETS_DIR/salts/``. When work units run on several hosts (the CeleryExecutor
-deployment, docs/scaling.md), each host must reach the same secrets dir: two hosts with a
+deployment, docs/operators/scaling.md), each host must reach the same secrets dir: two hosts with a
 secrets dir each would create two salts for one day and split every visitor whose lines they
 shared into two unique visitors, silently. Two hash keys (a host without the Airflow Variable
 ``footfall_hash_key`` generates its own) would do the same to ``client_ip_hash``,
@@ -62,7 +62,8 @@ def check_shared_secrets(keys: KeyStore, results: Iterable[dict]) -> None:
             "work units were pseudonymised with different daily salts or hash keys, which would split each "
             "visitor into several unique visitors:\n" + "\n".join(problems) + "\nNothing was committed. Point "
             "FOOTFALL_SECRETS_DIR of every worker at one shared directory and give all of them the Airflow "
-            "Variable footfall_hash_key (docs/scaling.md#secrets-and-salts); the next run parses these bytes again."
+            "Variable footfall_hash_key (docs/operators/scaling.md#secrets-and-salts); the next run parses these "
+            "bytes again."
         )
 
 

@@ -1,4 +1,4 @@
-"""Content views per post (docs/communities.md, Content views): the post owner's own views are
+"""Content views per post (docs/analysts/communities.md, Content views): the post owner's own views are
 left out; a viewer is a visitor (a signed-in user once over the range, an anonymous visitor
 once per day)."""
 

@@ -1,6 +1,6 @@
 """The dashboard's views of the site: traffic, pages, sources, audience, errors, crawlers, peaks.
 
-Definitions: docs/metrics.md (hit, page view, unique visitor, visit, bounce, referrer, crawler).
+Definitions: docs/analysts/metrics.md (hit, page view, unique visitor, visit, bounce, referrer, crawler).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _filterable(name: str):
     return endpoint
 
 
-_FILTERED = " Under country, page or referrer filters, only the matching events count (docs/api.md, Filters)."
+_FILTERED = " Under country, page or referrer filters, only the matching events count (docs/staff/api.md, Filters)."
 for _path, _endpoint, _model, _doc in (
     ("/pages/", _filterable("pages"), models.Page, "The pages with the most page views in the range." + _FILTERED),
     (
@@ -98,7 +98,7 @@ async def traffic(
 ) -> Response:
     """Hits, page views, visitors, visits, bounce rate and visit duration per day or hour, and
     the range's totals; under country, page or referrer filters (analyst) only the matching
-    hits and page views, and the visits holding a matching page view (docs/api.md, Filters)."""
+    hits and page views, and the visits holding a matching page view (docs/staff/api.md, Filters)."""
     allow(token, flt)
 
     def compute(identity, cur):

@@ -1,6 +1,6 @@
 """Visitors, signed-in and anonymous, over time: the endpoints of the product spec.
 
-Definitions: docs/communities.md (visitor, signed in, conversion, growth, current visitors).
+Definitions: docs/analysts/communities.md (visitor, signed in, conversion, growth, current visitors).
 """
 
 from __future__ import annotations

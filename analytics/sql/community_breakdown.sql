@@ -1,6 +1,6 @@
 -- GET community-breakdown/: distinct visitors of [$start, $end] of each community's pages, with
 -- the community's division and its visitors per visitor division (community_division_breakdown,
--- docs/communities.md: each visitor's division over the range), the $limit largest divisions each.
+-- docs/analysts/communities.md: each visitor's division over the range), the $limit largest divisions each.
 with totals as (
     select
         community_slug,

@@ -1,5 +1,5 @@
 -- GET content/: posts of [$start, $end] by views, the post owner's own views left out
--- (post_views_counted, docs/communities.md). unique_viewers counts distinct visitors over the
+-- (post_views_counted, docs/analysts/communities.md). unique_viewers counts distinct visitors over the
 -- whole range: a signed-in user once, an anonymous visitor once per day.
 select
     post_id,

@@ -1,5 +1,5 @@
 -- GET conversions/: conversions per day of [$start, $end] (every day, zeros where none).
--- docs/communities.md, conversions_daily; seconds_to_conversion is the day's exact total.
+-- docs/analysts/communities.md, conversions_daily; seconds_to_conversion is the day's exact total.
 select
     strftime(days.day, '%Y-%m-%d') as date,
     coalesce(c.sessions_with_anonymous_hits, 0) as sessions_with_anonymous_hits,

@@ -1,5 +1,5 @@
 -- GET cross-division-flows/: visitors of [$start, $end] from one division to communities of a
--- division their own is not inside (docs/communities.md), the $limit largest, with names.
+-- division their own is not inside (docs/analysts/communities.md), the $limit largest, with names.
 select
     f.from_division_id,
     fd.name as from_division_name,

@@ -1,5 +1,5 @@
 -- GET peak-visitors/, daily_peaks: each day's largest number of distinct visitors inside one
--- 5-minute window (peak_visitors_daily, docs/communities.md), of the site or of one community.
+-- 5-minute window (peak_visitors_daily, docs/analysts/communities.md), of the site or of one community.
 select
     strftime(day, '%Y-%m-%d') as date,
     peak_visitors,

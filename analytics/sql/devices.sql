@@ -1,5 +1,5 @@
 -- GET devices/: page views of [$start, $end] per device type, browser family and OS family
--- (devices_daily, docs/metrics.md), one grouping set each. visitors sums daily unique visitors.
+-- (devices_daily, docs/analysts/metrics.md), one grouping set each. visitors sums daily unique visitors.
 select
     case
         when grouping(device_type) = 0 then 'device_type'

@@ -1,5 +1,5 @@
 -- GET division-breakdown/: visitors of [$start, $end] per division (each visitor's division,
--- docs/communities.md), the $limit largest; Unknown (no division) ranks last among equals.
+-- docs/analysts/communities.md), the $limit largest; Unknown (no division) ranks last among equals.
 with counts as (
     select division_id, count(*) as visitors
     from range_visitors($start, $end)

@@ -1,5 +1,5 @@
 -- GET entry-pages/: the $limit pages of [$start, $end] where the most visits began, with the
--- visits of one page view among them (entry_pages_daily, docs/metrics.md).
+-- visits of one page view among them (entry_pages_daily, docs/analysts/metrics.md).
 select
     path,
     sum(entries) as entries,

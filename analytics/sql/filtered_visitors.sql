@@ -1,5 +1,5 @@
--- GET visitors/ under the country, page and referrer filters (docs/api.md, Filters): the
--- visitors (docs/communities.md: a signed-in user once over the range, an anonymous visitor per
+-- GET visitors/ under the country, page and referrer filters (docs/staff/api.md, Filters): the
+-- visitors (docs/analysts/communities.md: a signed-in user once over the range, an anonymous visitor per
 -- day) with a counted page view of [$days] matching every filter, and those page views.
 with page_views as (
     select visitor_key, visitor_user_hash

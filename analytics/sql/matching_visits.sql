@@ -1,5 +1,5 @@
 -- A subquery, not a query: pasted where a query writes matching_visits in braces, in the filtered_* queries. The visits
--- of $days (visits_local: docs/metrics.md, Visits, over every counted page view of the visitor)
+-- of $days (visits_local: docs/analysts/metrics.md, Visits, over every counted page view of the visitor)
 -- that hold at least one page view matching the filters (event_filter.sql). A visit's page views
 -- lie between its first and last page view, and the next visit of the visitor starts at least
 -- $session_gap_s seconds later: the millisecond of slack only absorbs the rounding of epoch().

@@ -1,5 +1,5 @@
 -- GET referrers/, referrers: page views of [$start, $end] per referrer class and domain, the
--- $limit largest (referrers_daily, docs/metrics.md). visitors sums each day's unique visitors.
+-- $limit largest (referrers_daily, docs/analysts/metrics.md). visitors sums each day's unique visitors.
 select referrer_class, referrer_domain, sum(page_views) as page_views, sum(visitors) as visitors
 from {referrers_daily}
 where day between $start and $end

@@ -1,5 +1,5 @@
 -- The one-file report, anonymous visitors: per day, the cross-division flows of the day's
--- anonymous visitors (cross_division_flows, docs/communities.md; a visitor's division is the
+-- anonymous visitors (cross_division_flows, docs/analysts/communities.md; a visitor's division is the
 -- day's, as the range macro finds for a key that lives one day).
 with community_visitors as (
     select day, community_slug, visitor_key, sum(page_views) as page_views

@@ -1,5 +1,5 @@
 -- GET traffic/?interval=day: daily_traffic for every day of [$start, $end] (zeros where none;
--- rates null without visits). docs/metrics.md.
+-- rates null without visits). docs/analysts/metrics.md.
 select
     strftime(days.day, '%Y-%m-%d') as label,
     coalesce(t.hits, 0) as hits,

@@ -1,5 +1,5 @@
 -- GET traffic/, totals of [$start, $end]: exact sums of the hourly rows. visitor_days sums each
--- day's unique visitors (a visitor id changes daily, docs/metrics.md).
+-- day's unique visitors (a visitor id changes daily, docs/analysts/metrics.md).
 select
     coalesce(sum(hits), 0) as hits,
     coalesce(sum(page_views), 0) as page_views,

@@ -1,6 +1,6 @@
 -- GET visitors/ (and today/, weekly/, monthly/): visitors of [$start, $end], optionally only of
 -- one community's pages ($community, a slug) and/or from inside one division ($division).
--- docs/communities.md, visitor_stats.
+-- docs/analysts/communities.md, visitor_stats.
 select
     visitors,
     signed_in_visitors,

@@ -4,7 +4,7 @@
 #   the control host's api-server, scheduler and dag-processor, and two Celery workers, each
 #   with its own Airflow home and working directory, as if on two hosts.
 # Passwords and keys are generated once into $CONTROL_HOME/secrets.env (mode 0600) and never
-# printed. Logs: $CLUSTER_DIR/logs/. See docs/scaling.md.
+# printed. Logs: $CLUSTER_DIR/logs/. See docs/operators/scaling.md.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/env.sh"
@@ -33,7 +33,7 @@ echo "$CLUSTER_PORT_BASE" > "$CLUSTER_DIR/port-base"
 } > "$CLUSTER_DIR/settings.env"
 
 # --- footfall's settings, the same on every host ------------------------------------------
-# The data dir and secrets dir are on the storage both workers reach (docs/scaling.md says why
+# The data dir and secrets dir are on the storage both workers reach (docs/operators/scaling.md says why
 # the secrets dir must be shared: the daily visitor salts are created on first use).
 {
     echo "FOOTFALL_DATA_DIR=$SHARED_DIR/data"

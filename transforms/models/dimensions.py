@@ -1,7 +1,7 @@
 """Dimension files (divisions, communities, content, users) loaded into DuckDB.
 
 The files live in FOOTFALL_DIMENSIONS_DIR as ``<name>.csv`` (header row, UTF-8) or
-``<name>.parquet``; docs/communities.md gives their columns. They are validated in full, then
+``<name>.parquet``; docs/analysts/communities.md gives their columns. They are validated in full, then
 replace the ``dim_*`` tables in the caller's transaction (:func:`warehouse.aggregation.aggregate`),
 so a bad file leaves the previous load in place. User ids (``users.user_id``,
 ``content.owner_user_id``) are replaced by the same keyed hash as the events' ``user_hash``

@@ -66,7 +66,7 @@ def query_command(
 ) -> int:
     """Run one SQL statement on the warehouse, read-only, and write its rows as a table, CSV, JSON or Parquet.
 
-    Tables and views are listed in README.md ("Querying the warehouse") and docs/schema.md.
+    Tables and views are listed in docs/analysts/querying.md and docs/analysts/schema.md.
     A statement DuckDB refuses is reported in one line. --output never replaces a file without
     --force, and never writes inside the data dir or the secrets dir.
     """
@@ -116,7 +116,7 @@ def export_command(
     """Write one view or table of the warehouse as CSV, for a date range (default: every day).
 
     Every daily table and view analysts read, the monthly rollups (*_monthly), the community
-    views (docs/communities.md), goaccess_daily, data_quality and the raw events and quarantine.
+    views (docs/analysts/communities.md), goaccess_daily, data_quality and the raw events and quarantine.
     Text cells a spreadsheet would run as formulas get a leading '. --output never replaces a
     file without --force, and never writes inside the data dir or the secrets dir.
     """

@@ -1,6 +1,6 @@
 """``outbox list|show|retry|discard|deliver``: inspect the report outbox and unblock it.
 
-The outbox is the table ``report_outbox`` (docs/reporting.md). ``retry``, ``discard`` and
+The outbox is the table ``report_outbox`` (docs/operators/reporting.md). ``retry``, ``discard`` and
 ``deliver`` open the warehouse for writing: they fail (one line) while an Airflow task holds it.
 """
 
@@ -23,7 +23,7 @@ from warehouse.reporting import outbox
 from warehouse.settings import Settings
 
 outbox_app = typer.Typer(
-    help="The report outbox (table report_outbox; docs/reporting.md): list, show, retry, discard, deliver.",
+    help="The report outbox (table report_outbox; docs/operators/reporting.md): list, show, retry, discard, deliver.",
     no_args_is_help=True,
 )
 app.add_typer(outbox_app, name="outbox", short_help="the report outbox: list, show, retry, discard, deliver")

@@ -1,5 +1,5 @@
 -- Materialised aggregates, rebuilt per affected day (a date in FOOTFALL_TIMEZONE) by
--- transforms/sql/<table>.sql. Definitions of every metric: docs/metrics.md.
+-- transforms/models/sql/<table>.sql. Definitions of every metric: docs/analysts/metrics.md.
 -- They are derived data: when AGGREGATES_VERSION in warehouse/storage.py changes, they are
 -- dropped, created again from this file and rebuilt from the events.
 

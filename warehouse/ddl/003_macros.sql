@@ -1,4 +1,4 @@
--- The page-view rule (docs/metrics.md): a successful GET of a page, not of an asset or a
+-- The page-view rule (docs/analysts/metrics.md): a successful GET of a page, not of an asset or a
 -- health check. Kept as macros so every model and analysts' ad-hoc queries agree.
 
 create or replace macro is_static_path(p) as

@@ -1,5 +1,5 @@
 -- Dimension tables, replaced from FOOTFALL_DIMENSIONS_DIR at each aggregation
--- (warehouse/dimensions.py; columns in docs/communities.md). User ids are stored as the
+-- (transforms/models/dimensions.py; columns in docs/analysts/communities.md). User ids are stored as the
 -- keyed hash the events use (user_hash), never in clear.
 
 create table if not exists dim_divisions (

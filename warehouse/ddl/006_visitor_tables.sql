@@ -1,5 +1,5 @@
--- Per-day tables of the community and signed-in metrics (docs/communities.md), rebuilt per
--- affected day like the aggregates of 002_aggregates.sql by transforms/sql/<table>.sql.
+-- Per-day tables of the community and signed-in metrics (docs/analysts/communities.md), rebuilt per
+-- affected day like the aggregates of 002_aggregates.sql by transforms/models/sql/<table>.sql.
 -- visitor_* and post_views_daily have visitor grain (the views aggregate them at query
 -- time, joined with the dimension tables); the others are daily aggregates.
 

@@ -1,4 +1,4 @@
--- Retention (warehouse/retention.py, docs/operations.md#retention): what has been deleted,
+-- Retention (warehouse/retention.py, docs/operators/operations.md#retention): what has been deleted,
 -- and the monthly rollups that outlive the daily aggregates. Never dropped or rebuilt.
 
 -- UTC event partitions whose raw events were deleted. Written in the transaction that

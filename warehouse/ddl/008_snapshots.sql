@@ -1,4 +1,4 @@
--- Published snapshots (warehouse/snapshot.py, docs/snapshots.md): the generations still on disk
+-- Published snapshots (warehouse/snapshot.py, docs/analysts/snapshots.md): the generations still on disk
 -- and the Parquet files each one's views read. A generation is deleted once no reader can be
 -- using it; an unregistered Parquet file is deleted once no generation here reads it.
 

@@ -1,6 +1,6 @@
 -- The report outbox: one row per report, the single source of truth for what is built, what
--- is waiting, and what the reporting API has accepted. Written only by warehouse/outbox.py.
--- States and transitions: docs/reporting.md#the-outbox.
+-- is waiting, and what the reporting API has accepted. Written only by warehouse/reporting/outbox.py.
+-- States and transitions: docs/operators/reporting.md#the-outbox.
 
 create table if not exists report_outbox (
     report_id        varchar primary key,    -- also the Idempotency-Key: <kind>-<start>-<end>

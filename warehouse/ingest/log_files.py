@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
-# Quarantine reasons of damaged or unreadable files (docs/schema.md, "Quarantine reasons").
+# Quarantine reasons of damaged or unreadable files (docs/analysts/schema.md, "Quarantine reasons").
 REASON_GZIP_TRUNCATED = "gzip_truncated"
 REASON_GZIP_CORRUPT = "gzip_corrupt"
 REASON_NOT_TEXT = "not_text"

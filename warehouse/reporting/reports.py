@@ -1,7 +1,7 @@
 """The reports footfall sends, built from the warehouse into the outbox (``warehouse/reporting/outbox.py``).
 
 Two kinds, each with a JSON Schema in ``schemas/`` that every payload is checked against
-before it is queued (docs/reporting.md):
+before it is queued (docs/receivers/contract.md):
 
 ``visits`` (every data interval; the shape existing receivers parse)::
 
@@ -11,7 +11,7 @@ before it is queued (docs/reporting.md):
                                "countries": {...}}}}
 
 Hour buckets are wall-clock hours in FOOTFALL_TIMEZONE (UTC by default). ``count`` is page
-views (docs/metrics.md); ``paths``, ``user_agents`` (first 100 characters) and
+views (docs/analysts/metrics.md); ``paths``, ``user_agents`` (first 100 characters) and
 ``countries`` count the same page views. Each map
 lists its ``top_n`` most frequent keys; the rest is summed under ``"(other)"``.
 
@@ -45,7 +45,10 @@ from warehouse.settings import REPO_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
-SCHEMAS_DIR = REPO_ROOT / "schemas"
+# In the repository the schemas are schemas/; an installed wheel carries them as package data,
+# warehouse/report_schemas (pyproject.toml).
+_INSTALLED_SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "report_schemas"
+SCHEMAS_DIR = _INSTALLED_SCHEMAS_DIR if _INSTALLED_SCHEMAS_DIR.is_dir() else REPO_ROOT / "schemas"
 OTHER = "(other)"
 # Paths longer than this are counted under "(other)", never listed: with top_n keys per map,
 # this bounds a payload whatever the traffic (a request line can be 8 KB long).
@@ -155,7 +158,7 @@ def build_daily_summary(
     from ``status_daily`` (only classes with hits), ``top_pages`` are the ``top_n`` paths of
     ``page_daily`` by page views (paths of at most :data:`MAX_PATH_CHARS` characters), and
     ``other_pages`` counts the paths and page views not listed. The optional sections
-    ``communities`` and ``cross_division_flows`` (docs/communities.md) are present when the
+    ``communities`` and ``cross_division_flows`` (docs/analysts/communities.md) are present when the
     day has community page views. ``source`` says where the numbers come from
     (:func:`warehouse.snapshot.source_identity`).
     """

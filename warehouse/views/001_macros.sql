@@ -36,7 +36,7 @@ create or replace macro counted_hits_local(days, tz, include_crawlers) as table
     from events_local(days, tz)
     where include_crawlers or not coalesce(is_crawler, false);
 
--- Hits that count for the community and signed-in metrics (docs/communities.md): every
+-- Hits that count for the community and signed-in metrics (docs/analysts/communities.md): every
 -- method and status, crawlers only when counted, with
 --   session_key: session_hash when the session field is logged, else the daily visitor_id;
 --   visitor_key: the hit's own user_hash when signed in, else the first user (by time) whose
@@ -61,7 +61,7 @@ create or replace macro visitor_hits(days, tz, include_crawlers) as table
     from hits
     left join session_users as s on s.day = hits.day and s.session_key = hits.session_key;
 
--- One row per visit (docs/metrics.md, Visits) of the counted page views of days: a visitor's
+-- One row per visit (docs/analysts/metrics.md, Visits) of the counted page views of days: a visitor's
 -- page views whose gaps are shorter than session_gap_s seconds. Visitor ids change daily, so
 -- a visit ends at midnight. entry_path is its first page view's path (at equal times, the
 -- smallest path); first_hour is that page view's wall-clock hour in tz.

@@ -1,4 +1,4 @@
--- GoAccess's definitions, side by side with footfall's (docs/metrics.md):
+-- GoAccess's definitions, side by side with footfall's (docs/analysts/metrics.md):
 -- days as logged (the line's own UTC offset, no time-zone conversion), every hit counted,
 -- crawlers included, and a unique visitor = the same client address + date + user agent.
 -- GoAccess 1.7 leaves requests answered 4xx out of unique visitors unless it is run with

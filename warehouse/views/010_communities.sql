@@ -1,9 +1,9 @@
--- The community, division, signed-in and content views of docs/communities.md, over the
+-- The community, division, signed-in and content views of docs/analysts/communities.md, over the
 -- per-day visitor tables (warehouse/ddl/006_visitor_tables.sql) and the dimension tables.
 -- Dimensions are joined at query time, so a new dimension file applies to every day kept.
 
 -- GeoIP location -> division, most specific match first: city, subdivision, country.
--- Subdivisions are full ISO 3166-2 codes ('CA-ON') on both sides (warehouse/dimensions.py).
+-- Subdivisions are full ISO 3166-2 codes ('CA-ON') on both sides (transforms/models/dimensions.py).
 create or replace macro geo_division(country, subdivision, city_name) as (
     select first(d.division_id order by
         case when d.city_names is not null then 3 when d.iso_subdivision is not null then 2 else 1 end desc,
@@ -310,7 +310,7 @@ select community_slug, window_end, visitors
 from current_visitors_daily
 where day = (select max(day) from current_visitors_daily);
 
--- Post views without the owner's own views (the owner as visitor, docs/communities.md).
+-- Post views without the owner's own views (the owner as visitor, docs/analysts/communities.md).
 create or replace view post_views_counted as
 select p.*, c.kind
 from post_views_daily as p

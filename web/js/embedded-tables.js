@@ -5,7 +5,7 @@
 import { addDays, isoWeekday, ratio } from "./util.js";
 
 // The report answers without the country, page and referrer filters (it does not embed what
-// they need: docs/dashboard.md); its answers say so as the API's do.
+// they need: docs/staff/dashboard.md); its answers say so as the API's do.
 export const NO_EVENT_FILTERS = { country: null, page: null, referrer: null };
 
 // The community of a row about the whole site.

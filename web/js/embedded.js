@@ -3,7 +3,7 @@
 // same numbers, so the dashboard's code draws the report unchanged.
 //
 // Unique visitors over a range: a signed-in user is one visitor over any range, an anonymous
-// visitor one per day (docs/communities.md). The report carries each signed-in user's days as
+// visitor one per day (docs/analysts/communities.md). The report carries each signed-in user's days as
 // rows keyed by a report-local number (1, 2, ... in order of first page view; no hash or id that
 // exists outside the report), so a range counts each number once; anonymous visitors are carried
 // as counts per day, division and community, which add up over days.

@@ -5,7 +5,7 @@
 // as {columns, rows} (its CSV). `analyst`: only for analyst tokens (the API refuses viewers
 // anyway). `filters`: the filters the panel honours; under another filter it says "whole site".
 // The event filters (country, page, referrer) are answered by the API from the events
-// (docs/api.md, Filters); a panel honouring them passes them on with eventFilters(ctx).
+// (docs/staff/api.md, Filters); a panel honouring them passes them on with eventFilters(ctx).
 
 import { barTable, heatMap, numbersTable, timeChart } from "./charts.js";
 import { el, formatAge, formatDuration, formatNumber, ratio, referrerLink } from "./util.js";

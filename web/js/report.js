@@ -18,7 +18,7 @@ async function showReport() {
     `${embedded.first_day ?? "no data"} to ${embedded.newest_day ?? ""}, generated ${embedded.generated_at}`;
   globalThis.footfallReport = { source };
   // The report was written for its days: it opens on all of them. It embeds no crossing of
-  // countries, pages and referrers (docs/dashboard.md): only the community filters.
+  // countries, pages and referrers (docs/staff/dashboard.md): only the community filters.
   const options = { timezone: embedded.timezone, preset: "all", eventFilters: false };
   new Dashboard(document.getElementById("app"), source, source.session().data, options);
 }

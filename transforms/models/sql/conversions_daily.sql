@@ -1,5 +1,5 @@
 -- Grain: one row per day with human hits. A session key converts when its first signed-in
--- hit comes after its first anonymous hit (docs/communities.md); every hit counts, since
+-- hit comes after its first anonymous hit (docs/analysts/communities.md); every hit counts, since
 -- signing in is usually a POST. Parameters: $days, $tz, $include_crawlers.
 with sessions as (
     select

@@ -1,6 +1,6 @@
 -- Grain: one row per day, post (a page view the routes gave a post_id), visitor, and the
 -- page view's country (Unknown: not located), device and referrer domain. user_hash and
--- signed_in are the visitor's (docs/communities.md): an anonymous view in a session that
+-- signed_in are the visitor's (docs/analysts/communities.md): an anonymous view in a session that
 -- signs in is the user's, so an owner's views before signing in are the owner's too.
 -- Parameters: $days, $tz, $include_crawlers.
 select

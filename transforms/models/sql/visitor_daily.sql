@@ -1,4 +1,4 @@
--- Grain: one row per day (FOOTFALL_TIMEZONE) and visitor (docs/communities.md): the
+-- Grain: one row per day (FOOTFALL_TIMEZONE) and visitor (docs/analysts/communities.md): the
 -- visitor's user, the first page view of the day and where GeoIP placed it.
 -- Parameters: $days, $tz, $include_crawlers.
 with page_views as (
