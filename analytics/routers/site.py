@@ -122,7 +122,7 @@ async def traffic(
     return await answer(request, compute)
 
 
-def _queried(names: dict[str, str], start_date, end_date, flt: EventFilter, request: Request, **params):
+def _queried(names: dict[str, str], start_date, end_date, flt: EventFilter, **params):
     """The ``compute`` of an answer that is the queries ``names`` (key -> query) over the range:
     each query ``q``, or ``filtered_q`` under filters."""
 
@@ -148,7 +148,7 @@ async def referrers(
     matching page views (under a referrer filter, that referrer's own row)."""
     allow(token, flt)
     names = {"referrers": "referrers", "campaigns": "campaigns"}
-    return await answer(request, _queried(names, start_date, end_date, flt, request, limit=limit))
+    return await answer(request, _queried(names, start_date, end_date, flt, limit=limit))
 
 
 @router.get("/devices/", responses=answers("DevicesAnswer", models.Devices))
@@ -163,7 +163,7 @@ async def devices(
     of the matching page views."""
     allow(token, flt)
     names = {"device_type": "device_types", "browser_family": "browsers", "os_family": "operating_systems"}
-    compute = _queried({"rows": "devices"}, start_date, end_date, flt, request)
+    compute = _queried({"rows": "devices"}, start_date, end_date, flt)
 
     def shaped(identity, cur):
         found, span = compute(identity, cur)
@@ -184,8 +184,8 @@ async def status_codes(
     """Hits per HTTP status and status class (every hit), and the paths most answered 404;
     under filters, of the matching hits."""
     allow(token, flt)
-    compute = _queried({"statuses": "statuses", "top_404_paths": "not_found_paths"}, start_date, end_date, flt,
-                       request, limit=limit)  # fmt: skip
+    names = {"statuses": "statuses", "top_404_paths": "not_found_paths"}
+    compute = _queried(names, start_date, end_date, flt, limit=limit)
 
     def shaped(identity, cur):
         found, span = compute(identity, cur)
