@@ -47,19 +47,10 @@ INTERVAL = dt.timedelta(days=1)
 def footfall_daily_summary():
     @task.sensor(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, poke_interval=300, timeout=6 * 3600, mode="reschedule")
     def wait_for_ingest(data_interval_start=None, data_interval_end=None) -> bool:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from warehouse.clock import IntervalInFuture
-        from warehouse.manual_runs import NothingIngested, report_interval
-        from warehouse.reporting.reports import ingested_through_end
+        from warehouse.reporting.reports import report_ready
         from warehouse.settings import task_settings
 
-        settings = task_settings()
-        try:
-            _, end = report_interval(settings, data_interval_start, data_interval_end, INTERVAL)
-            return ingested_through_end(settings, end)
-        except (IntervalInFuture, NothingIngested) as exc:  # waiting would not help: fail now, no retries
-            raise AirflowFailException(str(exc)) from exc
+        return report_ready(task_settings(), data_interval_start, data_interval_end, INTERVAL)
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_daily_summary(data_interval_start=None, data_interval_end=None) -> list[str]:

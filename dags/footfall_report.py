@@ -47,19 +47,10 @@ INTERVAL = dt.timedelta(seconds=report_interval_seconds())
 def footfall_report():
     @task.sensor(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, poke_interval=60, timeout=2 * 3600, mode="reschedule")
     def wait_for_ingest(data_interval_start=None, data_interval_end=None) -> bool:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from warehouse.clock import IntervalInFuture
-        from warehouse.manual_runs import NothingIngested, report_interval
-        from warehouse.reporting.reports import ingested_through_end
+        from warehouse.reporting.reports import report_ready
         from warehouse.settings import task_settings
 
-        settings = task_settings()
-        try:
-            _, end = report_interval(settings, data_interval_start, data_interval_end, INTERVAL)
-            return ingested_through_end(settings, end)
-        except (IntervalInFuture, NothingIngested) as exc:  # waiting would not help: fail now, no retries
-            raise AirflowFailException(str(exc)) from exc
+        return report_ready(task_settings(), data_interval_start, data_interval_end, INTERVAL)
 
     @task(pool=WAREHOUSE_POOL, queue=WAREHOUSE_QUEUE, outlets=[OUTBOX])
     def build_report(data_interval_start=None, data_interval_end=None) -> str:

@@ -239,6 +239,32 @@ def ingested_through_end(settings: Settings, end: dt.datetime, now: dt.datetime 
     return through is not None and through >= end
 
 
+def report_ready(
+    settings: Settings,
+    data_interval_start: dt.datetime | None,
+    data_interval_end: dt.datetime | None,
+    length: dt.timedelta,
+) -> bool:
+    """The poke of the report DAGs' ``wait_for_ingest`` sensors: True once an ingest run has
+    read through the end of the run's report interval (:func:`warehouse.manual_runs.report_interval`,
+    of ``length`` for a run without a logical date).
+
+    Raises:
+        airflow.sdk.exceptions.AirflowFailException: waiting would not help (an interval ending
+            after the clock's tolerance, or a run without a logical date before any ingest): the
+            task fails at once, without retries, with the reason.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from warehouse.manual_runs import NothingIngested, report_interval
+
+    try:
+        _, end = report_interval(settings, data_interval_start, data_interval_end, length)
+        return ingested_through_end(settings, end)
+    except (clock.IntervalInFuture, NothingIngested) as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
 def dump_payload(payload: dict) -> bytes:
     """Serialise a payload the same way every time (compact UTF-8 JSON, no NaN)."""
     return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
